@@ -1,0 +1,92 @@
+"""confcast settings: command-line option > CONFCAST_* environment > config file > default.
+
+Settings are built once at the entry point (`load_settings`) and passed down; nothing reads them at import.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+
+from tasks.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("~/.config/confcast/config.yaml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CONFCAST_", extra="forbid", frozen=True)
+
+    storage_url: str | None = Field(
+        None,
+        description="Where to publish: s3://bucket/prefix or file:///dir. Empty: the embedded local S3 server.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="S3 endpoint; when empty boto3 uses AWS_ENDPOINT_URL or AWS itself."
+    )
+    public_base_url: str | None = Field(
+        None, description="Public URL of the storage prefix (a CDN or website endpoint); derived when empty."
+    )
+    work_dir: Path = Field(Path("~/.cache/confcast"), description="Work files, model cache, local server data.")
+    whisper_engine: Literal["faster-whisper"] = "faster-whisper"
+    whisper_model: str = Field("base", description="Model name (base is packaged) or a local model folder.")
+    whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
+    whisper_compute_type: str = Field("auto", description="int8 on CPU, float16 on CUDA when auto.")
+    whisper_threads: int = Field(0, ge=0, description="CPU threads for Whisper; 0 uses every core.")
+    language: str = Field("auto", description="Default spoken language: auto (detect) or a code such as fr.")
+    site_title: str = "Conférences OpenLab"
+    site_language: Literal["fr", "en"] = "fr"
+    local_s3_port: int = Field(8333, description="Port of the embedded local S3 server (SeaweedFS).")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_file = settings_cls.model_config.get("yaml_file")
+        if yaml_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_file))
+        return tuple(sources)
+
+    @property
+    def work_path(self) -> Path:
+        return self.work_dir.expanduser().resolve()
+
+
+def config_file_path(explicit: Path | None) -> Path | None:
+    """The config file in force: the given one, CONFCAST_CONFIG, or ~/.config/confcast/config.yaml if present."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ConfigError(f"config file {explicit} does not exist; create it or leave out --config")
+        return explicit
+    from_env = os.environ.get("CONFCAST_CONFIG")
+    if from_env:
+        path = Path(from_env).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"CONFCAST_CONFIG points to {path}, which does not exist")
+        return path
+    default = DEFAULT_CONFIG_FILE.expanduser()
+    return default if default.is_file() else None
+
+
+def load_settings(config_file: Path | None = None, **options: Any) -> Settings:
+    """Build settings once: options given here (None means 'not given') override everything else."""
+    given = {key: value for key, value in options.items() if value is not None}
+    path = config_file_path(config_file)
+    cls: type[Settings] = Settings
+    if path is not None:
+        cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "yaml_file": path}})
+    try:
+        return cls(**given)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        first = error.errors()[0] if hasattr(error, "errors") else {"loc": (), "msg": str(error)}
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None

@@ -1,0 +1,1 @@
+"""The work of a confcast run: plain functions, one module per concern, usable without Prefect."""

@@ -1,0 +1,154 @@
+"""The typed data that travels through a run. Every model is frozen: a stage returns a new copy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- what a person says about the talk -------------------------------------------------------------
+
+
+class ConferenceMeta(Frozen):
+    """Metadata typed by an operator (options or sidecar file), already validated."""
+
+    title: str
+    date: dt.date
+    slug: str
+    speakers: tuple[str, ...] = ()
+    description: str = ""
+    language: str = "auto"  # "auto" (detect) or an ISO 639-1 code such as "fr"
+
+
+# --- what ffprobe says about the recording ---------------------------------------------------------
+
+
+class SourceFile(Frozen):
+    path: Path
+    filename: str
+    sha256: str
+    bytes: int
+
+
+class VideoStream(Frozen):
+    index: int
+    codec: str
+    width: int  # as stored, before rotation
+    height: int
+    rotation: int = 0  # degrees clockwise that a player applies: 0, 90, 180 or 270
+    fps: float | None = None
+    pix_fmt: str | None = None
+
+    @property
+    def display_width(self) -> int:
+        return self.height if self.rotation in (90, 270) else self.width
+
+    @property
+    def display_height(self) -> int:
+        return self.width if self.rotation in (90, 270) else self.height
+
+
+class AudioStream(Frozen):
+    index: int
+    codec: str
+    channels: int
+    sample_rate: int
+    language: str | None = None
+    default: bool = False
+
+
+class Probe(Frozen):
+    source: SourceFile
+    duration_s: float
+    format_name: str
+    video: VideoStream | None
+    audio: tuple[AudioStream, ...]
+
+    @property
+    def main_audio(self) -> AudioStream | None:
+        """The audio track to publish and transcribe: the default one, else the first."""
+        for stream in self.audio:
+            if stream.default:
+                return stream
+        return self.audio[0] if self.audio else None
+
+
+# --- what ffmpeg made -------------------------------------------------------------------------------
+
+
+class Rendition(Frozen):
+    width: int
+    height: int
+    path: Path
+    bytes: int
+
+
+class Media(Frozen):
+    """Web media made from the recording, as local files in the run's work folder."""
+
+    mp4: tuple[Rendition, ...]
+    poster: Path
+    audio: Path  # AAC in M4A, for listening and the podcast feed
+    speech: Path  # 16 kHz mono WAV, for Whisper
+
+
+# --- what Whisper heard -----------------------------------------------------------------------------
+
+
+class Word(Frozen):
+    start: float
+    end: float
+    text: str  # as Whisper gives it, usually with a leading space
+    probability: float = 1.0
+
+
+class Segment(Frozen):
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = ()
+
+
+class Transcript(Frozen):
+    language: str
+    language_probability: float | None  # None when the language was forced
+    duration_s: float
+    segments: tuple[Segment, ...]
+    engine: str
+    model: str
+
+    @property
+    def text(self) -> str:
+        return " ".join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+class TranscriptFiles(Frozen):
+    """Caption and transcript files written for one language."""
+
+    lang: str
+    vtt: Path
+    srt: Path
+    txt: Path
+    json_: Path = Field(alias="json")
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+# --- the run as a whole -----------------------------------------------------------------------------
+
+
+class Conference(Frozen):
+    """One conference on its way through a run; each stage fills in its part."""
+
+    meta: ConferenceMeta
+    probe: Probe | None = None
+    media: Media | None = None
+    transcript: Transcript | None = None
+    transcript_files: TranscriptFiles | None = None
+    page_url: str | None = None
