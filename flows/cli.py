@@ -1,0 +1,209 @@
+"""`confcast`: the command line. Settings are built here, once, and passed down.
+
+Standard output carries only results (the page URL as the last line); progress and errors go to standard error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from config.settings import Settings, load_settings
+from flows.prefect_env import configure_prefect
+from tasks.errors import ConfcastError
+
+app = typer.Typer(
+    name="confcast",
+    help="Publish recorded conferences on the web: video, captions, transcript and a viewer page on object storage.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+local_s3_app = typer.Typer(help="The embedded local S3 server (SeaweedFS) used by the demo and by default.")
+app.add_typer(local_s3_app, name="local-s3")
+
+ConfigOption = Annotated[
+    Optional[Path], typer.Option("--config", help="YAML settings file (default: $CONFCAST_CONFIG or ~/.config/confcast/config.yaml).")
+]
+ToOption = Annotated[
+    Optional[str],
+    typer.Option("--to", help="Where to publish: s3://bucket/prefix or file:///dir. Default: the embedded local S3 server."),
+]
+EndpointOption = Annotated[
+    Optional[str],
+    typer.Option("--endpoint-url", help="S3 endpoint URL (else CONFCAST_S3_ENDPOINT_URL or AWS_ENDPOINT_URL)."),
+]
+WorkDirOption = Annotated[
+    Optional[Path], typer.Option("--work-dir", help="Work folder for intermediate files and caches (default ~/.cache/confcast).")
+]
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and full tracebacks.")]
+
+
+def fail(message: str) -> None:
+    typer.echo(f"confcast: error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def quiet_prefect_console() -> None:
+    """Keep Prefect's console logs (and their tracebacks) off the terminal; they still reach the Prefect API."""
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    for logger in [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.setLevel(logging.CRITICAL + 1)
+
+
+def run_publish(settings: Settings, verbose: bool, **parameters: object) -> str:
+    configure_prefect(settings.work_path)
+    from flows.publish import publish_conference  # Prefect is imported only once its environment is set
+
+    if not verbose:
+        quiet_prefect_console()
+    return publish_conference(settings=settings, show_progress=True, **parameters)
+
+
+def settings_or_fail(config: Path | None, **options: object) -> Settings:
+    try:
+        return load_settings(config, **options)
+    except ConfcastError as error:
+        fail(str(error))
+        raise AssertionError("unreachable")
+
+
+def guarded(verbose: bool, action):  # noqa: ANN001, ANN201 - a tiny wrapper around any command body
+    try:
+        return action()
+    except ConfcastError as error:
+        fail(str(error))
+    except KeyboardInterrupt:
+        fail("interrupted; nothing more was published")
+    except Exception as error:  # an unexpected failure still gets one line, unless asked for details
+        if verbose:
+            raise
+        fail(f"unexpected {type(error).__name__}: {error}; run again with --verbose for details")
+
+
+@app.command()
+def publish(
+    source: Annotated[Path, typer.Argument(help="The recording (any format ffmpeg reads).")],
+    title: Annotated[Optional[str], typer.Option(help="Title of the talk (default: sidecar file, else file name).")] = None,
+    date: Annotated[Optional[str], typer.Option(help="Date of the talk, YYYY-MM-DD (default: sidecar, else today).")] = None,
+    speaker: Annotated[Optional[list[str]], typer.Option("--speaker", help="A speaker's name; repeat for several.")] = None,
+    description: Annotated[Optional[str], typer.Option(help="A short description shown on the page and in the feed.")] = None,
+    language: Annotated[
+        Optional[str], typer.Option(help="Spoken language: auto (detect), fr, en, ... (default: settings, else auto).")
+    ] = None,
+    slug: Annotated[
+        Optional[str], typer.Option(help="Folder name of the conference (default: date and title, e.g. 2026-04-04-mon-titre).")
+    ] = None,
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    model: Annotated[Optional[str], typer.Option(help="Whisper model: base (packaged) or a local model folder.")] = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Publish one recording: transcode, transcribe, caption, and upload with its page.
+
+    A sidecar file beside the recording (talk.mp4.yaml, talk.yaml or .json) may hold title, date, speakers,
+    description, language and slug; options override it. Prints the page's public URL as the last line.
+    """
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir, whisper_model=model)
+    url = guarded(
+        verbose,
+        lambda: run_publish(
+            settings,
+            verbose,
+            source=str(source),
+            title=title,
+            date=date,
+            speakers=speaker,
+            description=description,
+            language=language,
+            slug=slug,
+        ),
+    )
+    typer.echo(url)
+
+
+@app.command()
+def demo(
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Make a sample conference (test pattern, spoken French) and publish it; prints the page URL.
+
+    With no --to and no configured storage, it starts the embedded local S3 server if it is not running.
+    """
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+
+    def make_and_publish() -> str:
+        from tasks.sample import make_sample_conference
+
+        typer.echo("confcast: making the sample conference (espeak-ng, ffmpeg)", err=True)
+        sample = make_sample_conference(settings.work_path / "demo")
+        return run_publish(
+            settings,
+            verbose,
+            source=str(sample.path),
+            title=sample.title,
+            speakers=["Équipe OpenLab Clermont-Ferrand"],
+            description="Une conférence d'exemple générée par confcast : mire de test et voix de synthèse.",
+            language=sample.language,
+            slug="conference-de-demonstration",
+        )
+
+    typer.echo(guarded(verbose, make_and_publish))
+
+
+@local_s3_app.command("start")
+def local_s3_start(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
+    """Start the embedded S3 server in the background (or report the running one); prints its endpoint."""
+    from tasks.s3server import ensure_local_s3
+
+    settings = settings_or_fail(config, work_dir=work_dir)
+    server = guarded(False, lambda: ensure_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port))
+    typer.echo(server.endpoint_url)
+
+
+@local_s3_app.command("stop")
+def local_s3_stop(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
+    """Stop the embedded S3 server if it is running."""
+    from tasks.s3server import running_local_s3, stop_local_s3
+
+    settings = settings_or_fail(config, work_dir=work_dir)
+    server = running_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
+    if server is None:
+        typer.echo("confcast: the local S3 server is not running", err=True)
+        return
+    stop_local_s3(server)
+    typer.echo(f"stopped {server.endpoint_url}")
+
+
+@local_s3_app.command("status")
+def local_s3_status(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
+    """Say whether the embedded S3 server is running; exits 1 when it is not."""
+    from tasks.s3server import running_local_s3
+
+    settings = settings_or_fail(config, work_dir=work_dir)
+    server = running_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
+    if server is None:
+        typer.echo("not running")
+        raise typer.Exit(1)
+    typer.echo(f"running at {server.endpoint_url} (pid {server.pid}, data in {server.data_dir})")
+
+
+def main() -> None:
+    app(prog_name="confcast")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

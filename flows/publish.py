@@ -1,0 +1,170 @@
+"""The `publish-conference` flow: probe, transcode and transcribe side by side, write captions, publish.
+
+Each step is a thin Prefect task around a plain function of `tasks/`; the flow itself only composes them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from importlib import metadata as package_metadata
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from config.settings import Settings, load_settings
+from flows.targets import Target, resolve_target
+from tasks import captions, media, transcribe
+from tasks.layout import Generator, build_manifest
+from tasks.metadata import build_meta
+from tasks.models import Conference, ConferenceMeta, Media, Probe, Rendition, Transcript, TranscriptFiles
+from tasks.publish import publish_conference_files
+from tasks.site import SiteInfo
+
+MAX_HEIGHT = 720
+
+
+class StageProgress:
+    """Reports a stage's progress: a Prefect progress artifact, and lines on stderr when asked."""
+
+    ARTIFACT_EVERY_S = 10.0  # a few updates a minute
+    TERMINAL_STEP = 10  # percent
+
+    def __init__(self, stage: str, terminal: bool) -> None:
+        self.stage = stage
+        self.terminal = terminal
+        self.artifact_id = create_progress_artifact(0.0, description=f"{stage}: progress in percent")
+        self.last_artifact = time.monotonic()
+        self.last_printed = -self.TERMINAL_STEP
+
+    def __call__(self, fraction: float) -> None:
+        percent = max(0.0, min(100.0, fraction * 100))
+        now = time.monotonic()
+        if percent >= 100 or now - self.last_artifact >= self.ARTIFACT_EVERY_S:
+            update_progress_artifact(self.artifact_id, percent)
+            self.last_artifact = now
+        if self.terminal and (percent >= self.last_printed + self.TERMINAL_STEP or percent >= 100 > self.last_printed):
+            self.last_printed = int(percent // self.TERMINAL_STEP * self.TERMINAL_STEP)
+            print(f"confcast: {self.stage} {percent:5.1f}%", file=sys.stderr, flush=True)
+
+
+@task(name="probe-recording", cache_policy=NO_CACHE)
+def probe_recording(source: Path) -> Probe:
+    probe = media.probe_recording(source)
+    media.require_audio(probe)
+    return probe
+
+
+@task(name="transcode-video", cache_policy=NO_CACHE)
+def transcode_video(probe: Probe, run_dir: Path, show_progress: bool) -> tuple[Rendition, Path, Path]:
+    progress = StageProgress("transcode", show_progress)
+    rendition = media.transcode_mp4(probe, run_dir / "video" / f"{MAX_HEIGHT}p.mp4", MAX_HEIGHT, progress)
+    poster = media.make_poster(probe, run_dir / "poster.jpg", MAX_HEIGHT)
+    audio = media.extract_audio(probe, run_dir / "audio.m4a")
+    return rendition, poster, audio
+
+
+@task(name="extract-speech", cache_policy=NO_CACHE)
+def extract_speech(probe: Probe, run_dir: Path) -> Path:
+    return media.extract_speech(probe, run_dir / "speech.wav")
+
+
+@task(name="transcribe-speech", cache_policy=NO_CACHE)
+def transcribe_speech(speech: Path, language: str, settings: Settings, show_progress: bool) -> Transcript:
+    progress = StageProgress("transcribe", show_progress)
+    transcript = transcribe.transcribe_audio(
+        speech,
+        model=settings.whisper_model,
+        cache_dir=settings.work_path,
+        language=language,
+        device=settings.whisper_device,
+        compute_type=settings.whisper_compute_type,
+        threads=settings.whisper_threads,
+        on_progress=progress,
+    )
+    progress(1.0)
+    return transcript
+
+
+@task(name="write-captions", cache_policy=NO_CACHE)
+def write_captions(transcript: Transcript, run_dir: Path) -> TranscriptFiles:
+    return captions.write_transcript_files(transcript, run_dir / "text")
+
+
+@task(name="publish-files", cache_policy=NO_CACHE)
+def publish_files(conference: Conference, target: Target, settings: Settings) -> str:
+    generator = Generator(
+        version=package_version("confcast"),
+        engine=conference.transcript.engine if conference.transcript else "",
+        model=conference.transcript.model if conference.transcript else "",
+        versions={name: package_version(name) for name in ("faster-whisper", "ctranslate2", "prefect", "boto3")},
+    )
+    manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
+    storage = target.open()
+    return publish_conference_files(
+        storage,
+        conference,
+        manifest,
+        site_title=settings.site_title,
+        site_language=settings.site_language,
+    )
+
+
+def package_version(name: str) -> str:
+    try:
+        return package_metadata.version(name)
+    except package_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@flow(name="publish-conference", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False)
+def publish_conference(
+    source: str,
+    title: str | None = None,
+    date: str | None = None,
+    speakers: list[str] | None = None,
+    description: str | None = None,
+    language: str | None = None,
+    slug: str | None = None,
+    settings: Settings | None = None,
+    show_progress: bool = False,
+) -> str:
+    """Publish one recording; returns the public URL of its page."""
+    settings = settings or load_settings()
+    source_path = Path(source).expanduser()
+    meta: ConferenceMeta = build_meta(
+        source_path,
+        title=title,
+        date=date,
+        speakers=speakers,
+        description=description,
+        language=language,
+        slug=slug,
+        default_language=settings.language,
+    )
+    probe = probe_recording(source_path)
+    target = resolve_target(settings)
+    run_dir = settings.work_path / "runs" / probe.source.sha256[:16]
+
+    # Transcoding and transcription share only the probed input: run them side by side.
+    video_future = transcode_video.submit(probe, run_dir, show_progress)
+    speech_future = extract_speech.submit(probe, run_dir)
+    transcript_future = transcribe_speech.submit(speech_future, meta.language, settings, show_progress)
+    files = write_captions(transcript_future.result(), run_dir)
+    rendition, poster, audio = video_future.result()
+
+    conference = Conference(
+        meta=meta,
+        probe=probe,
+        media=Media(mp4=(rendition,), poster=poster, audio=audio, speech=speech_future.result()),
+        transcript=transcript_future.result(),
+        transcript_files=files,
+    )
+    page_url = publish_files(conference, target, settings)
+    create_link_artifact(page_url, link_text=meta.title, description="Published conference page")
+    get_run_logger().info("Published %s", page_url)
+    return page_url

@@ -1,0 +1,36 @@
+"""Where a run publishes: the storage URL from settings, or the embedded local S3 server when none is set."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from config.settings import Settings
+from tasks.s3server import ensure_local_s3, with_local_credentials
+from tasks.storage import Storage, open_storage
+
+EMBEDDED_STORAGE_URL = "s3://confcast/site"
+
+
+@dataclass(frozen=True)
+class Target:
+    storage_url: str
+    endpoint_url: str | None
+    public_base_url: str | None
+
+    def open(self) -> Storage:
+        return open_storage(self.storage_url, endpoint_url=self.endpoint_url, public_base_url=self.public_base_url)
+
+
+def resolve_target(settings: Settings) -> Target:
+    """The configured target; with none configured, start (or reuse) the embedded SeaweedFS and use it.
+
+    The embedded server's keys go into this process's environment so that boto3 finds them through the
+    standard credential chain, as it would any operator's keys.
+    """
+    if settings.storage_url:
+        return Target(settings.storage_url, settings.s3_endpoint_url, settings.public_base_url)
+    server = ensure_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
+    for name, value in with_local_credentials(server).items():
+        os.environ[name] = value
+    return Target(EMBEDDED_STORAGE_URL, server.endpoint_url, settings.public_base_url)

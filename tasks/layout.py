@@ -1,0 +1,228 @@
+"""The published layout: object keys, the manifest and the catalog, as pure functions over typed data.
+
+Paths in a manifest are relative to the conference folder; paths in the catalog are relative to the site root.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.metadata import validate_slug
+from tasks.models import Conference
+
+MANIFEST_SCHEMA = 1
+CATALOG_SCHEMA = 1
+
+CATALOG_PAGE = "index.html"
+CATALOG_JSON = "catalog.json"
+FEED = "feed.xml"
+PAGE = "index.html"
+MANIFEST = "manifest.json"
+POSTER = "poster.jpg"
+AUDIO = "audio.m4a"
+
+
+def conference_prefix(slug: str) -> str:
+    return f"conferences/{validate_slug(slug)}"
+
+
+def mp4_path(height: int) -> str:
+    return f"video/{height}p.mp4"
+
+
+def caption_path(lang: str) -> str:
+    return f"captions/{lang}.vtt"
+
+
+def transcript_path(lang: str, extension: Literal["srt", "txt", "json"]) -> str:
+    return f"transcript/{lang}.{extension}"
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class SourceInfo(Document):
+    sha256: str
+    bytes: int
+    filename: str
+
+
+class Mp4File(Document):
+    height: int
+    width: int
+    path: str
+    bytes: int
+
+
+class VideoInfo(Document):
+    mp4: tuple[Mp4File, ...]
+    hls: str | None = None
+    poster: str
+
+
+class AudioInfo(Document):
+    path: str
+    bytes: int
+
+
+class CaptionTrack(Document):
+    lang: str
+    path: str
+    kind: Literal["captions", "subtitles"] = "captions"
+    status: Literal["auto", "reviewed"] = "auto"
+
+
+class TranscriptInfo(Document):
+    lang: str
+    txt: str
+    srt: str
+    json_: str = Field(alias="json")
+
+
+class Generator(Document):
+    name: str = "confcast"
+    version: str
+    engine: str
+    model: str
+    versions: dict[str, str] = Field(default_factory=dict)
+
+
+class Manifest(Document):
+    schema_: int = Field(MANIFEST_SCHEMA, alias="schema")
+    slug: str
+    title: str
+    date: dt.date
+    speakers: tuple[str, ...]
+    description: str
+    language: str
+    language_probability: float | None
+    duration_s: float
+    source: SourceInfo
+    video: VideoInfo
+    audio: AudioInfo
+    captions: tuple[CaptionTrack, ...]
+    transcript: TranscriptInfo
+    page: str
+    published_at: dt.datetime
+    generator: Generator
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
+
+class StagedFile(BaseModel):
+    """A local file and where it goes, relative to the conference folder."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    local: Path
+
+
+def conference_files(conference: Conference) -> list[StagedFile]:
+    """Every media, caption and transcript file of a conference (not the page nor the manifest)."""
+    media, files = conference.media, conference.transcript_files
+    if media is None or files is None:
+        raise ValueError("conference has no media or transcript files yet")
+    staged = [StagedFile(path=mp4_path(r.height), local=r.path) for r in media.mp4]
+    staged += [StagedFile(path=POSTER, local=media.poster), StagedFile(path=AUDIO, local=media.audio)]
+    staged.append(StagedFile(path=caption_path(files.lang), local=files.vtt))
+    for extension, local in (("srt", files.srt), ("txt", files.txt), ("json", files.json_)):
+        staged.append(StagedFile(path=transcript_path(files.lang, extension), local=local))
+    return staged
+
+
+def build_manifest(conference: Conference, *, published_at: dt.datetime, generator: Generator) -> Manifest:
+    meta, probe, media, transcript, files = (
+        conference.meta,
+        conference.probe,
+        conference.media,
+        conference.transcript,
+        conference.transcript_files,
+    )
+    if probe is None or media is None or transcript is None or files is None:
+        raise ValueError("conference is not complete: probe, media and transcript are needed for a manifest")
+    return Manifest(
+        slug=meta.slug,
+        title=meta.title,
+        date=meta.date,
+        speakers=meta.speakers,
+        description=meta.description,
+        language=transcript.language,
+        language_probability=transcript.language_probability,
+        duration_s=round(probe.duration_s, 3),
+        source=SourceInfo(sha256=probe.source.sha256, bytes=probe.source.bytes, filename=probe.source.filename),
+        video=VideoInfo(
+            mp4=tuple(
+                Mp4File(height=r.height, width=r.width, path=mp4_path(r.height), bytes=r.bytes) for r in media.mp4
+            ),
+            poster=POSTER,
+        ),
+        audio=AudioInfo(path=AUDIO, bytes=media.audio.stat().st_size),
+        captions=(CaptionTrack(lang=files.lang, path=caption_path(files.lang)),),
+        transcript=TranscriptInfo(
+            lang=files.lang,
+            txt=transcript_path(files.lang, "txt"),
+            srt=transcript_path(files.lang, "srt"),
+            json=transcript_path(files.lang, "json"),
+        ),
+        page=PAGE,
+        published_at=published_at,
+        generator=generator,
+    )
+
+
+# --- the catalog -------------------------------------------------------------------------------------
+
+
+class CatalogEntry(Document):
+    slug: str
+    title: str
+    date: dt.date
+    speakers: tuple[str, ...]
+    language: str
+    duration_s: float
+    page: str
+    manifest: str
+    poster: str
+    published_at: dt.datetime
+
+
+class Catalog(Document):
+    schema_: int = Field(CATALOG_SCHEMA, alias="schema")
+    conferences: tuple[CatalogEntry, ...] = ()
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True, indent=2) + "\n"
+
+
+def catalog_entry(manifest: Manifest) -> CatalogEntry:
+    prefix = conference_prefix(manifest.slug)
+    return CatalogEntry(
+        slug=manifest.slug,
+        title=manifest.title,
+        date=manifest.date,
+        speakers=manifest.speakers,
+        language=manifest.language,
+        duration_s=manifest.duration_s,
+        page=f"{prefix}/{manifest.page}",
+        manifest=f"{prefix}/{MANIFEST}",
+        poster=f"{prefix}/{manifest.video.poster}",
+        published_at=manifest.published_at,
+    )
+
+
+def upsert_entry(catalog: Catalog, entry: CatalogEntry) -> Catalog:
+    """The catalog with this conference added or replaced, newest date first (then newest publication)."""
+    others = [existing for existing in catalog.conferences if existing.slug != entry.slug]
+    ordered = sorted([*others, entry], key=lambda e: (e.date, e.published_at, e.slug), reverse=True)
+    return catalog.model_copy(update={"conferences": tuple(ordered)})
+
+
+def remove_entry(catalog: Catalog, slug: str) -> Catalog:
+    return catalog.model_copy(update={"conferences": tuple(e for e in catalog.conferences if e.slug != slug)})

@@ -1,0 +1,158 @@
+"""Conference metadata from a sidecar file and command-line options, validated into a ConferenceMeta.
+
+Everything here is typed by people: it is checked strictly, and a slug can never become a path that climbs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from tasks.errors import MetadataError
+from tasks.models import ConferenceMeta
+
+MAX_TITLE_CHARS = 300
+MAX_SLUG_CHARS = 80
+MAX_SIDECAR_BYTES = 64 * 1024
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,%d})$" % (MAX_SLUG_CHARS - 1))
+LANGUAGE_PATTERN = re.compile(r"^(auto|[a-z]{2,3})$")
+SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def slugify(title: str, date: dt.date) -> str:
+    """`2026-04-04-le-titre-en-ascii`: ASCII, lower case, hyphens, bounded length."""
+    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
+    slug = f"{date.isoformat()}-{words}" if words else date.isoformat()
+    return slug[:MAX_SLUG_CHARS].rstrip("-")
+
+
+def validate_slug(slug: str) -> str:
+    """A given slug is one folder name: lower-case letters, digits, `-` and `_`; no `/`, no dots."""
+    if not SLUG_PATTERN.fullmatch(slug):
+        raise MetadataError(
+            f"invalid slug {slug!r}: use 1-{MAX_SLUG_CHARS} lower-case letters, digits, '-' or '_', "
+            "starting with a letter or digit (no '/', '.', '..')"
+        )
+    return slug
+
+
+def clean_text(value: str, *, field: str, max_chars: int) -> str:
+    """Strip control characters and surrounding space; a title is text, never markup (escaping is the page's job)."""
+    cleaned = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+    if len(cleaned) > max_chars:
+        raise MetadataError(f"{field} is {len(cleaned)} characters long; shorten it to at most {max_chars}")
+    return cleaned
+
+
+class Sidecar(BaseModel):
+    """The metadata file beside a recording (`talk.mp4.yaml`, `talk.yaml` or `.json`)."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    title: str | None = None
+    date: dt.date | None = None
+    speakers: list[str] = Field(default_factory=list, max_length=50)
+    description: str | None = None
+    language: str | None = None
+    slug: str | None = None
+
+    @field_validator("speakers", mode="before")
+    @classmethod
+    def one_speaker_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+def find_sidecar(source: Path) -> Path | None:
+    """`talk.mp4.yaml` first, then `talk.yaml` (each also `.yml` and `.json`)."""
+    for base in (source.with_name(source.name), source.with_suffix("")):
+        for suffix in SIDECAR_SUFFIXES:
+            candidate = base.with_name(base.name + suffix)
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_sidecar(path: Path) -> Sidecar:
+    size = path.stat().st_size
+    if size > MAX_SIDECAR_BYTES:
+        raise MetadataError(f"sidecar {path} is {size} bytes; metadata files are limited to {MAX_SIDECAR_BYTES}")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as error:
+        raise MetadataError(f"sidecar {path} is not valid {path.suffix[1:].upper()}: {error}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MetadataError(f"sidecar {path} must hold a mapping of fields (title, date, speakers, ...)")
+    try:
+        return Sidecar.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "file"
+        raise MetadataError(f"sidecar {path}: field {where}: {first['msg']}") from None
+
+
+def parse_date(value: str | dt.date | None) -> dt.date | None:
+    if value is None or isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise MetadataError(f"invalid date {value!r}: use YYYY-MM-DD, for example 2026-04-04") from None
+
+
+def build_meta(
+    source: Path,
+    *,
+    title: str | None = None,
+    date: str | dt.date | None = None,
+    speakers: list[str] | None = None,
+    description: str | None = None,
+    language: str | None = None,
+    slug: str | None = None,
+    default_language: str = "auto",
+    today: dt.date | None = None,
+) -> ConferenceMeta:
+    """Options override the sidecar file, which overrides defaults (title from the file name, today's date)."""
+    sidecar_path = find_sidecar(source)
+    sidecar = load_sidecar(sidecar_path) if sidecar_path else Sidecar()
+
+    chosen_title = title if title is not None else sidecar.title
+    if chosen_title is None:
+        chosen_title = source.stem.replace("_", " ").replace("-", " ")
+    chosen_title = clean_text(chosen_title, field="title", max_chars=MAX_TITLE_CHARS)
+    if not chosen_title:
+        raise MetadataError("the title is empty: give --title or a title in the sidecar file")
+
+    chosen_date = parse_date(date) or sidecar.date or today or dt.date.today()
+    chosen_speakers = tuple(
+        clean_text(name, field="speaker", max_chars=200)
+        for name in (speakers if speakers else sidecar.speakers)
+        if name.strip()
+    )
+    chosen_description = clean_text(
+        description if description is not None else (sidecar.description or ""), field="description", max_chars=5000
+    )
+    chosen_language = (language or sidecar.language or default_language).strip().lower()
+    if not LANGUAGE_PATTERN.fullmatch(chosen_language):
+        raise MetadataError(f"invalid language {chosen_language!r}: use auto or a code such as fr or en")
+
+    given_slug = slug if slug is not None else sidecar.slug
+    chosen_slug = validate_slug(given_slug) if given_slug is not None else slugify(chosen_title, chosen_date)
+    return ConferenceMeta(
+        title=chosen_title,
+        date=chosen_date,
+        slug=chosen_slug,
+        speakers=chosen_speakers,
+        description=chosen_description,
+        language=chosen_language,
+    )
