@@ -1,0 +1,598 @@
+"""Where the site is published: S3 object storage (boto3) or a local folder, behind one interface.
+
+This is the only module that imports boto3. Keys are relative to the site prefix (`conferences/<slug>/index.html`)
+and are checked by `check_key`, so no key can climb out of its prefix or folder.
+
+- `s3://bucket/prefix`: endpoint from the argument, else boto3's own (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS);
+  credentials only from the standard AWS chain (environment, profile, ...). Path-style addressing, standard retries,
+  an explicit Content-Type on every upload. `prepare()` makes the site prefix (only it) publicly readable with a
+  bucket policy; object ACLs are not used.
+- `file:///abs/dir`: the same layout in a folder; every write goes to a temporary file then os.replace.
+
+Errors from botocore come out as one-line PublishError messages that never contain credentials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Literal, Protocol, runtime_checkable
+from urllib.parse import quote, unquote
+
+import boto3
+import botocore.exceptions
+from boto3.exceptions import S3UploadFailedError
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from tasks.errors import ConfigError, PublishError
+
+ACCEPTED_FORMS = "s3://bucket/prefix (prefix may be empty) or file:///absolute/dir"
+DEFAULT_REGION = "us-east-1"
+MAX_KEY_BYTES = 1024  # S3's limit for a whole object key
+DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
+TEMP_PREFIX = ".confcast-tmp-"  # FileStorage's in-progress files; never listed
+POLICY_SID_PREFIX = "ConfcastPublicRead"
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".htm": "text/html; charset=utf-8",
+    ".json": "application/json; charset=utf-8",
+    ".xml": "application/xml; charset=utf-8",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".srt": "application/x-subrip; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".m4s": "video/iso.segment",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".wav": "audio/wav",
+}
+FEED_CONTENT_TYPE = "application/rss+xml; charset=utf-8"
+DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+
+# --- pure helpers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StorageTarget:
+    """A parsed storage URL: an S3 bucket and prefix, or a local root folder."""
+
+    scheme: Literal["s3", "file"]
+    bucket: str = ""
+    prefix: str = ""  # no leading or trailing slash; "" for the bucket root
+    root: Path | None = None  # file: the absolute folder
+
+    @property
+    def url(self) -> str:
+        if self.scheme == "s3":
+            return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
+        assert self.root is not None
+        return self.root.as_uri()
+
+
+def _bad_url(url: str, why: str) -> ConfigError:
+    return ConfigError(f"invalid storage URL {url!r}: {why}; use {ACCEPTED_FORMS}")
+
+
+def _path_problem(path: str) -> str | None:
+    """Why a slash-separated relative path is unsafe, or None."""
+    if "\\" in path:
+        return "it contains a backslash"
+    if _CONTROL_RE.search(path):
+        return "it contains a control character"
+    if path.startswith("/"):
+        return "it is absolute (starts with /)"
+    segments = path.split("/")
+    if any(segment in ("..", ".") for segment in segments):
+        return "it has a '.' or '..' segment"
+    if any(segment == "" for segment in segments):
+        return "it has an empty segment (// or a trailing /)"
+    return None
+
+
+def parse_storage_url(url: str) -> StorageTarget:
+    """Parse `s3://bucket/prefix` or `file:///abs/dir`; anything else is a ConfigError naming the accepted forms."""
+    if not isinstance(url, str) or not url.strip():
+        raise _bad_url(str(url), "it is empty")
+    url = url.strip()
+    if url.startswith("s3://"):
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        if not bucket:
+            raise _bad_url(url, "the bucket name is empty")
+        if not _BUCKET_RE.match(bucket) or ".." in bucket or _IPV4_RE.match(bucket) or bucket.startswith("xn--"):
+            raise _bad_url(
+                url,
+                f"{bucket!r} is not a valid bucket name (3-63 lowercase letters, digits, dots and hyphens, "
+                "starting and ending with a letter or digit)",
+            )
+        if "?" in prefix or "#" in prefix:
+            raise _bad_url(url, "the prefix contains '?' or '#'")
+        prefix = prefix.strip("/")
+        if prefix:
+            problem = _path_problem(prefix)
+            if problem:
+                raise _bad_url(url, f"the prefix {prefix!r} is unsafe: {problem}")
+        return StorageTarget(scheme="s3", bucket=bucket, prefix=prefix)
+    if url.startswith("file://"):
+        rest = url[len("file://") :]
+        host, slash, path = rest.partition("/")
+        if host not in ("", "localhost") or not slash:
+            raise _bad_url(url, "a file URL needs an absolute path, like file:///srv/site (three slashes)")
+        if "?" in path or "#" in path:
+            raise _bad_url(url, "the path contains '?' or '#'")
+        path = "/" + unquote(path)
+        if "\\" in path or _CONTROL_RE.search(path):
+            raise _bad_url(url, "the path contains a backslash or a control character")
+        if any(segment in ("..", ".") for segment in path.split("/")):
+            raise _bad_url(url, "the path has a '.' or '..' segment")
+        root = Path(os.path.normpath(path))
+        return StorageTarget(scheme="file", root=root)
+    raise _bad_url(url, "unknown scheme")
+
+
+def content_type_for(key: str) -> str:
+    """The Content-Type to serve a published file with (text types carry charset=utf-8)."""
+    name = PurePosixPath(key).name.lower()
+    if name == "feed.xml":
+        return FEED_CONTENT_TYPE
+    return _CONTENT_TYPES.get(PurePosixPath(name).suffix, DEFAULT_CONTENT_TYPE)
+
+
+def check_key(key: str) -> str:
+    """Return the key when it is a safe relative path (`a/b.html`); raise PublishError otherwise."""
+    if not isinstance(key, str) or not key:
+        raise PublishError(f"invalid object key {key!r}: it is empty; keys are relative paths like a/b.html")
+    problem = _path_problem(key)
+    if problem is None and len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        problem = f"it is longer than {MAX_KEY_BYTES} bytes"
+    if problem:
+        raise PublishError(f"invalid object key {key!r}: {problem}; keys are relative paths like a/b.html")
+    return key
+
+
+def _check_list_prefix(prefix: str) -> str:
+    """A listing prefix: '' or a relative path, possibly ending with '/'."""
+    if prefix:
+        check_key(prefix[:-1] if prefix.endswith("/") else prefix)
+    return prefix
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Where a site is published. Keys are relative to the site prefix or folder."""
+
+    url: str
+
+    def prepare(self) -> None: ...
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None: ...
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
+    def get_bytes(self, key: str) -> bytes | None: ...
+    def list_keys(self, prefix: str = "") -> list[str]: ...
+    def delete_keys(self, keys: Iterable[str]) -> None: ...
+    def public_url(self, key: str) -> str: ...
+
+
+
+def _join_url(base: str, key: str) -> str:
+    return base.rstrip("/") + "/" + quote(key)
+
+
+# --- S3 --------------------------------------------------------------------------------------------
+
+_CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectionClosedError,
+)
+_AUTH_CODES = {
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+    "TokenRefreshRequired",
+    "AuthorizationHeaderMalformed",
+    "InvalidSecurity",
+}
+_DENIED_CODES = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+class S3Storage:
+    """A site under s3://bucket/prefix, through boto3 with the standard credential chain."""
+
+    def __init__(
+        self,
+        target: StorageTarget | str,
+        *,
+        endpoint_url: str | None = None,
+        public_base_url: str | None = None,
+        public_read: bool = True,
+        max_attempts: int = 5,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        transfer_config: TransferConfig | None = None,
+    ) -> None:
+        """`public_read=False` leaves the bucket policy alone (a CDN serves the site). Retries and timeouts
+        are boto3's (standard mode); lower them where failing fast matters more than riding out blips."""
+        self.target = parse_storage_url(target) if isinstance(target, str) else target
+        if self.target.scheme != "s3":
+            raise ConfigError(f"S3Storage needs an s3:// URL, not {self.target.url}")
+        self.url = self.target.url
+        self.bucket = self.target.bucket
+        self.prefix = self.target.prefix
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+        self.public_read = public_read
+        self._transfer = transfer_config or TransferConfig(
+            multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
+        )
+        self._session = boto3.session.Session()
+        config = Config(
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            s3={"addressing_style": "path"},
+            signature_version="s3v4",
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        try:
+            self._client = self._session.client(
+                "s3",
+                endpoint_url=endpoint_url or None,
+                region_name=self._session.region_name or DEFAULT_REGION,
+                config=config,
+            )
+        except (ValueError, botocore.exceptions.BotoCoreError) as error:
+            raise PublishError(
+                f"cannot set up S3 for {self.url}: {error}; check the endpoint URL "
+                "(--endpoint-url, CONFCAST_S3_ENDPOINT_URL or AWS_ENDPOINT_URL)"
+            ) from None
+
+    # -- keys and URLs
+
+    @property
+    def endpoint_url(self) -> str:
+        return str(self._client.meta.endpoint_url).rstrip("/")
+
+    def object_key(self, key: str) -> str:
+        """The full S3 key of a site key."""
+        check_key(key)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def public_url(self, key: str) -> str:
+        if self.public_base_url:
+            return _join_url(self.public_base_url, check_key(key))
+        return _join_url(f"{self.endpoint_url}/{self.bucket}", self.object_key(key))
+
+    # -- errors
+
+    def _redact(self, text: str) -> str:
+        with contextlib.suppress(Exception):
+            credentials = self._session.get_credentials()
+            if credentials is not None:
+                frozen = credentials.get_frozen_credentials()
+                for secret in (frozen.secret_key, frozen.token, frozen.access_key):
+                    if secret:
+                        text = text.replace(secret, "***")
+        return text
+
+    def _error(self, error: BaseException, action: str, key: str | None = None) -> PublishError:
+        """One line: where, what happened, what to do; never the credentials."""
+        where = f"s3://{self.bucket}/{self.object_key(key)}" if key else self.url
+        cause: BaseException = error
+        if isinstance(error, S3UploadFailedError) and isinstance(
+            error.__context__, (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+        ):
+            cause = error.__context__
+        if isinstance(cause, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
+            what = "no AWS credentials were found"
+            todo = "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+        elif isinstance(cause, _CONNECTION_ERRORS):
+            what = f"cannot reach the S3 endpoint {self.endpoint_url} ({type(cause).__name__})"
+            todo = "check --endpoint-url / CONFCAST_S3_ENDPOINT_URL / AWS_ENDPOINT_URL and that the server is running"
+        elif isinstance(cause, botocore.exceptions.ClientError):
+            details = cause.response.get("Error", {})
+            code = str(details.get("Code") or cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?"))
+            message = str(details.get("Message") or "").strip()
+            said = f"{code}: {message}" if message else code
+            if code in _AUTH_CODES:
+                what = f"the server rejected the credentials ({said})"
+                todo = "check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS profile in use"
+            elif code in _DENIED_CODES:
+                what = f"access denied ({said})"
+                todo = (
+                    "check the credentials in use (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the AWS profile) "
+                    "and their permissions on this bucket"
+                )
+            elif code in ("NoSuchBucket",):
+                what = f"the bucket {self.bucket} does not exist ({said})"
+                todo = "create it, or publish once with permission to create buckets"
+            else:
+                what = f"the server answered {said}"
+                todo = "check the bucket, the endpoint and the server's logs"
+        elif isinstance(cause, OSError):
+            what = f"{cause.strerror or cause}" + (f" ({cause.filename})" if cause.filename else "")
+            todo = "check the local file"
+        else:
+            what = f"{type(cause).__name__}: {cause}"
+            todo = "check the endpoint, the bucket and the credentials"
+        return PublishError(self._redact(f"S3 {action} failed for {where}: {what}; {todo}"))
+
+    @contextlib.contextmanager
+    def _translated(self, action: str, key: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, S3UploadFailedError) as error:
+            raise self._error(error, action, key) from None
+
+    # -- the interface
+
+    def prepare(self) -> None:
+        """Create the bucket if missing and make the site prefix (only it) publicly readable."""
+        with self._translated("bucket check"):
+            try:
+                self._client.head_bucket(Bucket=self.bucket)
+                exists = True
+            except botocore.exceptions.ClientError as error:
+                if _code(error) not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+                exists = False
+        if not exists:
+            with self._translated("bucket creation"):
+                region = self._client.meta.region_name
+                extra = {} if region in (None, "", DEFAULT_REGION, "aws-global") else {
+                    "CreateBucketConfiguration": {"LocationConstraint": region}
+                }
+                try:
+                    self._client.create_bucket(Bucket=self.bucket, **extra)
+                except botocore.exceptions.ClientError as error:
+                    if _code(error) != "BucketAlreadyOwnedByYou":
+                        raise
+        if self.public_read:
+            self._ensure_public_read()
+
+    def public_read_statement(self) -> dict:
+        """The bucket-policy statement that lets anyone GET objects under the site prefix."""
+        resource = f"arn:aws:s3:::{self.bucket}/{self.prefix}/*" if self.prefix else f"arn:aws:s3:::{self.bucket}/*"
+        sid = POLICY_SID_PREFIX + hashlib.sha256(self.prefix.encode()).hexdigest()[:12]
+        return {"Sid": sid, "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": resource}
+
+    def _ensure_public_read(self) -> None:
+        statement = self.public_read_statement()
+        with self._translated("bucket policy read"):
+            try:
+                text = self._client.get_bucket_policy(Bucket=self.bucket)["Policy"]
+                policy = json.loads(text) if text else {}
+            except botocore.exceptions.ClientError as error:
+                if _code(error) not in ("NoSuchBucketPolicy", "404"):
+                    raise
+                policy = {}
+            except ValueError:
+                policy = {}
+        statements = policy.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        for existing in statements:
+            if existing.get("Sid") == statement["Sid"] and _as_list(existing.get("Resource")) == [statement["Resource"]]:
+                return  # already public, nothing to write
+        kept = [existing for existing in statements if existing.get("Sid") != statement["Sid"]]
+        new_policy = {**policy, "Version": policy.get("Version", "2012-10-17"), "Statement": [*kept, statement]}
+        try:
+            self._client.put_bucket_policy(Bucket=self.bucket, Policy=json.dumps(new_policy))
+        except botocore.exceptions.ClientError as error:
+            if _code(error) in _DENIED_CODES:
+                raise PublishError(
+                    self._redact(
+                        f"cannot make {self.url} publicly readable: the bucket policy was refused ({_code(error)}); "
+                        "allow s3:PutBucketPolicy and turn off Block Public Access for this bucket, or serve the "
+                        "site through a CDN (public_base_url) without public read"
+                    )
+                ) from None
+            raise self._error(error, "bucket policy update") from None
+        except botocore.exceptions.BotoCoreError as error:
+            raise self._error(error, "bucket policy update") from None
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        full = self.object_key(key)
+        if not Path(path).is_file():
+            raise PublishError(f"cannot upload {path} to s3://{self.bucket}/{full}: the file does not exist")
+        extra = {"ContentType": content_type or content_type_for(key)}
+        with self._translated("upload", key):
+            try:
+                self._client.upload_file(str(path), self.bucket, full, ExtraArgs=extra, Config=self._transfer)
+            except OSError as error:
+                raise self._error(error, "upload", key) from None
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        full = self.object_key(key)
+        extra = {"ContentType": content_type or content_type_for(key)}
+        with self._translated("upload", key):
+            self._client.upload_fileobj(io.BytesIO(bytes(data)), self.bucket, full, ExtraArgs=extra, Config=self._transfer)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        full = self.object_key(key)
+        with self._translated("download", key):
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=full)
+            except botocore.exceptions.ClientError as error:
+                if _code(error) in _MISSING_CODES:
+                    return None
+                raise
+            return response["Body"].read()
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        _check_list_prefix(prefix)
+        base = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        with self._translated("listing"):
+            paginator = self._client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
+                keys.extend(item["Key"][len(base) :] for item in page.get("Contents", []))
+        return sorted(keys)
+
+    def delete_keys(self, keys: Iterable[str]) -> None:
+        full_keys = [self.object_key(key) for key in keys]
+        for start in range(0, len(full_keys), DELETE_BATCH):
+            batch = full_keys[start : start + DELETE_BATCH]
+            with self._translated("delete"):
+                response = self._client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
+            errors = response.get("Errors") or []
+            if errors:
+                first = errors[0]
+                raise PublishError(
+                    self._redact(
+                        f"S3 delete failed for {len(errors)} of {len(batch)} objects in s3://{self.bucket}, first "
+                        f"{first.get('Key')}: {first.get('Code')}: {first.get('Message')}; check permissions and retry"
+                    )
+                )
+
+
+def _code(error: botocore.exceptions.ClientError) -> str:
+    response = error.response
+    return str(response.get("Error", {}).get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+# --- local folder ----------------------------------------------------------------------------------
+
+
+class FileStorage:
+    """A site in a local folder, with the same layout as in a bucket. Writes are atomic (temp file + rename)."""
+
+    def __init__(self, target: StorageTarget | str | Path, *, public_base_url: str | None = None) -> None:
+        if isinstance(target, Path):
+            target = StorageTarget(scheme="file", root=Path(os.path.abspath(target)))
+        elif isinstance(target, str):
+            target = parse_storage_url(target)
+        if target.scheme != "file" or target.root is None:
+            raise ConfigError(f"FileStorage needs a file:// URL, not {target.url}")
+        self.target = target
+        self.root = target.root
+        self.url = target.url
+        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
+
+    def path_for(self, key: str) -> Path:
+        """The file of a key, guaranteed inside the root (also through symbolic links)."""
+        path = self.root / check_key(key)
+        root = self.root.resolve()
+        if not path.resolve().is_relative_to(root):
+            raise PublishError(f"invalid object key {key!r}: it leads outside {self.root} (through a link)")
+        return path
+
+    def public_url(self, key: str) -> str:
+        if self.public_base_url:
+            return _join_url(self.public_base_url, check_key(key))
+        return self.path_for(key).as_uri()
+
+    def prepare(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise PublishError(f"cannot create the site folder {self.root}: {error.strerror}") from None
+
+    def _write(self, key: str, fill: Callable[[io.BufferedWriter], object]) -> None:
+        """Write through a temporary file in the destination folder, then os.replace it into place."""
+        path = self.path_for(key)
+        temporary: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
+            with os.fdopen(fd, "wb") as handle:
+                fill(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(temporary, 0o644)
+            os.replace(temporary, path)
+            temporary = None
+        except OSError as error:
+            raise PublishError(
+                f"cannot write {path}: {error.strerror or error}; check the folder's permissions and free space"
+            ) from None
+        finally:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._write(key, lambda handle: handle.write(data))
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        if not Path(path).is_file():
+            raise PublishError(f"cannot copy {path} to {self.path_for(key)}: the file does not exist")
+
+        def copy(handle: io.BufferedWriter) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, handle, 1024 * 1024)
+
+        self._write(key, copy)
+
+    def get_bytes(self, key: str) -> bytes | None:
+        path = self.path_for(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as error:
+            raise PublishError(f"cannot read {path}: {error.strerror}") from None
+
+    def list_keys(self, prefix: str = "") -> list[str]:
+        _check_list_prefix(prefix)
+        keys: list[str] = []
+        for folder, _dirs, files in os.walk(self.root):
+            relative = Path(folder).relative_to(self.root).as_posix()
+            for name in files:
+                if name.startswith(TEMP_PREFIX):
+                    continue
+                key = name if relative == "." else f"{relative}/{name}"
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    def delete_keys(self, keys: Iterable[str]) -> None:
+        root = self.root.resolve()
+        for key in keys:
+            path = self.path_for(key)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as error:
+                raise PublishError(f"cannot delete {path}: {error.strerror}") from None
+            parent = path.parent  # prune folders left empty, never the root itself
+            while parent.resolve() != root and parent.resolve().is_relative_to(root):
+                try:
+                    parent.rmdir()
+                except OSError:
+                    break
+                parent = parent.parent
+
+
+def open_storage(url: str, *, endpoint_url: str | None = None, public_base_url: str | None = None) -> Storage:
+    """The storage behind a URL: S3Storage for s3://, FileStorage for file:// (endpoint_url then ignored)."""
+    target = parse_storage_url(url)
+    if target.scheme == "s3":
+        return S3Storage(target, endpoint_url=endpoint_url, public_base_url=public_base_url)
+    return FileStorage(target, public_base_url=public_base_url)
