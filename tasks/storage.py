@@ -3,6 +3,8 @@
 This is the only module that imports boto3. Keys are relative to the site prefix (`conferences/<slug>/index.html`)
 and are checked by `check_key`, so no key can climb out of its prefix or folder.
 
+Reads (`get_bytes`, `list_keys`) treat a missing bucket as empty; writes to it fail until `prepare()` creates it.
+
 - `s3://bucket/prefix`: endpoint from the argument, else boto3's own (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS);
   credentials only from the standard AWS chain (environment, profile, ...). Path-style addressing, standard retries,
   an explicit Content-Type on every upload. `prepare()` makes the site prefix (only it) publicly readable with a
@@ -435,8 +437,8 @@ class S3Storage:
             try:
                 response = self._client.get_object(Bucket=self.bucket, Key=full)
             except botocore.exceptions.ClientError as error:
-                if _code(error) in _MISSING_CODES:
-                    return None
+                if _code(error) in _MISSING_CODES or _code(error) == "NoSuchBucket":
+                    return None  # a missing bucket holds nothing yet (prepare() creates it)
                 raise
             return response["Body"].read()
 
@@ -446,8 +448,13 @@ class S3Storage:
         keys: list[str] = []
         with self._translated("listing"):
             paginator = self._client.get_paginator("list_objects_v2")
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
-                keys.extend(item["Key"][len(base) :] for item in page.get("Contents", []))
+            try:
+                for page in paginator.paginate(Bucket=self.bucket, Prefix=base + prefix):
+                    keys.extend(item["Key"][len(base) :] for item in page.get("Contents", []))
+            except botocore.exceptions.ClientError as error:
+                if _code(error) != "NoSuchBucket":
+                    raise
+                return []  # a missing bucket holds nothing yet (prepare() creates it)
         return sorted(keys)
 
     def delete_keys(self, keys: Iterable[str]) -> None:

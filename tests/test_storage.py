@@ -410,6 +410,8 @@ def test_missing_bucket_is_reported_until_prepare(s3_env: LocalS3Server, bucket_
     storage = S3Storage(f"s3://{bucket_name}/site", max_attempts=1)
     with pytest.raises(PublishError, match=f"bucket {bucket_name} does not exist"):
         storage.put_bytes("index.html", b"x")
+    assert storage.get_bytes("index.html") is None  # reads see a missing bucket as empty
+    assert storage.list_keys() == []
     storage.prepare()
     storage.put_bytes("index.html", b"x")
     assert storage.list_keys() == ["index.html"]
