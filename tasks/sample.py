@@ -1,0 +1,192 @@
+"""The demo's sample conference: a test pattern with a title card and speech from espeak-ng.
+
+`make_sample_conference` speaks a text with espeak-ng, then makes one MP4 with ffmpeg (H.264 + AAC):
+a `testsrc2` pattern as long as the speech, with the title over a dark box for the first seconds.
+The output path is derived from the inputs, so asking twice for the same sample reuses the file.
+Programs are run with argument lists (never a shell); the text and the title travel in files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import textwrap
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.errors import ConfcastError, stderr_tail
+
+SAMPLE_TEXT_FR = (
+    "Bonjour à toutes et à tous, et merci d'être venus ce soir. "
+    "Je m'appelle Claire, et je travaille dans un laboratoire de Clermont-Ferrand. "
+    "Aujourd'hui, je vais vous parler du matériel libre dans nos laboratoires. "
+    "Le matériel libre, c'est un appareil dont les plans sont publics. "
+    "Tout le monde peut le fabriquer, le réparer et l'améliorer. "
+    "Dans notre équipe, nous avons construit un microscope avec une imprimante 3D et une petite caméra. "
+    "Il coûte dix fois moins cher qu'un modèle du commerce. "
+    "Les étudiants peuvent le monter en une après-midi. "
+    "Nous partageons les fichiers et la documentation sur internet. "
+    "Des entreprises de la région nous aident à tester les pièces. "
+    "En retour, elles utilisent nos résultats pour leurs propres produits. "
+    "Bien sûr, il reste des difficultés. "
+    "Il faut du temps pour écrire une bonne documentation. "
+    "Il faut aussi trouver des financements pour le long terme. "
+    "Mais le matériel libre rend la science plus ouverte et plus simple à partager. "
+    "Merci de votre attention, et place aux questions."
+)
+"""About 60 s of plain French on open hardware in Clermont-Ferrand's labs, spoken by espeak-ng."""
+
+SPEECH_WPM = 150  # espeak-ng words a minute: a moderate pace (its default is 175)
+TITLE_CARD_S = 4.0  # seconds the title stays on screen
+TITLE_WRAP_CHARS = 36  # characters a title line, before wrapping
+AUDIO_RATE = 48_000  # Hz, as a camera records
+FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")  # Debian: fonts-dejavu-core
+
+
+class SampleError(ConfcastError):
+    """The sample conference could not be made (a missing program or font, or a failed run)."""
+
+
+@dataclass(frozen=True)
+class SampleConference:
+    path: Path
+    title: str
+    language: str
+    text: str
+    duration_s: float  # the speech's duration, which the video matches
+
+
+def make_sample_conference(
+    out_dir: Path,
+    *,
+    text: str = SAMPLE_TEXT_FR,
+    language: str = "fr",
+    title: str = "Conférence de démonstration",
+    width: int = 1280,
+    height: int = 720,
+    fps: int = 25,
+) -> SampleConference:
+    """Make (or reuse) the sample conference MP4 in out_dir and say what it holds."""
+    if not text.strip():
+        raise SampleError("the sample text is empty: give some sentences for espeak-ng to speak")
+    if width <= 0 or height <= 0 or width % 2 or height % 2 or fps <= 0:
+        raise SampleError(f"sample size {width}x{height} at {fps} fps: use even, positive sizes and a positive rate")
+    espeak = _require_program("espeak-ng", "espeak-ng")
+    ffmpeg = _require_program("ffmpeg", "ffmpeg")
+    if not FONT_FILE.is_file():
+        raise SampleError(f"font {FONT_FILE} is missing: install the Debian package fonts-dejavu-core")
+
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"sample-{language}-{_key(text, language, title, width, height, fps)}"
+    video = out_dir / f"{stem}.mp4"
+    speech = out_dir / f"{stem}.wav"
+
+    if not (speech.is_file() and speech.stat().st_size > 0):
+        _speak(espeak, text, language, speech, out_dir / f"{stem}.txt")
+    duration = wav_duration(speech)
+    if not (video.is_file() and video.stat().st_size > 0):
+        title_file = out_dir / f"{stem}.title.txt"
+        title_file.write_text(wrap_title(title), encoding="utf-8")
+        partial = out_dir / f".{stem}.partial.mp4"
+        args = build_sample_args(speech, title_file, partial, duration, width=width, height=height, fps=fps)
+        done = subprocess.run([ffmpeg, *args], capture_output=True, stdin=subprocess.DEVNULL)
+        if done.returncode != 0 or not (partial.is_file() and partial.stat().st_size > 0):
+            partial.unlink(missing_ok=True)
+            raise SampleError(
+                f"ffmpeg could not make the sample video {video} (exit {done.returncode}): "
+                f"{stderr_tail(done.stderr) or 'no message'}; check that ffmpeg has libx264 and drawtext"
+            )
+        partial.replace(video)
+    return SampleConference(path=video, title=title, language=language, text=text, duration_s=duration)
+
+
+def build_sample_args(
+    speech: Path,
+    title_file: Path,
+    output: Path,
+    duration_s: float,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    fps: int = 25,
+) -> list[str]:
+    """ffmpeg arguments (without the program name) for the sample MP4: pattern + title card + speech."""
+    fontsize = max(12, min(height // 14, width // 25))  # TITLE_WRAP_CHARS bold characters fit the width
+    drawtext = ":".join(
+        [
+            f"fontfile={filter_value(str(FONT_FILE))}",
+            f"textfile={filter_value(str(title_file))}",
+            "expansion=none",  # the title is text: no %{...} expansion
+            "fontcolor=white",
+            f"fontsize={fontsize}",
+            f"line_spacing={fontsize // 3}",
+            "box=1",
+            "boxcolor=black@0.75",
+            f"boxborderw={max(4, fontsize // 2)}",
+            "x=(w-text_w)/2",
+            "y=(h-text_h)/2",
+            f"enable={filter_value(f'lt(t,{TITLE_CARD_S})')}",
+        ]
+    )
+    pattern = f"testsrc2=s={width}x{height}:r={fps}:d={duration_s:.3f}"
+    return [
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", pattern,
+        "-i", str(speech),
+        "-filter_complex", f"[0:v]drawtext={drawtext},format=yuv420p[v]",
+        "-map", "[v]", "-map", "1:a",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-profile:v", "high", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE),
+        "-metadata", "comment=confcast sample conference",
+        "-movflags", "+faststart",
+        str(output),
+    ]  # fmt: skip
+
+
+def filter_value(value: str) -> str:
+    """Escape a value for a filter option inside a filtergraph (both of ffmpeg's escaping levels)."""
+    level1 = "".join("\\" + c if c in "\\':" else c for c in value)  # the option parser
+    return "".join("\\" + c if c in "\\'[],;" else c for c in level1)  # the filtergraph parser
+
+
+def wrap_title(title: str, width: int = TITLE_WRAP_CHARS) -> str:
+    """The title on lines short enough for the card; whitespace runs become single spaces."""
+    lines = textwrap.wrap(" ".join(title.split()), width=width, break_long_words=True) or [" "]
+    return "\n".join(lines)
+
+
+def wav_duration(path: Path) -> float:
+    """Seconds of audio in a PCM WAV file."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes() / float(wav.getframerate())
+    except (OSError, wave.Error, ZeroDivisionError) as exc:
+        raise SampleError(f"{path}: not a readable WAV file ({exc}); delete it and make the sample again") from exc
+
+
+def _speak(espeak: str, text: str, language: str, output: Path, text_file: Path) -> None:
+    text_file.write_text(text, encoding="utf-8")
+    partial = output.with_name(f".{output.stem}.partial.wav")
+    args = [espeak, "-v", language, "-s", str(SPEECH_WPM), "-b", "1", "-f", str(text_file), "-w", str(partial)]
+    done = subprocess.run(args, capture_output=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0 or not (partial.is_file() and partial.stat().st_size > 44):
+        partial.unlink(missing_ok=True)
+        raise SampleError(
+            f"espeak-ng could not speak the sample text in {language!r} (exit {done.returncode}): "
+            f"{stderr_tail(done.stderr) or 'no message'}; check the language with `espeak-ng --voices`"
+        )
+    partial.replace(output)
+
+
+def _require_program(name: str, package: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise SampleError(f"{name} is not installed: install the Debian package {package} (apt-get install {package})")
+    return found
+
+
+def _key(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).hexdigest()[:12]
