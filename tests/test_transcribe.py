@@ -1,0 +1,302 @@
+"""Whisper offline: the packaged weights, real speech, silence, noise and bad files. Nothing is mocked.
+
+The base model (int8) runs at roughly ten times real time on two cores; the model is assembled and loaded once
+for the module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+from pathlib import Path
+
+import jiwer
+import pytest
+
+from tasks.errors import TranscriptionError
+from tasks.models import Transcript
+from tasks.transcribe import is_silence_hallucination, load_model, transcribe_audio
+from tasks.whisper_model import packaged_base_dir, packaged_parts, resolve_model
+
+pytestmark = pytest.mark.slow
+
+LIBRIVOX = Path(__file__).parent / "fixtures" / "librivox"
+CLIPS = sorted(LIBRIVOX.glob("*.wav"))
+
+# Spoken by espeak-ng: chosen so that the base model decodes it at temperature 0 (deterministic).
+FRENCH = (
+    "Bonjour à tous. Merci d'être venus ce soir. Je vais vous parler de la musique et du cinéma. "
+    "C'est un sujet très important pour nous. Bonne soirée à tous."
+)
+ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
+
+
+def normalise(text: str) -> str:
+    """Lower case, punctuation (hyphens and apostrophes included) to spaces, accents kept."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w\s]", " ", text)
+    return " ".join(ABBREVIATIONS.get(w, w) for w in text.split())
+
+
+def wer(references: list[str], hypotheses: list[str]) -> float:
+    return jiwer.wer([normalise(r) for r in references], [normalise(h) for h in hypotheses])
+
+
+def run(*args: str) -> None:
+    subprocess.run(list(args), check=True, capture_output=True, timeout=60)
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    message = str(exc.value)
+    assert message and "\n" not in message and "Traceback" not in message
+    return message
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="module")
+def librivox(cache_dir: Path) -> list[tuple[Path, Transcript, list[float]]]:
+    """Each clip transcribed once (language detected), with the progress values reported."""
+    out = []
+    for clip in CLIPS:
+        progress: list[float] = []
+        out.append((clip, transcribe_audio(clip, cache_dir=cache_dir, on_progress=progress.append), progress))
+    return out
+
+
+# --- weights ----------------------------------------------------------------------------------------------------
+
+
+def test_packaged_base_is_assembled_once(cache_dir: Path) -> None:
+    _, part1, part2 = packaged_parts()
+    folder = packaged_base_dir(cache_dir)
+    model = folder / "model.bin"
+    assert folder.parent == cache_dir / "models"
+    assert model.stat().st_size == part1.stat().st_size + part2.stat().st_size
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        assert (folder / name).is_file()
+    digest = hashlib.sha256(part1.read_bytes() + part2.read_bytes()).hexdigest()
+    assert folder.name == f"faster-whisper-base-{digest[:16]}"
+    with model.open("rb") as fh:  # the join is byte for byte: part1 then part2
+        assert fh.read(64) == part1.read_bytes()[:64]
+        fh.seek(part1.stat().st_size)
+        assert fh.read(64) == part2.read_bytes()[:64]
+
+    mtime = model.stat().st_mtime_ns
+    assert packaged_base_dir(cache_dir) == folder
+    assert resolve_model("base", cache_dir) == folder
+    assert model.stat().st_mtime_ns == mtime  # reused, not rewritten
+    assert [p.name for p in folder.parent.iterdir() if p.is_dir()] == [folder.name]  # no half-built leftovers
+
+
+def test_incomplete_model_folder_is_rebuilt(tmp_path: Path, cache_dir: Path) -> None:
+    good = packaged_base_dir(cache_dir)
+    stale = tmp_path / "models" / good.name
+    stale.mkdir(parents=True)
+    (stale / "model.bin").write_bytes(b"half a model")
+    rebuilt = packaged_base_dir(tmp_path)
+    assert rebuilt == stale
+    assert (rebuilt / "model.bin").stat().st_size == (good / "model.bin").stat().st_size
+    assert (rebuilt / "tokenizer.json").is_file()
+
+
+@pytest.mark.parametrize("name", ["large-v3", "large-v3-turbo", "small", "medium", "tiny"])
+def test_unavailable_model_names_say_what_to_do(name: str, tmp_path: Path) -> None:
+    with pytest.raises(TranscriptionError) as exc:
+        resolve_model(name, tmp_path)
+    message = one_line(exc)
+    assert name in message and "offline" in message
+    assert "model.bin" in message and "tokenizer.json" in message and "'base'" in message
+    assert not (tmp_path / "models").exists()  # nothing fetched, nothing written
+
+
+def test_missing_model_folder_says_what_to_do(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such-model"
+    with pytest.raises(TranscriptionError) as exc:
+        resolve_model(str(missing), tmp_path)
+    message = one_line(exc)
+    assert str(missing) in message and "offline" in message and "'base'" in message
+
+
+def test_local_model_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"")
+    with pytest.raises(TranscriptionError) as exc:
+        resolve_model(str(folder), tmp_path)
+    assert "tokenizer.json" in one_line(exc)
+    (folder / "tokenizer.json").write_text("{}")
+    assert resolve_model(str(folder), tmp_path) == folder
+
+
+def test_model_is_loaded_once(cache_dir: Path) -> None:
+    first = load_model("base", cache_dir=cache_dir, device="cpu", compute_type="int8")
+    assert load_model("base", cache_dir=cache_dir, device="auto", compute_type="auto") is first
+
+
+# --- English speech -------------------------------------------------------------------------------------------
+
+
+def test_librivox_word_error_rate(librivox) -> None:
+    assert len(librivox) == 3
+    references = [clip.with_suffix(".txt").read_text(encoding="utf-8") for clip, _, _ in librivox]
+    hypotheses = [t.text for _, t, _ in librivox]
+    assert wer(references, hypotheses) <= 0.10, hypotheses
+
+
+def test_librivox_transcript_fields(librivox) -> None:
+    for clip, transcript, _ in librivox:
+        assert transcript.language == "en"
+        assert transcript.language_probability is not None and transcript.language_probability > 0.5
+        assert transcript.engine == "faster-whisper" and transcript.model == "base"
+        assert transcript.duration_s == pytest.approx(clip.stat().st_size / 32000, abs=0.1)  # 16 kHz s16 mono
+        assert transcript.segments
+
+
+def test_librivox_word_times_increase_inside_segments(librivox) -> None:
+    for _, transcript, _ in librivox:
+        previous_end = 0.0
+        for segment in transcript.segments:
+            assert previous_end <= segment.start <= segment.end <= transcript.duration_s
+            assert segment.words
+            assert "".join(w.text for w in segment.words).strip() == segment.text.strip()
+            starts = [w.start for w in segment.words]
+            assert starts == sorted(starts)
+            for word in segment.words:
+                assert segment.start <= word.start <= word.end <= segment.end
+                assert 0.0 <= word.probability <= 1.0
+            previous_end = segment.end
+
+
+def test_progress_is_reported(librivox) -> None:
+    for _, transcript, progress in librivox:
+        assert progress and progress[-1] == 1.0
+        assert progress == sorted(progress)
+        assert all(0.0 <= p <= 1.0 for p in progress)
+        assert len(progress) >= len(transcript.segments)
+
+
+def test_forced_language_has_no_probability(cache_dir: Path) -> None:
+    clip = LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0880.wav"
+    transcript = transcribe_audio(clip, cache_dir=cache_dir, language="en")
+    assert transcript.language == "en" and transcript.language_probability is None
+    assert wer([clip.with_suffix(".txt").read_text()], [transcript.text]) <= 0.10
+
+
+# --- French speech ----------------------------------------------------------------------------------------------
+
+
+def test_french_speech(cache_dir: Path, media: Path) -> None:
+    raw, wav = media / "fr-raw.wav", media / "fr.wav"
+    run("espeak-ng", "-v", "fr", "-w", str(raw), FRENCH)
+    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ar", "16000", "-ac", "1", str(wav))
+    transcript = transcribe_audio(wav, cache_dir=cache_dir)
+    assert transcript.language == "fr"
+    assert transcript.language_probability is not None and transcript.language_probability > 0.5
+    assert wer([FRENCH], [transcript.text]) <= 0.5, transcript.text
+    assert "à" in normalise(transcript.text).split()  # accents survive
+
+
+# --- no speech ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def silence(media: Path) -> Path:
+    path = media / "silence.wav"
+    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "10",
+        str(path))
+    return path
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_silence_gives_no_segments(silence: Path, cache_dir: Path, language: str) -> None:
+    transcript = transcribe_audio(silence, cache_dir=cache_dir, language=language)
+    assert transcript.segments == () and transcript.text == ""
+    assert transcript.language == language and transcript.language_probability is None
+    assert transcript.duration_s == pytest.approx(10.0, abs=0.05)
+
+
+def test_silence_with_detection_is_undetermined(silence: Path, cache_dir: Path) -> None:
+    transcript = transcribe_audio(silence, cache_dir=cache_dir)
+    assert transcript.segments == ()
+    assert transcript.language == "und" and transcript.language_probability == 0.0
+
+
+@pytest.mark.parametrize("language", ["auto", "fr"])
+def test_low_noise_invents_nothing(cache_dir: Path, media: Path, language: str) -> None:
+    path = media / "noise.wav"
+    if not path.exists():
+        run("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+            "anoisesrc=a=0.02:c=pink:r=16000:d=10:s=7", "-ac", "1", str(path))
+    transcript = transcribe_audio(path, cache_dir=cache_dir, language=language)
+    assert transcript.segments == () and transcript.text == ""
+
+
+def test_known_silence_hallucinations() -> None:
+    for text in (
+        " Sous-titres réalisés par la communauté d'Amara.org",
+        " Merci d'avoir regardé cette vidéo !",
+        "Thanks for watching!",
+        " Thank you for watching.",
+        " Sous-titrage ST' 501",
+        "Sous-titrage Société Radio-Canada",
+    ):
+        assert is_silence_hallucination(text), text
+    for text in (" Merci à tous.", " Thanks for coming, and watching the demo.", "", " Sous-titres"):
+        assert not is_silence_hallucination(text), text
+
+
+# --- bad input --------------------------------------------------------------------------------------------------
+
+
+def test_empty_file_is_an_error(cache_dir: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "talk.wav"
+    empty.write_bytes(b"")
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(empty, cache_dir=cache_dir)
+    assert str(empty) in one_line(exc)
+
+
+def test_non_audio_file_is_an_error(cache_dir: Path, tmp_path: Path) -> None:
+    bogus = tmp_path / "talk.mp4"
+    bogus.write_text("this is not a recording\n" * 100)
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(bogus, cache_dir=cache_dir)
+    message = one_line(exc)
+    assert str(bogus) in message and "Errno" not in message
+
+
+def test_video_without_audio_is_an_error(cache_dir: Path, tmp_path: Path) -> None:
+    video = tmp_path / "mute.mp4"
+    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=5", "-t", "1",
+        "-pix_fmt", "yuv420p", str(video))
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(video, cache_dir=cache_dir)
+    assert str(video) in one_line(exc)
+
+
+def test_missing_file_is_an_error(cache_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(tmp_path / "nope.wav", cache_dir=cache_dir)
+    assert "no such file" in one_line(exc)
+
+
+def test_unknown_language_is_an_error(cache_dir: Path) -> None:
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(CLIPS[0], cache_dir=cache_dir, language="klingon")
+    assert "klingon" in one_line(exc)
+
+
+def test_unknown_model_is_an_error_before_decoding(cache_dir: Path) -> None:
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(CLIPS[0], model="large-v3", cache_dir=cache_dir)
+    assert "offline" in one_line(exc)
