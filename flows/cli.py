@@ -58,7 +58,19 @@ def quiet_prefect_console() -> None:
                 handler.setLevel(logging.CRITICAL + 1)
 
 
+def check_before_flow(settings: Settings, parameters: dict) -> None:
+    """Refuse bad metadata or an unreadable recording at once, before Prefect's start-up (10-20 s)."""
+    from tasks import media
+    from tasks.metadata import build_meta
+
+    source = Path(str(parameters["source"])).expanduser()
+    meta_options = {key: parameters.get(key) for key in ("title", "date", "speakers", "description", "language", "slug")}
+    build_meta(source, default_language=settings.language, **meta_options)
+    media.require_audio(media.probe_recording(source))
+
+
 def run_publish(settings: Settings, verbose: bool, **parameters: object) -> str:
+    check_before_flow(settings, parameters)
     configure_prefect(settings.work_path)
     from flows.publish import publish_conference  # Prefect is imported only once its environment is set
 

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+# Session fixtures kept in their own modules: one Prefect server, generated media.
+pytest_plugins = ["prefect_server", "samples"]
+
 # --- session environment (set before anything imports Prefect) -------------------------------------
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
