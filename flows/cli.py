@@ -169,7 +169,7 @@ def demo(
             title=sample.title,
             speakers=["Équipe OpenLab Clermont-Ferrand"],
             description="Une conférence d'exemple générée par confcast : mire de test et voix de synthèse.",
-            language=sample.language,
+            language="auto",  # shows detection; the sample is French
             slug="conference-de-demonstration",
         )
 
