@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from config.settings import Settings, load_settings
+from flows.bench import bench_app
 from flows.prefect_env import configure_prefect
 from tasks.errors import ConfcastError
 
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 local_s3_app = typer.Typer(help="The embedded local S3 server (SeaweedFS) used by the demo and by default.")
 app.add_typer(local_s3_app, name="local-s3")
+app.add_typer(bench_app, name="bench")
 
 ConfigOption = Annotated[
     Optional[Path], typer.Option("--config", help="YAML settings file (default: $CONFCAST_CONFIG or ~/.config/confcast/config.yaml).")
