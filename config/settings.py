@@ -38,8 +38,15 @@ class Settings(BaseSettings):
     whisper_threads: int = Field(0, ge=0, description="CPU threads for Whisper; 0 uses every core.")
     language: str = Field("auto", description="Default spoken language: auto (detect) or a code such as fr.")
     site_title: str = "Conférences OpenLab"
-    site_language: Literal["fr", "en"] = "fr"
+    site_language: Literal["fr", "en"] = Field("fr", description="Language of the viewer site's interface.")
+    cors_origins: list[str] = Field(
+        ["*"],
+        description="Web origins allowed to embed the stream and captions (bucket CORS rule); [] removes the rule.",
+    )
     local_s3_port: int = Field(8333, description="Port of the embedded local S3 server (SeaweedFS).")
+    webhook_url: str | None = Field(None, description="URL that receives a JSON message when a conference is published or fails.")
+    inbox_url: str | None = Field(None, description="Inbox that scan-inbox watches: a folder path or file:// URL.")
+    inbox_cron: str = Field("*/15 * * * *", description="When scan-inbox runs under `confcast serve` (cron).")
 
     @classmethod
     def settings_customise_sources(

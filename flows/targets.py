@@ -17,9 +17,15 @@ class Target:
     storage_url: str
     endpoint_url: str | None
     public_base_url: str | None
+    cors_origins: tuple[str, ...] | None = None
 
     def open(self) -> Storage:
-        return open_storage(self.storage_url, endpoint_url=self.endpoint_url, public_base_url=self.public_base_url)
+        return open_storage(
+            self.storage_url,
+            endpoint_url=self.endpoint_url,
+            public_base_url=self.public_base_url,
+            cors_origins=self.cors_origins,
+        )
 
 
 def resolve_target(settings: Settings) -> Target:
@@ -29,8 +35,10 @@ def resolve_target(settings: Settings) -> Target:
     standard credential chain, as it would any operator's keys.
     """
     if settings.storage_url:
-        return Target(settings.storage_url, settings.s3_endpoint_url, settings.public_base_url)
+        return Target(
+            settings.storage_url, settings.s3_endpoint_url, settings.public_base_url, tuple(settings.cors_origins)
+        )
     server = ensure_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
     for name, value in with_local_credentials(server).items():
         os.environ[name] = value
-    return Target(EMBEDDED_STORAGE_URL, server.endpoint_url, settings.public_base_url)
+    return Target(EMBEDDED_STORAGE_URL, server.endpoint_url, settings.public_base_url, tuple(settings.cors_origins))

@@ -6,7 +6,9 @@ Paths in a manifest are relative to the conference folder; paths in the catalog 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
+import functools
+import hashlib
+from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +26,34 @@ PAGE = "index.html"
 MANIFEST = "manifest.json"
 POSTER = "poster.jpg"
 AUDIO = "audio.m4a"
+
+
+CONTENT_TAG_CHARS = 12  # hex digits of SHA-256; storage gives such keys a long, immutable Cache-Control
+
+
+def content_tag(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:CONTENT_TAG_CHARS]
+
+
+@functools.lru_cache(maxsize=256)
+def _file_tag(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+    return digest.hexdigest()[:CONTENT_TAG_CHARS]
+
+
+def file_tag(path: Path) -> str:
+    """The content tag of a local file (cached while its size and modification time stay the same)."""
+    stat = Path(path).stat()
+    return _file_tag(Path(path), stat.st_size, stat.st_mtime_ns)
+
+
+def tagged(path: str, tag: str) -> str:
+    """`video/720p.mp4` -> `video/720p.<tag>.mp4`: the key changes whenever the content does."""
+    pure = PurePosixPath(path)
+    return str(pure.with_name(f"{pure.stem}.{tag}{pure.suffix}"))
 
 
 def conference_prefix(slug: str) -> str:
@@ -125,15 +155,23 @@ class StagedFile(BaseModel):
 
 
 def conference_files(conference: Conference) -> list[StagedFile]:
-    """Every media, caption and transcript file of a conference (not the page nor the manifest)."""
+    """Every media, caption and transcript file of a conference (not the page nor the manifest).
+
+    Each path carries the file's content tag (`video/720p.<tag>.mp4`), so caches can keep it forever.
+    """
+    return [StagedFile(path=tagged(path, file_tag(local)), local=local) for path, local in _logical_files(conference)]
+
+
+def _logical_files(conference: Conference) -> list[tuple[str, Path]]:
+    """(path without content tag, local file) of every file `conference_files` publishes."""
     media, files = conference.media, conference.transcript_files
     if media is None or files is None:
         raise ValueError("conference has no media or transcript files yet")
-    staged = [StagedFile(path=mp4_path(r.height), local=r.path) for r in media.mp4]
-    staged += [StagedFile(path=POSTER, local=media.poster), StagedFile(path=AUDIO, local=media.audio)]
-    staged.append(StagedFile(path=caption_path(files.lang), local=files.vtt))
+    staged = [(mp4_path(r.height), r.path) for r in media.mp4]
+    staged += [(POSTER, media.poster), (AUDIO, media.audio)]
+    staged.append((caption_path(files.lang), files.vtt))
     for extension, local in (("srt", files.srt), ("txt", files.txt), ("json", files.json_)):
-        staged.append(StagedFile(path=transcript_path(files.lang, extension), local=local))
+        staged.append((transcript_path(files.lang, extension), local))
     return staged
 
 
@@ -147,6 +185,12 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
     )
     if probe is None or media is None or transcript is None or files is None:
         raise ValueError("conference is not complete: probe, media and transcript are needed for a manifest")
+    tags = {path: file_tag(local) for path, local in _logical_files(conference)}
+
+    def published(path: str) -> str:
+        """The content-tagged path of a file (`poster.jpg` -> `poster.<tag>.jpg`)."""
+        return tagged(path, tags[path])
+
     return Manifest(
         slug=meta.slug,
         title=meta.title,
@@ -159,17 +203,18 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
         source=SourceInfo(sha256=probe.source.sha256, bytes=probe.source.bytes, filename=probe.source.filename),
         video=VideoInfo(
             mp4=tuple(
-                Mp4File(height=r.height, width=r.width, path=mp4_path(r.height), bytes=r.bytes) for r in media.mp4
+                Mp4File(height=r.height, width=r.width, path=published(mp4_path(r.height)), bytes=r.bytes)
+                for r in media.mp4
             ),
-            poster=POSTER,
+            poster=published(POSTER),
         ),
-        audio=AudioInfo(path=AUDIO, bytes=media.audio.stat().st_size),
-        captions=(CaptionTrack(lang=files.lang, path=caption_path(files.lang)),),
+        audio=AudioInfo(path=published(AUDIO), bytes=media.audio.stat().st_size),
+        captions=(CaptionTrack(lang=files.lang, path=published(caption_path(files.lang))),),
         transcript=TranscriptInfo(
             lang=files.lang,
-            txt=transcript_path(files.lang, "txt"),
-            srt=transcript_path(files.lang, "srt"),
-            json=transcript_path(files.lang, "json"),
+            txt=published(transcript_path(files.lang, "txt")),
+            srt=published(transcript_path(files.lang, "srt")),
+            json=published(transcript_path(files.lang, "json")),
         ),
         page=PAGE,
         published_at=published_at,

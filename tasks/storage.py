@@ -24,7 +24,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol, runtime_checkable
@@ -71,6 +71,14 @@ _CONTENT_TYPES = {
 }
 FEED_CONTENT_TYPE = "application/rss+xml; charset=utf-8"
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+
+# Files whose key carries a content tag (`720p.0123456789ab.mp4`, or a folder `hls.0123456789ab/`) never change
+# under that key: caches may keep them for a year. Everything else (pages, manifest, catalog, feed) is rewritten in
+# place and must be revalidated soon.
+IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+SHORT_CACHE_CONTROL = "public, max-age=60"
+_CONTENT_TAG_RE = re.compile(r"(^|/)[^/]+\.[0-9a-f]{12}(\.[^/]+)?(/|$)")
+CORS_MAX_AGE_S = 3600
 
 
 # --- pure helpers ----------------------------------------------------------------------------------
@@ -151,6 +159,24 @@ def parse_storage_url(url: str) -> StorageTarget:
         root = Path(os.path.normpath(path))
         return StorageTarget(scheme="file", root=root)
     raise _bad_url(url, "unknown scheme")
+
+
+def cache_control_for(key: str) -> str:
+    """Long and immutable for a key with a content tag in a file or folder name; short for everything else."""
+    return IMMUTABLE_CACHE_CONTROL if _CONTENT_TAG_RE.search(key) else SHORT_CACHE_CONTROL
+
+
+def cors_rules(origins: Sequence[str]) -> list[dict]:
+    """The bucket CORS rule that lets players on these origins read the site (video ranges, captions, JSON)."""
+    return [
+        {
+            "AllowedOrigins": list(origins),
+            "AllowedMethods": ["GET", "HEAD"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["Content-Length", "Content-Range", "Content-Type", "ETag", "Accept-Ranges"],
+            "MaxAgeSeconds": CORS_MAX_AGE_S,
+        }
+    ]
 
 
 def content_type_for(key: str) -> str:
@@ -235,9 +261,11 @@ class S3Storage:
         connect_timeout: float = 10.0,
         read_timeout: float = 60.0,
         transfer_config: TransferConfig | None = None,
+        cors_origins: Sequence[str] | None = None,
     ) -> None:
         """`public_read=False` leaves the bucket policy alone (a CDN serves the site). Retries and timeouts
-        are boto3's (standard mode); lower them where failing fast matters more than riding out blips."""
+        are boto3's (standard mode); lower them where failing fast matters more than riding out blips.
+        `cors_origins` (e.g. ["*"]) sets the bucket's CORS rule in `prepare()`; None leaves CORS alone."""
         self.target = parse_storage_url(target) if isinstance(target, str) else target
         if self.target.scheme != "s3":
             raise ConfigError(f"S3Storage needs an s3:// URL, not {self.target.url}")
@@ -246,6 +274,7 @@ class S3Storage:
         self.prefix = self.target.prefix
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self.public_read = public_read
+        self.cors_origins = tuple(cors_origins) if cors_origins is not None else None
         self._transfer = transfer_config or TransferConfig(
             multipart_threshold=16 * 1024 * 1024, multipart_chunksize=16 * 1024 * 1024, max_concurrency=4
         )
@@ -372,6 +401,26 @@ class S3Storage:
                         raise
         if self.public_read:
             self._ensure_public_read()
+        if self.cors_origins is not None:
+            self._ensure_cors(self.cors_origins)
+
+    def _ensure_cors(self, origins: Sequence[str]) -> None:
+        """Set the bucket's CORS rules to ours (CORS is per bucket); an empty list removes them."""
+        wanted = cors_rules(origins) if origins else []
+        with self._translated("bucket CORS read"):
+            try:
+                current = self._client.get_bucket_cors(Bucket=self.bucket).get("CORSRules", [])
+            except botocore.exceptions.ClientError as error:
+                if _code(error) not in ("NoSuchCORSConfiguration", "404"):
+                    raise
+                current = []
+        if _same_cors(current, wanted):
+            return
+        with self._translated("bucket CORS update"):
+            if wanted:
+                self._client.put_bucket_cors(Bucket=self.bucket, CORSConfiguration={"CORSRules": wanted})
+            else:
+                self._client.delete_bucket_cors(Bucket=self.bucket)
 
     def public_read_statement(self) -> dict:
         """The bucket-policy statement that lets anyone GET objects under the site prefix."""
@@ -418,7 +467,7 @@ class S3Storage:
         full = self.object_key(key)
         if not Path(path).is_file():
             raise PublishError(f"cannot upload {path} to s3://{self.bucket}/{full}: the file does not exist")
-        extra = {"ContentType": content_type or content_type_for(key)}
+        extra = {"ContentType": content_type or content_type_for(key), "CacheControl": cache_control_for(key)}
         with self._translated("upload", key):
             try:
                 self._client.upload_file(str(path), self.bucket, full, ExtraArgs=extra, Config=self._transfer)
@@ -427,7 +476,7 @@ class S3Storage:
 
     def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
         full = self.object_key(key)
-        extra = {"ContentType": content_type or content_type_for(key)}
+        extra = {"ContentType": content_type or content_type_for(key), "CacheControl": cache_control_for(key)}
         with self._translated("upload", key):
             self._client.upload_fileobj(io.BytesIO(bytes(data)), self.bucket, full, ExtraArgs=extra, Config=self._transfer)
 
@@ -479,6 +528,16 @@ class S3Storage:
 def _code(error: botocore.exceptions.ClientError) -> str:
     response = error.response
     return str(response.get("Error", {}).get("Code") or response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+
+
+def _same_cors(current: list[dict], wanted: list[dict]) -> bool:
+    """Whether the bucket's CORS rules already say what we want (servers add or drop empty fields)."""
+    fields = ("AllowedOrigins", "AllowedMethods", "AllowedHeaders", "ExposeHeaders")
+
+    def shape(rules: list[dict]) -> list[tuple]:
+        return [tuple(sorted(rule.get(name) or []) for name in fields) for rule in rules]
+
+    return shape(current) == shape(wanted)
 
 
 def _as_list(value: object) -> list:
@@ -597,9 +656,15 @@ class FileStorage:
                 parent = parent.parent
 
 
-def open_storage(url: str, *, endpoint_url: str | None = None, public_base_url: str | None = None) -> Storage:
-    """The storage behind a URL: S3Storage for s3://, FileStorage for file:// (endpoint_url then ignored)."""
+def open_storage(
+    url: str,
+    *,
+    endpoint_url: str | None = None,
+    public_base_url: str | None = None,
+    cors_origins: Sequence[str] | None = None,
+) -> Storage:
+    """The storage behind a URL: S3Storage for s3://, FileStorage for file:// (endpoint_url and CORS then ignored)."""
     target = parse_storage_url(url)
     if target.scheme == "s3":
-        return S3Storage(target, endpoint_url=endpoint_url, public_base_url=public_base_url)
+        return S3Storage(target, endpoint_url=endpoint_url, public_base_url=public_base_url, cors_origins=cors_origins)
     return FileStorage(target, public_base_url=public_base_url)

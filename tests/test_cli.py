@@ -156,7 +156,7 @@ def test_demo_publishes_the_sample_on_the_embedded_server(prefect_server, tmp_pa
         transcript = anonymous_get(f"{folder}/{manifest['transcript']['txt']}")[2].decode()
         error_rate = jiwer.wer(normalise(SAMPLE_TEXT_FR), normalise(transcript))
         assert error_rate <= 0.5, (error_rate, transcript)  # at least half of the words right
-        vtt = anonymous_get(f"{folder}/captions/fr.vtt")[2].decode()
+        vtt = anonymous_get(f"{folder}/{manifest['captions'][0]['path']}")[2].decode()
         assert vtt.startswith("WEBVTT") and vtt.count(" --> ") >= 10
     finally:
         server = running_local_s3(data_dir, port)
