@@ -31,12 +31,17 @@ class Settings(BaseSettings):
         None, description="Public URL of the storage prefix (a CDN or website endpoint); derived when empty."
     )
     work_dir: Path = Field(Path("~/.cache/confcast"), description="Work files, model cache, local server data.")
-    whisper_engine: Literal["faster-whisper"] = "faster-whisper"
+    whisper_engine: Literal["faster-whisper", "openai-whisper"] = Field(
+        "faster-whisper", description="faster-whisper (fast, the default) or openai-whisper (the reference)."
+    )
     whisper_model: str = Field("base", description="Model name (base is packaged) or a local model folder.")
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str = Field("auto", description="int8 on CPU, float16 on CUDA when auto.")
     whisper_threads: int = Field(0, ge=0, description="CPU threads for Whisper; 0 uses every core.")
     language: str = Field("auto", description="Default spoken language: auto (detect) or a code such as fr.")
+    translate: Literal["en"] | None = Field(
+        None, description="Also make a machine-translated caption track in this language (Whisper translates to en)."
+    )
     site_title: str = "Conférences OpenLab"
     site_language: Literal["fr", "en"] = Field("fr", description="Language of the viewer site's interface.")
     cors_origins: list[str] = Field(
