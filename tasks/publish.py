@@ -1,13 +1,16 @@
-"""Writing a conference to storage in the order that keeps viewers safe.
+"""Writing a conference to storage in the order that keeps viewers safe, rebuilding the site, unpublishing.
 
-Media, captions and transcripts first, then the page, then `manifest.json`, then the catalog and the feed:
-a viewer following any link never reaches a file that is not there yet.
+Media, captions, transcripts and search passages first, then the page, then `manifest.json`, then the catalog,
+the feed and the search index: a viewer following any link never reaches a file that is not there yet.
+Unpublishing goes the other way: first the catalog, feed and search forget the conference, then its files go.
+Everything here is read back from storage (manifests, transcripts, search index): no local state.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -23,9 +26,23 @@ from tasks.layout import (
     catalog_entry,
     conference_files,
     conference_prefix,
+    remove_entry,
     upsert_entry,
 )
-from tasks.models import Conference
+from tasks.models import Conference, Segment
+from tasks.search import (
+    PASSAGES_NAME,
+    SEARCH_INDEX,
+    SHARD_FOLDER,
+    IndexedConference,
+    build_search,
+    conference_terms,
+    parse_index,
+    passages_json,
+    passages_key,
+    passages_of,
+    terms_from_shards,
+)
 from tasks.site import SiteInfo, render_catalog_page, render_conference_page, render_feed
 from tasks.storage import Storage, content_type_for
 
@@ -57,14 +74,98 @@ def read_manifest(storage: Storage, slug: str) -> Manifest | None:
         return None
 
 
-def write_catalog(storage: Storage, site: SiteInfo, change: Callable[[Catalog], Catalog]) -> Catalog:
-    """Apply a change to the catalog, then write catalog.json, index.html and feed.xml (in that order)."""
+@dataclass(frozen=True)
+class SearchRecord:
+    """What the search index holds about one conference: its passages file and its terms."""
+
+    passages: str  # key of the passages file, relative to the site root
+    lang: str
+    terms: frozenset[str] = field(repr=False)
+
+
+def read_search_records(storage: Storage) -> tuple[dict[str, SearchRecord], set[str]]:
+    """The search index as published: a record per conference, and the keys of the shards it names."""
+    index = parse_index(storage.get_bytes(SEARCH_INDEX))
+    if index is None:
+        return {}, set()
+    shard_keys = set(index.shards.values())
+    shards = [data for data in (storage.get_bytes(key) for key in sorted(shard_keys)) if data is not None]
+    try:
+        terms = terms_from_shards(index, shards)
+    except (ValueError, AttributeError):
+        return {}, shard_keys  # a damaged shard: rebuild-site restores the terms
+    records = {
+        c.slug: SearchRecord(passages=c.passages, lang=c.lang, terms=terms.get(c.slug, frozenset()))
+        for c in index.conferences
+    }
+    return records, shard_keys
+
+
+def put_passages(storage: Storage, slug: str, lang: str, segments: tuple[Segment, ...] | list[Segment]) -> SearchRecord:
+    """Write a conference's search passages (an immutable, content-tagged file); returns its search record."""
+    passages = passages_of(segments)
+    data = passages_json(passages, lang)
+    key = passages_key(slug, data)
+    storage.put_bytes(key, data, content_type_for(key))
+    return SearchRecord(passages=key, lang=lang, terms=conference_terms(passages))
+
+
+def write_search(
+    storage: Storage, catalog: Catalog, records: Mapping[str, SearchRecord], previous_shards: set[str]
+) -> None:
+    """Write the shards then `search/index.json`; remove shards that neither this index nor the last one names
+    (a viewer holding the last index for a minute still finds its shards)."""
+    conferences = [
+        IndexedConference(
+            slug=entry.slug,
+            title=entry.title,
+            page=entry.page,
+            date=entry.date.isoformat(),
+            lang=records[entry.slug].lang,
+            passages=records[entry.slug].passages,
+        )
+        for entry in catalog.conferences
+        if entry.slug in records
+    ]
+    files = build_search(conferences, {slug: record.terms for slug, record in records.items()})
+    for key, data in files.shards.items():
+        if key not in previous_shards:  # same key, same content: already there
+            storage.put_bytes(key, data, content_type_for(key))
+    storage.put_bytes(SEARCH_INDEX, files.index.to_json(), content_type_for(SEARCH_INDEX))
+    keep = set(files.shards) | previous_shards | {SEARCH_INDEX}
+    stale = [key for key in storage.list_keys(f"{SHARD_FOLDER}/") if key not in keep]
+    if stale:
+        storage.delete_keys(stale)
+
+
+def write_catalog(
+    storage: Storage,
+    site: SiteInfo,
+    change: Callable[[Catalog], Catalog],
+    search: Mapping[str, SearchRecord | None] | None = None,
+    *,
+    replace_search: bool = False,
+) -> Catalog:
+    """Apply a change to the catalog, then write catalog.json, index.html, feed.xml and the search data.
+
+    `search` adds (a record) or removes (None) conferences from the search index; with `replace_search` the
+    published index is ignored and rebuilt from `search` alone.
+    """
     catalog = change(read_catalog(storage))
     manifests = {entry.slug: read_manifest(storage, entry.slug) for entry in catalog.conferences}
     present = {slug: manifest for slug, manifest in manifests.items() if manifest is not None}
+    records, previous_shards = read_search_records(storage)
+    if replace_search:
+        records = {}
+    for slug, record in (search or {}).items():
+        if record is None:
+            records.pop(slug, None)
+        else:
+            records[slug] = record
     storage.put_bytes(CATALOG_JSON, catalog.to_json().encode("utf-8"), content_type_for(CATALOG_JSON))
     storage.put_bytes(CATALOG_PAGE, render_catalog_page(catalog, site).encode("utf-8"), content_type_for(PAGE))
     storage.put_bytes(FEED, render_feed(catalog, present, site).encode("utf-8"), content_type_for(FEED))
+    write_search(storage, catalog, records, previous_shards)
     return catalog
 
 
@@ -72,16 +173,127 @@ def publish_conference_files(
     storage: Storage, conference: Conference, manifest: Manifest, *, site_title: str, site_language: str
 ) -> str:
     """Upload everything for one conference and update the catalog; returns the public URL of its page."""
-    if conference.transcript is None:
+    if conference.transcript is None and manifest.transcript is not None:
         raise ValueError("a conference needs its transcript before publishing")
+    segments = conference.transcript.segments if conference.transcript is not None else ()  # none: a silent recording
     prefix = conference_prefix(manifest.slug)
     site = site_info(storage, title=site_title, language=site_language)
     storage.prepare()
     for staged in conference_files(conference):
         key = f"{prefix}/{staged.path}"
         storage.put_file(key, staged.local, content_type_for(key))
-    page = render_conference_page(manifest, conference.transcript.segments, site)
+    record = put_passages(storage, manifest.slug, transcript_lang(manifest), segments)
+    page = render_conference_page(manifest, segments, site)
     storage.put_bytes(f"{prefix}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
     storage.put_bytes(f"{prefix}/{MANIFEST}", manifest.to_json().encode("utf-8"), content_type_for(MANIFEST))
-    write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(manifest)))
+    write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(manifest)), {manifest.slug: record})
+    remove_stale_passages(storage, manifest.slug, keep=record.passages)
     return storage.public_url(f"{prefix}/{PAGE}")
+
+
+def remove_stale_passages(storage: Storage, slug: str, keep: str) -> None:
+    """Older passages files of a conference, once the search index names the new one."""
+    prefix = f"{conference_prefix(slug)}/{PASSAGES_NAME}."
+    stale = [key for key in storage.list_keys(prefix) if key != keep and key.endswith(".json")]
+    if stale:
+        storage.delete_keys(stale)
+
+
+# --- the whole site, from storage alone --------------------------------------------------------------------------
+
+
+def segments_from_transcript_json(raw: bytes, where: str) -> tuple[Segment, ...]:
+    """The segments of a published transcript/<lang>.json (as tasks.captions.transcript_json writes it)."""
+    try:
+        data = json.loads(raw)
+        return tuple(
+            Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"])) for s in data["segments"]
+        )
+    except (ValueError, KeyError, TypeError):
+        raise PublishError(
+            f"{where} is not a confcast transcript (JSON with segments of start, end and text); "
+            "publish the conference again to rewrite it"
+        ) from None
+
+
+def transcript_lang(manifest: Manifest) -> str:
+    return manifest.transcript.lang if manifest.transcript is not None else manifest.language
+
+
+def read_segments(storage: Storage, manifest: Manifest) -> tuple[Segment, ...]:
+    if manifest.transcript is None:  # a silent recording: nothing was transcribed
+        return ()
+    key = f"{conference_prefix(manifest.slug)}/{manifest.transcript.json_}"
+    raw = storage.get_bytes(key)
+    if raw is None:
+        raise PublishError(
+            f"{storage.url}/{key} is missing although {manifest.slug}'s manifest names it; publish the conference "
+            "again, or unpublish it"
+        )
+    return segments_from_transcript_json(raw, f"{storage.url}/{key}")
+
+
+def published_slugs(storage: Storage) -> list[str]:
+    """Slugs of every conference folder holding a manifest.json."""
+    suffix = f"/{MANIFEST}"
+    slugs = []
+    for key in storage.list_keys("conferences/"):
+        parts = key.split("/")
+        if len(parts) == 3 and key.endswith(suffix):
+            slugs.append(parts[1])
+    return slugs
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    pages: tuple[str, ...]  # slugs whose page was rewritten
+    skipped: tuple[str, ...]  # `slug: why` for folders whose manifest could not be read
+
+
+def rebuild_site(storage: Storage, site: SiteInfo, on_page: Callable[[str], None] | None = None) -> RebuildReport:
+    """Rewrite every conference page, then catalog, feed and search, from the manifests and transcripts in storage.
+
+    A folder whose manifest is unreadable is left out of the catalog and reported; nothing else is deleted.
+    """
+    storage.prepare()
+    catalog = Catalog()
+    records: dict[str, SearchRecord] = {}
+    done, skipped = [], []
+    for slug in published_slugs(storage):
+        manifest = read_manifest(storage, slug)
+        if manifest is None or manifest.slug != slug:
+            skipped.append(f"{slug}: manifest.json is not a confcast manifest for this folder")
+            continue
+        segments = read_segments(storage, manifest)
+        records[slug] = put_passages(storage, slug, transcript_lang(manifest), segments)
+        page = render_conference_page(manifest, segments, site)
+        storage.put_bytes(f"{conference_prefix(slug)}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
+        catalog = upsert_entry(catalog, catalog_entry(manifest))
+        done.append(slug)
+        if on_page is not None:
+            on_page(slug)
+    write_catalog(storage, site, lambda _old: catalog, records, replace_search=True)
+    for slug, record in records.items():
+        remove_stale_passages(storage, slug, keep=record.passages)
+    return RebuildReport(pages=tuple(done), skipped=tuple(skipped))
+
+
+def unpublish(storage: Storage, site: SiteInfo, slug: str) -> int:
+    """Remove a conference: catalog, feed and search first, then the manifest, then its files.
+
+    Returns how many files were deleted; a slug that is neither in the catalog nor in storage is an error.
+    """
+    prefix = conference_prefix(slug)
+    keys = storage.list_keys(f"{prefix}/")
+    listed = any(entry.slug == slug for entry in read_catalog(storage).conferences)
+    if not keys and not listed:
+        raise PublishError(f"no conference {slug!r} in {storage.url}; `confcast rebuild-site` lists none by that slug")
+    write_catalog(storage, site, lambda catalog: remove_entry(catalog, slug), {slug: None})
+    manifest_key = f"{prefix}/{MANIFEST}"
+    first = [key for key in (manifest_key, f"{prefix}/{PAGE}") if key in keys]
+    if first:
+        storage.delete_keys(first)  # the manifest first: a script never finds a manifest whose files are gone
+    rest = [key for key in keys if key not in first]
+    if rest:
+        storage.delete_keys(rest)
+    return len(keys)

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import json
+import html
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from tasks.layout import Catalog, CatalogEntry, Manifest
+from tasks.layout import CaptionTrack, Catalog, CatalogEntry, Manifest
 from tasks.models import Segment
 
 LANGUAGE_NAMES = {
@@ -44,6 +48,17 @@ STRINGS = {
         "jump": "Aller à",
         "back": "Retour au catalogue",
         "empty_transcript": "Aucune parole n'a été reconnue dans cet enregistrement.",
+        "no_audio": "Cet enregistrement n'a pas de son : il n'a donc ni transcription, ni sous-titres, ni audio.",
+        "skip": "Aller au contenu",
+        "video_label": "Vidéo de la conférence",
+        "follow": "Suivre la lecture",
+        "transcript_help": "Chaque passage est un bouton : l'activer lance la vidéo à ce moment. "
+        "Les flèches haut et bas passent d'un passage à l'autre.",
+        "text": "texte",
+        "search_label": "Rechercher dans ce qui a été dit",
+        "search_button": "Rechercher",
+        "search_hint": "Trouve les passages de toutes les conférences où ces mots sont prononcés.",
+        "search_results": "Résultats de la recherche",
     },
     "en": {
         "catalog": "All talks",
@@ -64,7 +79,49 @@ STRINGS = {
         "jump": "Go to",
         "back": "Back to the catalog",
         "empty_transcript": "No speech was recognised in this recording.",
+        "no_audio": "This recording has no sound, so it has no transcript, captions nor audio.",
+        "skip": "Skip to content",
+        "video_label": "Video of the talk",
+        "follow": "Follow playback",
+        "transcript_help": "Each passage is a button: activating it plays the video from that moment. "
+        "The up and down arrows move between passages.",
+        "text": "text",
+        "search_label": "Search what was said",
+        "search_button": "Search",
+        "search_hint": "Finds the passages of every talk where these words are spoken.",
+        "search_results": "Search results",
     },
+}
+
+# Messages of the catalog's search script ({n}: a count, {talks}: a number of talks).
+SEARCH_STRINGS = {
+    "fr": {
+        "searching": "Recherche…",
+        "too_short": "Tapez au moins deux lettres.",
+        "none": "Aucun passage ne contient ces mots.",
+        "found_one": "{n} passage trouvé dans {talks} conférence(s).",
+        "found_many": "{n} passages trouvés dans {talks} conférence(s).",
+        "more_one": "et {n} autre passage dans cette conférence",
+        "more_many": "et {n} autres passages dans cette conférence",
+        "other_talks": "Ces mots sont aussi prononcés dans :",
+        "failed": "La recherche n'a pas pu charger ses données ; réessayez plus tard.",
+    },
+    "en": {
+        "searching": "Searching…",
+        "too_short": "Type at least two letters.",
+        "none": "No passage holds these words.",
+        "found_one": "{n} passage found in {talks} talk(s).",
+        "found_many": "{n} passages found in {talks} talk(s).",
+        "more_one": "and {n} more passage in this talk",
+        "more_many": "and {n} more passages in this talk",
+        "other_talks": "These words are also spoken in:",
+        "failed": "The search could not load its data; try again later.",
+    },
+}
+
+CAPTION_KINDS = {
+    "fr": {"auto": "sous-titres automatiques", "reviewed": "sous-titres relus", "translated": "traduction automatique"},
+    "en": {"auto": "automatic captions", "reviewed": "reviewed captions", "translated": "machine translation"},
 }
 
 
@@ -105,6 +162,33 @@ def human_date(date: dt.date, interface: str) -> str:
     return date.strftime("%B %-d, %Y")
 
 
+def iso_duration(seconds: float) -> str:
+    """An ISO 8601 duration for <time datetime>: `PT1H2M5S`."""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return "PT" + (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + f"{secs}S"
+
+
+def human_size(count: int, interface: str = "fr") -> str:
+    """`1,5 Mo` / `1.5 MB`."""
+    units = ["o", "ko", "Mo", "Go"] if interface == "fr" else ["B", "kB", "MB", "GB"]
+    value, unit = float(count), 0
+    while value >= 1000 and unit < len(units) - 1:
+        value, unit = value / 1000, unit + 1
+    text = f"{value:.0f}" if unit == 0 or value >= 100 else f"{value:.1f}"
+    return f"{text.replace('.', ',') if interface == 'fr' else text} {units[unit]}"
+
+
+@functools.cache
+def script(name: str) -> Markup:
+    """One of our scripts from tasks/static, to inline in a page (one file to fetch, no version skew)."""
+    text = resources.files("tasks").joinpath("static", name).read_text(encoding="utf-8")
+    if "</script" in text.lower():
+        raise ValueError(f"tasks/static/{name} must not contain '</script'")
+    return Markup(text)
+
+
 def environment() -> Environment:
     env = Environment(
         loader=PackageLoader("tasks", "templates"),
@@ -113,23 +197,45 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(clock=clock, fragment_time=fragment_time, rss_duration=rss_duration)
+    env.filters.update(
+        clock=clock,
+        fragment_time=fragment_time,
+        rss_duration=rss_duration,
+        iso_duration=iso_duration,
+        size=human_size,
+        # RSS descriptions are HTML: plain text is escaped as HTML here, then as XML by autoescape.
+        html_text=lambda text: html.escape(str(text), quote=False),
+    )
     return env
 
 
-def render_conference_page(manifest: Manifest, segments: tuple[Segment, ...], site: SiteInfo) -> str:
+def track_label(track: CaptionTrack, interface: str) -> str:
+    """`Français (sous-titres automatiques)`: players show it in their captions menu."""
+    kind = "translated" if track.machine_translated and track.status == "auto" else track.status
+    return f"{language_name(track.lang, interface)} ({CAPTION_KINDS[interface][kind]})"
+
+
+def default_track(manifest: Manifest) -> int:
+    """The caption track shown by default: the first in the spoken language, else the first."""
+    for index, track in enumerate(manifest.captions):
+        if track.lang == manifest.language:
+            return index
+    return 0
+
+
+def render_conference_page(manifest: Manifest, segments: Sequence[Segment], site: SiteInfo) -> str:
     interface = site.language
-    caption = manifest.captions[0] if manifest.captions else None
     return environment().get_template("conference.html").render(
         m=manifest,
         site=site,
         t=STRINGS[interface],
-        segments=segments,
-        caption=caption,
-        caption_label=language_name(caption.lang, interface) if caption else "",
+        segments=[s for s in segments if s.text.strip()],
+        track_labels=[track_label(track, interface) for track in manifest.captions],
+        default_track=default_track(manifest),
         language_label=language_name(manifest.language, interface),
         date_label=human_date(manifest.date, interface),
         top_mp4=max(manifest.video.mp4, key=lambda f: f.height),
+        script=script("player.js"),
     )
 
 
@@ -140,6 +246,8 @@ def render_catalog_page(catalog: Catalog, site: SiteInfo) -> str:
         t=STRINGS[interface],
         entries=catalog.conferences,
         date_label=lambda entry: human_date(entry.date, interface),
+        search_strings=SEARCH_STRINGS[interface],
+        script=script("search.js"),
     )
 
 
@@ -153,7 +261,7 @@ def render_feed(catalog: Catalog, manifests: dict[str, Manifest], site: SiteInfo
     items = []
     for entry in catalog.conferences:
         manifest = manifests.get(entry.slug)
-        if manifest is None:
+        if manifest is None or manifest.audio is None:  # a silent recording has no podcast episode
             continue
         published = dt.datetime.combine(entry.date, dt.time(12, 0), tzinfo=dt.timezone.utc)
         items.append(
@@ -165,7 +273,11 @@ def render_feed(catalog: Catalog, manifests: dict[str, Manifest], site: SiteInfo
                 "transcripts": [
                     (url(entry, track.path), "text/vtt", track.lang) for track in manifest.captions
                 ]
-                + [(url(entry, manifest.transcript.srt), "application/x-subrip", manifest.transcript.lang)],
+                + [
+                    (url(entry, t.srt), "application/x-subrip", t.lang)
+                    for t in (manifest.transcript,)
+                    if t is not None
+                ],
                 "pub_date": email.utils.format_datetime(published),
             }
         )
@@ -173,7 +285,3 @@ def render_feed(catalog: Catalog, manifests: dict[str, Manifest], site: SiteInfo
         site=site, items=items, language=site.language, catalog_url=site.base_url + "index.html"
     )
 
-
-def segments_json(segments: tuple[Segment, ...]) -> str:
-    """Compact search data for a conference: start time and text of every segment."""
-    return json.dumps([{"s": round(s.start, 2), "t": s.text.strip()} for s in segments], ensure_ascii=False)

@@ -1,6 +1,8 @@
 """Layout, manifest, catalog, and the rendered pages and feed (pure functions; the browser tests are elsewhere)."""
 
 import datetime as dt
+import html
+import json
 import html.parser
 from pathlib import Path
 
@@ -8,12 +10,14 @@ import feedparser
 import pytest
 
 from tasks.layout import (
+    CaptionTrack,
     Catalog,
     Generator,
     build_manifest,
     catalog_entry,
     conference_files,
     conference_prefix,
+    content_tag,
     remove_entry,
     upsert_entry,
 )
@@ -31,10 +35,35 @@ from tasks.models import (
     TranscriptFiles,
     VideoStream,
 )
-from tasks.site import SiteInfo, clock, fragment_time, render_catalog_page, render_conference_page, render_feed
+from tasks.search import (
+    IndexedConference,
+    Passage,
+    build_search,
+    conference_terms,
+    normalize,
+    parse_index,
+    passages_json,
+    passages_key,
+    passages_of,
+    shard_name,
+    terms_from_shards,
+    terms_of,
+)
+from tasks.storage import cache_control_for
+from tasks.site import (
+    SiteInfo,
+    clock,
+    fragment_time,
+    human_size,
+    iso_duration,
+    render_catalog_page,
+    render_conference_page,
+    render_feed,
+)
 
 HOSTILE = '<script>alert("x")</script> "onerror=alert(1) \'q\' </textarea> javascript:alert(1)'
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
+TAG = content_tag(b"x" * 10)  # every stand-in file below holds these bytes
 SITE = SiteInfo(title="OpenLab <b>talks</b>", language="fr", base_url="http://127.0.0.1:8333/confcast/site/")
 
 
@@ -102,15 +131,19 @@ def test_manifest_holds_the_contract_fields(tmp_path: Path) -> None:
                   "captions", "transcript", "page", "published_at", "generator"]:
         assert field in data
     assert data["schema"] == 1
-    assert data["source"] == {"sha256": "ab" * 32, "bytes": 1234, "filename": "talk.mp4"}
-    assert data["video"]["mp4"] == [{"height": 720, "width": 1280, "path": "video/720p.mp4", "bytes": 10}]
-    assert data["captions"] == [{"lang": "fr", "path": "captions/fr.vtt", "kind": "captions", "status": "auto"}]
-    assert data["transcript"] == {"lang": "fr", "txt": "transcript/fr.txt", "srt": "transcript/fr.srt",
-                                  "json": "transcript/fr.json"}
+    assert {key: data["source"][key] for key in ("sha256", "bytes", "filename")} == {
+        "sha256": "ab" * 32, "bytes": 1234, "filename": "talk.mp4"}
+    (mp4,) = data["video"]["mp4"]
+    assert (mp4["height"], mp4["path"], mp4["bytes"]) == (720, f"video/720p.{TAG}.mp4", 10)
+    (track,) = data["captions"]
+    assert {key: track[key] for key in ("lang", "path", "kind", "status")} == {
+        "lang": "fr", "path": f"captions/fr.{TAG}.vtt", "kind": "captions", "status": "auto"}
+    assert data["transcript"] == {"lang": "fr", "txt": f"transcript/fr.{TAG}.txt", "srt": f"transcript/fr.{TAG}.srt",
+                                  "json": f"transcript/fr.{TAG}.json"}
     assert data["duration_s"] == 65.0
     staged = {f.path for f in conference_files(make_conference(tmp_path))}
-    assert staged == {"video/720p.mp4", "poster.jpg", "audio.m4a", "captions/fr.vtt", "transcript/fr.srt",
-                      "transcript/fr.txt", "transcript/fr.json"}
+    assert staged == {f"video/720p.{TAG}.mp4", f"poster.{TAG}.jpg", f"audio.{TAG}.m4a", f"captions/fr.{TAG}.vtt",
+                      f"transcript/fr.{TAG}.srt", f"transcript/fr.{TAG}.txt", f"transcript/fr.{TAG}.json"}
 
 
 def test_conference_prefix_refuses_climbing_slugs() -> None:
@@ -137,16 +170,21 @@ def test_conference_page_shows_hostile_metadata_as_text(tmp_path: Path) -> None:
     parsed = TextCollector()
     parsed.feed(page)
     assert parsed.tags.count("script") == 1  # only our own player script
+    assert HOSTILE not in "".join(parsed.scripts) and "alert" not in "".join(parsed.scripts)
     assert "textarea" not in parsed.tags
     assert not any(name.startswith("on") for name, _ in parsed.attributes)
     text = "".join(parsed.text)
     assert HOSTILE in text  # shown, as text, in title, speakers, description and transcript
     assert text.count(HOSTILE) >= 4
     assert "OpenLab <b>talks</b>" in text
-    assert '<track kind="captions" src="captions/fr.vtt" srclang="fr" label="Français" default>' in page
-    assert '<source src="video/720p.mp4" type="video/mp4">' in page
+    assert (f'<track kind="captions" src="captions/fr.{TAG}.vtt" srclang="fr" '
+            'label="Français (sous-titres automatiques)" default>') in page
+    assert f'<source src="video/720p.{TAG}.mp4" type="video/mp4">' in page
+    assert "application/vnd.apple.mpegurl" not in page  # no HLS in this manifest
     assert 'data-start="2.50"' in page
+    assert '<time datetime="PT1M5S">1:05</time>' in page
     assert page.startswith("<!DOCTYPE html>\n<html lang=\"fr\">")
+    assert '<ol id="transcript-list" lang="fr"' in page and '<h1 lang="fr">' in page
 
 
 def test_catalog_page_and_feed(tmp_path: Path) -> None:
@@ -156,20 +194,46 @@ def test_catalog_page_and_feed(tmp_path: Path) -> None:
     page = render_catalog_page(catalog, SITE)
     parsed = TextCollector()
     parsed.feed(page)
-    assert "script" not in parsed.tags
+    assert parsed.tags.count("script") == 2  # the search strings (JSON) and the search script
+    assert "alert" not in "".join(parsed.scripts)
     assert HOSTILE in "".join(parsed.text)
     assert 'href="conferences/2026-04-04-talk/index.html"' in page
+    assert f'src="conferences/2026-04-04-talk/poster.{TAG}.jpg"' in page
+    assert '<label for="search-input">' in page and 'role="search"' in page
 
-    feed = feedparser.parse(render_feed(catalog, {manifest.slug: manifest}, SITE))
+    rendered = render_feed(catalog, {manifest.slug: manifest}, SITE)
+    feed = feedparser.parse(rendered)
     assert not feed.bozo, feed.bozo_exception
     assert feed.feed.title == "OpenLab <b>talks</b>"
     (item,) = feed.entries
     assert item.title == HOSTILE
-    assert item.enclosures[0].href == "http://127.0.0.1:8333/confcast/site/conferences/2026-04-04-talk/audio.m4a"
+    folder = "http://127.0.0.1:8333/confcast/site/conferences/2026-04-04-talk"
+    assert item.enclosures[0].href == f"{folder}/audio.{TAG}.m4a"
     assert item.enclosures[0].type == "audio/mp4"
+    assert item.enclosures[0].length == "10"
     assert item.itunes_duration == "00:01:05"
-    assert 'podcast:transcript url="http://127.0.0.1:8333/confcast/site/conferences/2026-04-04-talk/captions/fr.vtt"' in render_feed(
-        catalog, {manifest.slug: manifest}, SITE)
+    assert item.link == f"{folder}/index.html"
+    assert html.unescape(item.description) == HOSTILE  # an HTML field: the text is escaped, never markup
+    assert f'<podcast:transcript url="{folder}/captions/fr.{TAG}.vtt" type="text/vtt" language="fr" rel="captions"/>' in rendered
+    assert f'<podcast:transcript url="{folder}/transcript/fr.{TAG}.srt" type="application/x-subrip" language="fr"/>' in rendered
+
+
+def test_page_plays_hls_first_and_lists_every_caption_track(tmp_path: Path) -> None:
+    manifest = manifest_of(make_conference(tmp_path))
+    english = CaptionTrack(lang="en", path="captions/en.0123456789ab.vtt", kind="subtitles", status="reviewed")
+    manifest = manifest.model_copy(update={
+        "video": manifest.video.model_copy(update={"hls": "hls.0123456789ab/master.m3u8"}),
+        "captions": (english, *manifest.captions),
+    })
+    page = render_conference_page(manifest, (), SiteInfo(title="Talks", language="en", base_url="http://x/"))
+    hls = page.index('<source src="hls.0123456789ab/master.m3u8" type="application/vnd.apple.mpegurl">')
+    assert hls < page.index('type="video/mp4"')
+    # The track in the spoken language (French) is the default one, whatever the order.
+    assert '<track kind="subtitles" src="captions/en.0123456789ab.vtt" srclang="en" label="English (reviewed captions)">' in page
+    assert f'srclang="fr" label="French (automatic captions)" default>' in page
+    assert page.count("<track ") == 2
+    assert "No speech was recognised" in page  # English interface, no transcript
+    assert '<html lang="en">' in page
 
 
 def test_empty_catalog_page_says_so() -> None:
@@ -180,3 +244,59 @@ def test_empty_catalog_page_says_so() -> None:
 def test_time_formats(seconds: float, text: str, fragment: str) -> None:
     assert clock(seconds) == text
     assert fragment_time(seconds) == fragment
+
+
+def test_sizes_and_iso_durations() -> None:
+    assert human_size(954_321, "fr") == "954 ko"
+    assert human_size(1_534_000, "fr") == "1,5 Mo"
+    assert human_size(1_534_000, "en") == "1.5 MB"
+    assert human_size(12, "en") == "12 B"
+    assert iso_duration(3725.4) == "PT1H2M5S" and iso_duration(5) == "PT5S"
+
+
+# --- search data (tasks/search.py) and cache rules (tasks/storage.py) -------------------------------------------
+
+
+def test_normalize_ignores_case_accents_and_ligatures() -> None:
+    assert normalize("Réseau ÉCOLE naïve Œuvre Straße Ça") == "reseau ecole naive oeuvre strasse ca"
+    assert terms_of("L'été, à Clermont-Ferrand : 42 œufs !") == {"ete", "clermont", "ferrand", "42", "oeufs"}
+    assert shard_name("microscope") == "mi" and shard_name("42") == "42" and shard_name("ωmega") == "_"
+
+
+def test_search_index_round_trips_and_names_shards_by_content() -> None:
+    passages = passages_of((Segment(start=0.004, end=1, text="  Bonjour   à tous. "), Segment(start=2, end=3, text=" "),
+                            Segment(start=3.456, end=5, text="Un microscope libre.")))
+    assert passages == (Passage(0.0, "Bonjour à tous."), Passage(3.46, "Un microscope libre."))
+    data = passages_json(passages, "fr")
+    assert data == '{"schema":1,"lang":"fr","p":[[0.0,"Bonjour à tous."],[3.46,"Un microscope libre."]]}'.encode()
+    assert passages_key("talk", data) == f"conferences/talk/search.{content_tag(data)}.json"
+
+    def indexed(slug: str) -> IndexedConference:
+        return IndexedConference(slug=slug, title=slug, page=f"conferences/{slug}/index.html", date="2026-04-04",
+                                 lang="fr", passages=f"conferences/{slug}/search.x.json")
+
+    terms = {"a": conference_terms(passages), "b": frozenset({"microscope", "reseau"})}
+    files = build_search([indexed("a"), indexed("b")], terms)
+    shard = json.loads(files.shards[files.index.shards["mi"]])
+    assert shard == {"microscope": [0, 1]}
+    assert all(key == f"search/{name}.{content_tag(files.shards[key])}.json" for name, key in files.index.shards.items())
+    assert terms_from_shards(files.index, files.shards.values()) == terms
+    assert parse_index(files.index.to_json()) == files.index
+    assert parse_index(b"not json") is None and parse_index(None) is None
+
+
+@pytest.mark.parametrize("key, immutable", [
+    ("conferences/t/video/720p.0123456789ab.mp4", True),
+    ("conferences/t/hls.0123456789ab/720p/seg_001.m4s", True),
+    ("search/mi.0123456789ab.json", True),
+    ("conferences/t/index.html", False),
+    ("conferences/t/manifest.json", False),
+    ("conferences/t/video/720p.mp4", False),
+    ("search/index.json", False),
+    ("catalog.json", False),
+    ("feed.xml", False),
+    ("index.html", False),
+])
+def test_cache_control_is_long_only_for_content_tagged_keys(key: str, immutable: bool) -> None:
+    expected = "public, max-age=31536000, immutable" if immutable else "public, max-age=60"
+    assert cache_control_for(key) == expected

@@ -1,0 +1,173 @@
+"""Search data for the catalog: words spoken in every talk, built at publish time as static JSON (pure functions).
+
+The catalog page loads nothing until someone searches. Then it fetches, for each word typed:
+- `search/index.json` (short cache): the conferences (title, page, passages file) and the name of each shard;
+- `search/<xy>.<tag>.json` (immutable): the shard of terms starting with `xy`, each term -> conference numbers;
+- for the conferences every word hits, `conferences/<slug>/search.<tag>.json` (immutable): their passages
+  (start time and text), scanned in the browser to show snippets.
+So a search with a hundred talks of two hours loads one small shard per word and the passages of the few talks that
+match, never the whole site's text.
+
+Matching ignores case and accents (`Réseau` = `reseau`, `œuvre` = `oeuvre`); `normalize` here and `fold` in the
+catalog's script must agree, character by character (a browser test holds them to it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.layout import conference_prefix, content_tag
+from tasks.models import Segment
+
+SEARCH_SCHEMA = 1
+SEARCH_INDEX = "search/index.json"
+SHARD_FOLDER = "search"
+PASSAGES_NAME = "search"  # conferences/<slug>/search.<tag>.json
+MIN_TERM_CHARS = 2  # one-letter words (a, à, l', d') would hit every talk
+SHARD_CHARS = 2  # terms are grouped by their first two characters
+_LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "ﬁ": "fi", "ﬂ": "fl"}
+_WORD_RE = re.compile(r"[^\W_]+")
+
+
+def fold(char: str) -> str:
+    """One character, lower-cased and without accents; may be empty (a lone accent) or longer (œ -> oe)."""
+    lowered = char.lower()
+    lowered = "".join(_LIGATURES.get(c, c) for c in lowered)
+    return "".join(c for c in unicodedata.normalize("NFD", lowered) if not unicodedata.category(c).startswith("M"))
+
+
+def normalize(text: str) -> str:
+    return "".join(fold(char) for char in text)
+
+
+def terms_of(text: str) -> set[str]:
+    """The distinct searchable words of a text, normalized."""
+    return {word for word in _WORD_RE.findall(normalize(text)) if len(word) >= MIN_TERM_CHARS}
+
+
+def shard_name(term: str) -> str:
+    """The shard of a term: its first two characters when they are ASCII letters or digits, else `_`."""
+    head = term[:SHARD_CHARS]
+    return head if re.fullmatch(r"[a-z0-9]{%d}" % SHARD_CHARS, head) else "_"
+
+
+# --- one conference ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Passage:
+    start: float
+    text: str
+
+
+def passages_of(segments: Iterable[Segment]) -> tuple[Passage, ...]:
+    """The transcript's segments as passages (one per segment, whitespace collapsed, empty ones left out)."""
+    passages = []
+    for segment in segments:
+        text = " ".join(segment.text.split())
+        if text:
+            passages.append(Passage(start=round(segment.start, 2), text=text))
+    return tuple(passages)
+
+
+def passages_json(passages: Sequence[Passage], lang: str) -> bytes:
+    """The passages file of a conference, compact: `{"schema":1,"lang":"fr","p":[[0.0,"Bonjour"],...]}`."""
+    data = {"schema": SEARCH_SCHEMA, "lang": lang, "p": [[p.start, p.text] for p in passages]}
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def passages_key(slug: str, data: bytes) -> str:
+    return f"{conference_prefix(slug)}/{PASSAGES_NAME}.{content_tag(data)}.json"
+
+
+def conference_terms(passages: Iterable[Passage]) -> frozenset[str]:
+    found: set[str] = set()
+    for passage in passages:
+        found |= terms_of(passage.text)
+    return frozenset(found)
+
+
+# --- the whole site ---------------------------------------------------------------------------------------------
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class IndexedConference(Frozen):
+    slug: str
+    title: str
+    page: str  # relative to the site root
+    date: str
+    lang: str
+    passages: str  # the passages file, relative to the site root
+
+
+class SearchIndex(Frozen):
+    schema_: int = Field(SEARCH_SCHEMA, alias="schema")
+    conferences: tuple[IndexedConference, ...] = ()
+    shards: dict[str, str] = Field(default_factory=dict)  # shard name -> file, relative to the site root
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(by_alias=True).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class SearchFiles:
+    """What to write for the site's search: the shards (key -> bytes), then the index that names them."""
+
+    index: SearchIndex
+    shards: dict[str, bytes]
+
+
+def build_search(
+    conferences: Sequence[IndexedConference], terms: Mapping[str, frozenset[str]]
+) -> SearchFiles:
+    """Shards of term -> conference numbers (positions in `conferences`), and the index naming them.
+
+    `terms` maps each slug to its conference's terms; the shard files' names carry their content tag, so a reader
+    holding an index always gets the shards that go with it.
+    """
+    grouped: dict[str, dict[str, list[int]]] = {}
+    for number, conference in enumerate(conferences):
+        for term in terms.get(conference.slug, ()):
+            grouped.setdefault(shard_name(term), {}).setdefault(term, []).append(number)
+    shards: dict[str, bytes] = {}
+    names: dict[str, str] = {}
+    for name in sorted(grouped):
+        postings = {term: grouped[name][term] for term in sorted(grouped[name])}
+        data = json.dumps(postings, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        key = f"{SHARD_FOLDER}/{name}.{content_tag(data)}.json"
+        shards[key] = data
+        names[name] = key
+    return SearchFiles(index=SearchIndex(conferences=tuple(conferences), shards=names), shards=shards)
+
+
+def terms_from_shards(index: SearchIndex, shards: Iterable[bytes]) -> dict[str, frozenset[str]]:
+    """The inverse of `build_search`: each indexed conference's terms, read back from its shards."""
+    found: dict[str, set[str]] = {conference.slug: set() for conference in index.conferences}
+    for data in shards:
+        for term, numbers in json.loads(data).items():
+            for number in numbers:
+                if 0 <= number < len(index.conferences):
+                    found[index.conferences[number].slug].add(term)
+    return {slug: frozenset(terms) for slug, terms in found.items()}
+
+
+def parse_index(raw: bytes | None) -> SearchIndex | None:
+    """The published index, or None when it is missing or not ours (it is then rebuilt)."""
+    if raw is None:
+        return None
+    try:
+        index = SearchIndex.model_validate_json(raw)
+    except ValueError:
+        return None
+    return index if index.schema_ == SEARCH_SCHEMA else None

@@ -1,0 +1,90 @@
+// The conference page: captions on, transcript that follows playback, click or Enter to seek, #t= links.
+(function () {
+  "use strict";
+  var video = document.getElementById("player");
+  var list = document.getElementById("transcript-list");
+  var follow = document.getElementById("follow");
+  if (!video) { return; }
+  var buttons = list ? Array.prototype.slice.call(list.querySelectorAll("button[data-start]")) : [];
+  var starts = buttons.map(function (b) { return parseFloat(b.getAttribute("data-start")); });
+
+  // Captions on by default, also where the browser ignores the `default` attribute.
+  function showCaptions() {
+    var tracks = video.textTracks, shown = false, i;
+    for (i = 0; i < tracks.length; i++) {
+      if (tracks[i].kind !== "captions" && tracks[i].kind !== "subtitles") { continue; }
+      if (!shown && tracks[i].mode !== "disabled") { shown = true; }
+    }
+    for (i = 0; i < tracks.length && !shown; i++) {
+      if (tracks[i].kind === "captions" || tracks[i].kind === "subtitles") { tracks[i].mode = "showing"; shown = true; }
+    }
+  }
+  showCaptions();
+
+  function seek(seconds, play) {
+    video.currentTime = seconds;
+    if (play) { var p = video.play(); if (p && p.catch) { p.catch(function () {}); } }
+  }
+
+  // The passage being spoken: the last one that starts at or before the current time (binary search).
+  function passageAt(now) {
+    var low = 0, high = starts.length - 1, found = -1;
+    while (low <= high) {
+      var mid = (low + high) >> 1;
+      if (starts[mid] <= now + 0.05) { found = mid; low = mid + 1; } else { high = mid - 1; }
+    }
+    return found;
+  }
+  var current = -1;
+  function highlight() {
+    var index = passageAt(video.currentTime);
+    if (index === current) { return; }
+    if (current >= 0) { buttons[current].removeAttribute("aria-current"); }
+    current = index;
+    if (index < 0) { return; }
+    var button = buttons[index];
+    button.setAttribute("aria-current", "true");
+    // Scroll the panel only (never the page), and not while someone is reading or using the panel.
+    if (follow && follow.checked && !list.contains(document.activeElement) && !list.matches(":hover")) {
+      var top = button.offsetTop - list.offsetTop;
+      if (top < list.scrollTop || top + button.offsetHeight > list.scrollTop + list.clientHeight) {
+        list.scrollTop = Math.max(0, top - list.clientHeight / 3);
+      }
+    }
+  }
+  video.addEventListener("timeupdate", highlight);
+  video.addEventListener("seeked", highlight);
+
+  buttons.forEach(function (button, index) {
+    button.addEventListener("click", function () { seek(starts[index], true); });
+    button.addEventListener("keydown", function (event) {
+      var next = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: buttons.length - 1 }[event.key];
+      if (next === undefined || next < 0 || next >= buttons.length) { return; }
+      event.preventDefault();
+      buttons[next].focus();
+    });
+  });
+
+  // Links to a moment: #t=1m23s, #t=1h02m03s, #t=83 or #t=1:23 start playback there.
+  function hashSeconds() {
+    var match = /[#&]t=([0-9hms:.]+)/.exec(location.hash);
+    if (!match) { return null; }
+    var text = match[1], seconds = 0;
+    if (/^[0-9.]+$/.test(text)) { return parseFloat(text); }
+    if (text.indexOf(":") >= 0) {
+      text.split(":").forEach(function (part) { seconds = seconds * 60 + (parseFloat(part) || 0); });
+      return seconds;
+    }
+    var units = { h: 3600, m: 60, s: 1 };
+    text.replace(/([0-9.]+)([hms])/g, function (_, n, u) { seconds += parseFloat(n) * units[u]; });
+    return seconds;
+  }
+  function fromHash() {
+    var seconds = hashSeconds();
+    if (seconds === null) { return; }
+    var go = function () { seek(seconds, true); highlight(); };
+    if (video.readyState >= 1) { go(); } else { video.addEventListener("loadedmetadata", go, { once: true }); }
+  }
+  window.addEventListener("hashchange", fromHash);
+  fromHash();
+})();
