@@ -333,9 +333,18 @@ def _clean_line(line: str) -> str:
     return " ".join(line.split())
 
 
-def vtt_text(cues: Sequence[Cue], lang: str) -> str:
+def translation_note(source_lang: str) -> str:
+    """The NOTE of a machine-translated track: where it comes from."""
+    return (
+        f"Machine translation: speech in {_clean_line(source_lang)} translated into English by Whisper's translate "
+        f"task, not reviewed by a person; it may contain errors."
+    )
+
+
+def vtt_text(cues: Sequence[Cue], lang: str, note: str = VTT_NOTE) -> str:
     """A WebVTT file: header with the language, a note that the captions are automatic, then the cues."""
-    out = ["WEBVTT", f"Language: {_clean_line(lang)}", "", "NOTE", VTT_NOTE, ""]
+    note = _clean_line(note).replace("-->", "->")  # a NOTE block may hold anything but "-->" and blank lines
+    out = ["WEBVTT", f"Language: {_clean_line(lang)}", "", "NOTE", note, ""]
     for cue in cues:
         lines = [vtt_escape(c) for c in (_clean_line(line) for line in cue.lines) if c]
         out.append(f"{vtt_timestamp(cue.start)} --> {vtt_timestamp(cue.end)}")
@@ -516,8 +525,11 @@ def _write_text(path: Path, text: str) -> None:
         raise
 
 
-def write_transcript_files(transcript: Transcript, out_dir: Path) -> TranscriptFiles:
-    """Write ``captions/<lang>.vtt`` and ``transcript/<lang>.srt|.txt|.json`` under ``out_dir`` (UTF-8)."""
+def write_transcript_files(transcript: Transcript, out_dir: Path, *, note: str = VTT_NOTE) -> TranscriptFiles:
+    """Write ``captions/<lang>.vtt`` and ``transcript/<lang>.srt|.txt|.json`` under ``out_dir`` (UTF-8).
+
+    ``note`` is the WebVTT NOTE saying how the captions were made (automatic by default; see
+    :func:`translation_note`)."""
     lang = transcript.language
     if not _LANG_CODE.fullmatch(lang):
         raise TranscriptionError(
@@ -534,7 +546,7 @@ def write_transcript_files(transcript: Transcript, out_dir: Path) -> TranscriptF
         json=out_dir / "transcript" / f"{lang}.json",
     )
     try:
-        _write_text(files.vtt, vtt_text(cues, lang))
+        _write_text(files.vtt, vtt_text(cues, lang, note))
         _write_text(files.srt, srt_text(cues))
         _write_text(files.txt, transcript_txt(transcript))
         _write_text(files.json_, transcript_json(transcript))

@@ -1,8 +1,13 @@
-"""Speech to text with faster-whisper (CTranslate2). The only module that imports faster_whisper.
+"""Speech to text with two Whisper engines behind one function. The only module that imports faster_whisper.
 
-``transcribe_audio`` loads the model once per process, decodes the audio, keeps only speech (Silero VAD,
-packaged with faster-whisper, offline), and returns a typed :class:`~tasks.models.Transcript` with word
-timestamps. Library errors become :class:`~tasks.errors.TranscriptionError` with a one-line message.
+``transcribe_audio`` decodes the audio, keeps only speech (Silero VAD, packaged with faster-whisper, offline, the
+same for both engines), hands the speech to the chosen engine in blocks of at most ``BLOCK_S`` seconds (so that
+what a transcription holds beyond the audio itself stays flat however long the recording), maps the times back
+onto the recording, and returns a typed :class:`~tasks.models.Transcript` with word timestamps.
+
+Engines: ``faster-whisper`` (CTranslate2; int8 on CPU, float16 on CUDA) here, and ``openai-whisper`` (the
+reference, PyTorch) in :mod:`tasks.whisper_reference`. Each model is loaded once per process. Library errors
+become :class:`~tasks.errors.TranscriptionError` with a one-line message.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ import functools
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, Protocol
+
+import numpy as np
 
 from tasks.errors import TranscriptionError
 from tasks.models import Segment, Transcript, Word
@@ -23,8 +31,14 @@ if TYPE_CHECKING:  # the import costs a second; do it when a transcription is as
     from faster_whisper import WhisperModel
 
 ENGINE = "faster-whisper"
+ENGINES = ("faster-whisper", "openai-whisper")
+TASKS = ("transcribe", "translate")  # Whisper's translate task always writes English
 SAMPLE_RATE = 16_000  # Hz, what Whisper expects
 BEAM_SIZE = 5
+BEST_OF = 5  # candidates sampled at a temperature above 0
+# Seconds of speech handed to an engine at once: the engines compute features for all they are given, so this
+# bounds the memory beyond the audio itself. Blocks end between VAD speech chunks, never inside speech.
+BLOCK_S = 600.0
 # Whisper's default fallback: decode again at a higher temperature when the output looks like a loop.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 UNDETERMINED = "und"  # ISO 639-2 code reported when language is "auto" and the audio holds no speech
@@ -49,10 +63,14 @@ def is_silence_hallucination(text: str) -> bool:
     return bool(norm) and _HALLUCINATION_RE.fullmatch(norm) is not None
 
 
-def pick_device(device: str) -> str:
-    """ "auto" → "cuda" when CTranslate2 sees a CUDA device, else "cpu"."""
+def pick_device(device: str, engine: str = ENGINE) -> str:
+    """ "auto" → "cuda" when the engine's library sees a CUDA device, else "cpu"."""
     if device != "auto":
         return device
+    if engine == "openai-whisper":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
     import ctranslate2
 
     return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
@@ -106,6 +124,12 @@ def _one_line(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
+def check_engine(engine: str) -> str:
+    if engine not in ENGINES:
+        raise TranscriptionError(f"unknown Whisper engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    return engine
+
+
 def _check_language(language: str) -> str | None:
     """None for "auto", else the code in lower case, if Whisper knows it."""
     if language == "auto":
@@ -143,16 +167,148 @@ def _decode(audio: Path):
     return samples
 
 
-def _words(raw: Iterable | None, seg_start: float, seg_end: float) -> tuple[Word, ...]:
+# --- what an engine gives back (times in seconds from the start of the block it was handed) -----------------
+
+
+@dataclass(frozen=True)
+class RawWord:
+    start: float
+    end: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class RawSegment:
+    start: float
+    end: float
+    text: str
+    words: tuple[RawWord, ...]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """An engine's answer for one block: the language (detected when none was given) and its segments, lazily."""
+
+    language: str
+    probability: float | None  # None when the language was given
+    segments: Iterator[RawSegment]
+
+
+class Engine(Protocol):
+    name: str
+
+    def decode(
+        self, samples: np.ndarray, *, language: str | None, task: str, temperatures: Sequence[float]
+    ) -> Decoded: ...
+
+
+def decode_options(temperatures: Sequence[float]) -> dict:
+    """The decoding options both engines get, so that they decode the same way."""
+    return {
+        "beam_size": BEAM_SIZE,
+        "best_of": BEST_OF,
+        "temperature": tuple(temperatures),
+        "condition_on_previous_text": False,  # a mistake does not feed the next window: fewer loops
+        "word_timestamps": True,
+    }
+
+
+@dataclass(frozen=True)
+class FasterWhisper:
+    model: WhisperModel
+    name: str = "faster-whisper"
+
+    def decode(
+        self, samples: np.ndarray, *, language: str | None, task: str, temperatures: Sequence[float]
+    ) -> Decoded:
+        options = decode_options(temperatures)
+        options["temperature"] = list(options["temperature"])
+        raw_segments, info = self.model.transcribe(
+            samples, language=language, task=task, vad_filter=False, **options  # the VAD ran already
+        )
+        segments = (
+            RawSegment(
+                float(s.start),
+                float(s.end),
+                s.text,
+                tuple(RawWord(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or ()),
+            )
+            for s in raw_segments  # lazy: decoding happens while iterating
+        )
+        probability = None if language is not None else float(info.language_probability)
+        return Decoded(info.language, probability, segments)
+
+
+def load_engine(
+    engine: str, model: str, *, cache_dir: Path, device: str, compute_type: str, threads: int
+) -> Engine:
+    """The engine with its model loaded (once per process for the same settings)."""
+    if check_engine(engine) == "openai-whisper":
+        from tasks import whisper_reference
+
+        return whisper_reference.load_engine(
+            model, cache_dir=cache_dir, device=pick_device(device, engine), compute_type=compute_type,
+            threads=pick_threads(int(threads)),
+        )
+    return FasterWhisper(
+        load_model(model, cache_dir=cache_dir, device=device, compute_type=compute_type, threads=threads)
+    )
+
+
+# --- speech only, in blocks -----------------------------------------------------------------------------------
+
+
+def speech_chunks(samples: np.ndarray) -> list[dict]:
+    """Where the speech is, as ``{"start", "end"}`` sample indices (Silero VAD with faster-whisper's defaults,
+    chunks no longer than a block)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return get_speech_timestamps(samples, VadOptions(max_speech_duration_s=BLOCK_S), sampling_rate=SAMPLE_RATE)
+
+
+def group_blocks(chunks: Sequence[dict], block_samples: int) -> list[list[dict]]:
+    """Consecutive speech chunks grouped so that each group holds at most ``block_samples`` (a longer chunk
+    stands alone). Pure."""
+    blocks: list[list[dict]] = []
+    size = 0
+    for chunk in chunks:
+        length = chunk["end"] - chunk["start"]
+        if blocks and size + length <= block_samples:
+            blocks[-1].append(chunk)
+            size += length
+        else:
+            blocks.append([chunk])
+            size = length
+    return blocks
+
+
+def _restore(raw: RawSegment, chunks: list[dict]) -> tuple[float, float, list[RawWord]]:
+    """A segment's times on the recording, from times on the block's concatenated speech."""
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    times = SpeechTimestampsMap(chunks, SAMPLE_RATE, time_precision=3)
+    if raw.words:
+        words = []
+        for w in raw.words:
+            index = times.get_chunk_index((w.start + w.end) / 2)  # both ends in the same chunk
+            start = times.get_original_time(w.start, index)
+            end = times.get_original_time(w.end, index)
+            words.append(RawWord(start, end, w.text, w.probability))
+        return words[0].start, words[-1].end, words
+    return times.get_original_time(raw.start), times.get_original_time(raw.end, is_end=True), []
+
+
+def _words(raw: Iterable[RawWord], seg_start: float, seg_end: float) -> tuple[Word, ...]:
     """Words with times clamped inside their segment and never going back in time."""
     words: list[Word] = []
     last = seg_start
-    for w in raw or ():
-        if not w.word.strip():
+    for w in raw:
+        if not w.text.strip():
             continue
         start = min(max(float(w.start), last), seg_end)
         end = min(max(float(w.end), start), seg_end)
-        words.append(Word(start=round(start, 3), end=round(end, 3), text=w.word, probability=float(w.probability)))
+        words.append(Word(start=round(start, 3), end=round(end, 3), text=w.text, probability=float(w.probability)))
         last = start
     return tuple(words)
 
@@ -160,73 +316,119 @@ def _words(raw: Iterable | None, seg_start: float, seg_end: float) -> tuple[Word
 def transcribe_audio(
     audio: Path,
     *,
+    engine: str = ENGINE,
     model: str = "base",
     cache_dir: Path,
     language: str = "auto",
+    task: Literal["transcribe", "translate"] = "transcribe",
     device: str = "auto",
     compute_type: str = "auto",
     threads: int = 0,
+    temperatures: Sequence[float] = TEMPERATURES,
     on_progress: Callable[[float], None] | None = None,
 ) -> Transcript:
-    """Transcribe one recording offline with faster-whisper.
+    """Transcribe one recording offline with faster-whisper or openai-whisper.
 
-    ``language`` "auto" detects the language (its probability is recorded); a code forces it. ``on_progress``
-    receives the fraction of the audio done (0..1) after each segment. Raises TranscriptionError.
+    ``language`` "auto" detects the language (its probability is recorded); a code forces it. ``task``
+    "translate" writes English whatever the spoken language (the transcript's language is then "en").
+    ``on_progress`` receives the fraction of the audio done (0..1) after each segment. Raises TranscriptionError.
     """
     audio = Path(audio)
+    check_engine(engine)
+    if task not in TASKS:
+        raise TranscriptionError(f"unknown Whisper task {task!r}; choose transcribe or translate")
     forced = _check_language(language)
-    whisper = load_model(model, cache_dir=cache_dir, device=device, compute_type=compute_type, threads=threads)
+    whisper = load_engine(
+        engine, model, cache_dir=cache_dir, device=device, compute_type=compute_type, threads=threads
+    )
     samples = _decode(audio)
     duration = samples.shape[0] / SAMPLE_RATE
 
+    detected, probability = forced, None
     segments: list[Segment] = []
     try:
-        raw_segments, info = whisper.transcribe(
-            samples,
-            language=forced,
-            task="transcribe",
-            beam_size=BEAM_SIZE,
-            temperature=list(TEMPERATURES),
-            condition_on_previous_text=False,  # a mistake does not feed the next window: fewer loops
-            word_timestamps=True,
-            vad_filter=True,
-        )
-        for raw in raw_segments:  # lazy: decoding happens while iterating
-            if on_progress is not None:
-                on_progress(min(1.0, max(0.0, float(raw.end) / duration)))
-            text = raw.text.strip()
-            if not text or is_silence_hallucination(text):
-                continue
-            start, end = float(raw.start), max(float(raw.end), float(raw.start))
-            segments.append(
-                Segment(
-                    start=round(start, 3),
-                    end=round(end, 3),
-                    text=raw.text,
-                    words=_words(raw.words, start, end),
+        blocks = group_blocks(speech_chunks(samples), int(BLOCK_S * SAMPLE_RATE))
+        for chunks in blocks:
+            speech = np.concatenate([samples[c["start"] : c["end"]] for c in chunks])
+            decoded = whisper.decode(speech, language=detected, task=task, temperatures=temperatures)
+            del speech  # the engine holds what it needs; keep one block alive at a time
+            if detected is None:  # detected on the first block, then kept for the rest
+                detected, probability = decoded.language, decoded.probability
+            for raw in decoded.segments:
+                text = raw.text.strip()
+                start, end, words = _restore(raw, chunks)
+                if on_progress is not None:
+                    on_progress(min(1.0, max(0.0, end / duration)))
+                if not text or is_silence_hallucination(text):
+                    continue
+                end = max(end, start)
+                segments.append(
+                    Segment(start=round(start, 3), end=round(end, 3), text=raw.text, words=_words(words, start, end))
                 )
-            )
     except TranscriptionError:
         raise
     except (RuntimeError, ValueError, MemoryError) as exc:
         raise TranscriptionError(
-            f"Whisper failed on {audio}: {_one_line(exc)}; try again with --language set, or another model"
+            f"Whisper ({engine}) failed on {audio}: {_one_line(exc)}; try again with --language set, or another "
+            f"model"
         ) from None
     if on_progress is not None:
         on_progress(1.0)
 
-    if forced is not None:
-        detected, probability = info.language, None
-    elif info.duration_after_vad <= 0:
-        # No speech at all: the language "detected" on nothing is noise.
+    if detected is None:  # no speech at all: the language "detected" on nothing would be noise
         detected, probability = UNDETERMINED, 0.0
-    else:
-        detected, probability = info.language, float(info.language_probability)
+    if task == "translate":  # the probability was the spoken language's
+        detected, probability = "en", None
     return Transcript(
         language=detected,
         language_probability=probability,
         duration_s=round(duration, 3),
         segments=tuple(segments),
-        engine=ENGINE,
+        engine=engine,
         model=model,
     )
+
+
+# --- what an operator should know --------------------------------------------------------------------------------
+
+# Below this, a detected language is worth a look: Whisper base is usually above 0.9 on clear speech, and a wrong
+# language gives a transcript in the wrong language (or a translation).
+LOW_LANGUAGE_PROBABILITY = 0.8
+
+
+def language_warning(transcript: Transcript) -> str | None:
+    """One line for the operator when the detected language may be wrong; None when forced or confident."""
+    probability = transcript.language_probability
+    if probability is None:
+        return None
+    if transcript.language == UNDETERMINED:
+        return "no speech was recognised, so no language was detected; check the recording's audio track"
+    if probability < LOW_LANGUAGE_PROBABILITY:
+        return (
+            f"language detected as {transcript.language} with low confidence ({probability:.0%}); if that is wrong, "
+            f"publish again with --language set"
+        )
+    return None
+
+
+def summary_markdown(transcript: Transcript, translation: Transcript | None, page_url: str) -> str:
+    """The run summary (a Prefect markdown artifact): what Whisper heard, with a flag on a doubtful language."""
+    if transcript.language_probability is None:
+        language = f"{transcript.language} (forced)"
+    else:
+        language = f"{transcript.language} (detected, probability {transcript.language_probability:.2f})"
+    words = sum(len(s.words) for s in transcript.segments)
+    rows = [
+        ("Page", f"<{page_url}>"),
+        ("Engine", f"{transcript.engine}, model {transcript.model}"),
+        ("Language", language),
+        ("Speech", f"{len(transcript.segments)} segments, {words} words, {transcript.duration_s:.0f} s of audio"),
+    ]
+    if translation is not None:
+        rows.append(("Translation", f"{translation.language}, machine-translated, {len(translation.segments)} segments"))
+    lines = ["# Publish summary", "", "| | |", "|---|---|"]
+    lines += [f"| {name} | {value.replace('|', '/')} |" for name, value in rows]
+    warning = language_warning(transcript)
+    if warning:
+        lines += ["", f"> **Warning:** {warning}"]
+    return "\n".join(lines) + "\n"

@@ -16,7 +16,15 @@ import pytest
 
 from tasks.errors import TranscriptionError
 from tasks.models import Transcript
-from tasks.transcribe import is_silence_hallucination, load_model, transcribe_audio
+from tasks import transcribe as transcribe_module
+from tasks.transcribe import (
+    group_blocks,
+    is_silence_hallucination,
+    language_warning,
+    load_model,
+    summary_markdown,
+    transcribe_audio,
+)
 from tasks.whisper_model import packaged_base_dir, packaged_parts, resolve_model
 
 pytestmark = pytest.mark.slow
@@ -61,6 +69,14 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="module")
+def french(media: Path) -> Path:
+    raw, wav = media / "fr-raw.wav", media / "fr.wav"
+    run("espeak-ng", "-v", "fr", "-w", str(raw), FRENCH)
+    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ar", "16000", "-ac", "1", str(wav))
+    return wav
 
 
 @pytest.fixture(scope="module")
@@ -195,11 +211,8 @@ def test_forced_language_has_no_probability(cache_dir: Path) -> None:
 # --- French speech ----------------------------------------------------------------------------------------------
 
 
-def test_french_speech(cache_dir: Path, media: Path) -> None:
-    raw, wav = media / "fr-raw.wav", media / "fr.wav"
-    run("espeak-ng", "-v", "fr", "-w", str(raw), FRENCH)
-    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ar", "16000", "-ac", "1", str(wav))
-    transcript = transcribe_audio(wav, cache_dir=cache_dir)
+def test_french_speech(cache_dir: Path, french: Path) -> None:
+    transcript = transcribe_audio(french, cache_dir=cache_dir)
     assert transcript.language == "fr"
     assert transcript.language_probability is not None and transcript.language_probability > 0.5
     assert wer([FRENCH], [transcript.text]) <= 0.5, transcript.text
@@ -300,3 +313,135 @@ def test_unknown_model_is_an_error_before_decoding(cache_dir: Path) -> None:
     with pytest.raises(TranscriptionError) as exc:
         transcribe_audio(CLIPS[0], model="large-v3", cache_dir=cache_dir)
     assert "offline" in one_line(exc)
+
+
+# --- two engines ------------------------------------------------------------------------------------------------
+
+REFERENCE = "openai-whisper"
+
+
+def test_engines_agree_at_temperature_zero(cache_dir: Path) -> None:
+    """openai-whisper on the converted weights gives faster-whisper float32's text, character for character."""
+    clip = LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0870.wav"
+    options = {"cache_dir": cache_dir, "temperatures": (0.0,), "device": "cpu"}
+    fast = transcribe_audio(clip, engine="faster-whisper", compute_type="float32", **options)
+    reference = transcribe_audio(clip, engine=REFERENCE, **options)
+    assert reference.engine == REFERENCE and fast.engine == "faster-whisper"
+    assert reference.text == fast.text
+    assert wer([clip.with_suffix(".txt").read_text()], [reference.text]) <= 0.10
+    assert reference.language == "en" and reference.language_probability > 0.9
+    # Word timestamps come from the alignment heads set from config.json: both engines time words alike.
+    fast_words = [w for s in fast.segments for w in s.words]
+    reference_words = [w for s in reference.segments for w in s.words]
+    assert [w.text for w in reference_words] == [w.text for w in fast_words]
+    assert max(abs(a.start - b.start) for a, b in zip(reference_words, fast_words)) <= 0.1
+
+
+@pytest.mark.parametrize("language", ["fr", "en"])
+def test_reference_engine_on_silence_gives_nothing(silence: Path, cache_dir: Path, language: str) -> None:
+    transcript = transcribe_audio(silence, engine=REFERENCE, cache_dir=cache_dir, language=language)
+    assert transcript.segments == () and transcript.language == language
+
+
+def test_reference_engine_on_noise_invents_nothing(cache_dir: Path, media: Path) -> None:
+    path = media / "noise-loud.wav"
+    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
+        "anoisesrc=a=0.2:c=white:r=16000:d=8:s=3", "-ac", "1", str(path))
+    transcript = transcribe_audio(path, engine=REFERENCE, cache_dir=cache_dir)
+    assert transcript.segments == () and transcript.language == "und"
+
+
+def test_reference_engine_unknown_model_names_where_to_put_it(cache_dir: Path) -> None:
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(CLIPS[0], engine=REFERENCE, model="large-v3", cache_dir=cache_dir)
+    message = one_line(exc)
+    assert "large-v3.pt" in message and "offline" in message and "'base'" in message
+
+
+def test_reference_engine_refuses_int8(cache_dir: Path) -> None:
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(CLIPS[0], engine=REFERENCE, compute_type="int8", cache_dir=cache_dir)
+    assert "faster-whisper" in one_line(exc)
+
+
+def test_unknown_engine_is_an_error(cache_dir: Path) -> None:
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(CLIPS[0], engine="whisper.cpp", cache_dir=cache_dir)
+    assert "openai-whisper" in one_line(exc)
+
+
+@pytest.mark.parametrize("engine", ["faster-whisper", REFERENCE])
+def test_device_cuda_is_honoured(engine: str, cache_dir: Path) -> None:
+    """Asked for CUDA, both engines try CUDA (on a machine without it: a one-line error, never a silent CPU run)."""
+    import torch
+
+    if torch.cuda.is_available():  # a GPU machine: it must simply work there
+        transcript = transcribe_audio(CLIPS[1], engine=engine, device="cuda", cache_dir=cache_dir)
+        assert transcript.text
+        return
+    with pytest.raises(TranscriptionError) as exc:
+        transcribe_audio(CLIPS[1], engine=engine, device="cuda", cache_dir=cache_dir)
+    message = one_line(exc)
+    assert "cuda" in message.lower() and "cpu" in message
+
+
+# --- translation ----------------------------------------------------------------------------------------------
+
+
+def test_translate_task_writes_english(cache_dir: Path, french: Path) -> None:
+    transcript = transcribe_audio(french, cache_dir=cache_dir, language="fr", task="translate")
+    assert transcript.language == "en" and transcript.language_probability is None
+    words = set(normalise(transcript.text).split())
+    assert {"music", "cinema"} <= words, transcript.text
+    assert not {"musique", "cinéma", "bonjour"} & words
+
+
+# --- long recordings in blocks ----------------------------------------------------------------------------------
+
+
+def test_group_blocks() -> None:
+    chunks = [{"start": a, "end": b} for a, b in ((0, 4), (10, 13), (20, 30), (40, 41), (50, 52))]
+    assert group_blocks(chunks, 8) == [chunks[0:2], chunks[2:3], chunks[3:5]]
+    assert group_blocks(chunks, 100) == [chunks]
+    assert group_blocks([], 8) == []
+
+
+def test_blocks_keep_times_on_the_recording(cache_dir: Path, media: Path, monkeypatch) -> None:
+    """Two clips 5 s apart, each decoded as its own block: the words land where they were spoken."""
+    first, second = LIBRIVOX / "sense_and_sensibility_01_austen_64kb-0880.wav", CLIPS[0]
+    joined = media / "two-clips.wav"
+    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(first), "-i", str(second), "-filter_complex",
+        "[0]apad=pad_dur=5[a];[a][1]concat=n=2:v=0:a=1", "-ar", "16000", "-ac", "1", str(joined))
+    offset = first.stat().st_size / 32000 + 5
+    monkeypatch.setattr(transcribe_module, "BLOCK_S", 4.0)
+    transcript = transcribe_audio(joined, cache_dir=cache_dir, language="en")
+    late = [s for s in transcript.segments if s.start >= offset - 0.5]
+    early = [s for s in transcript.segments if s.end <= offset]
+    assert early and late and len(early) + len(late) == len(transcript.segments)
+    expected = [p.with_suffix(".txt").read_text() for p in (first, second)]
+    got = [" ".join(s.text for s in part) for part in (early, late)]
+    assert wer(expected, got) <= 0.15, got
+    for segment in transcript.segments:
+        assert segment.words and segment.start <= segment.words[0].start <= segment.words[-1].end <= segment.end
+
+
+# --- what an operator is told -----------------------------------------------------------------------------------
+
+
+def test_language_warning_and_summary() -> None:
+    def transcript(language: str, probability: float | None) -> Transcript:
+        return Transcript(language=language, language_probability=probability, duration_s=60.0, segments=(),
+                          engine="faster-whisper", model="base")
+
+    assert language_warning(transcript("fr", None)) is None
+    assert language_warning(transcript("fr", 0.97)) is None
+    low = language_warning(transcript("cy", 0.41))
+    assert low and "cy" in low and "41%" in low and "--language" in low
+    assert "no speech" in language_warning(transcript("und", 0.0))
+
+    summary = summary_markdown(transcript("cy", 0.41), None, "https://example.org/conferences/x/index.html")
+    assert summary.startswith("# Publish summary")
+    assert "cy (detected, probability 0.41)" in summary and "> **Warning:**" in summary
+    assert "Translation" not in summary
+    calm = summary_markdown(transcript("fr", None), transcript("en", None), "https://example.org/x")
+    assert "fr (forced)" in calm and "Warning" not in calm and "| Translation | en, machine-translated" in calm
