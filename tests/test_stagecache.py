@@ -1,0 +1,54 @@
+"""Finished stages are remembered by content and settings, and forgotten when their files are gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from tasks.stagecache import StageCache, paths_in, run_once, stage_key
+
+
+class Output(BaseModel):
+    files: tuple[Path, ...]
+    note: str
+
+
+def test_stage_key_depends_on_every_part_and_is_stable() -> None:
+    assert stage_key("abc", {"height": 720}) == stage_key("abc", {"height": 720})
+    assert stage_key("abc", {"height": 720}) != stage_key("abc", {"height": 480})
+    assert stage_key("abc", {"height": 720}) != stage_key("abd", {"height": 720})
+    assert len(stage_key("x")) == 20
+
+
+def test_paths_in_finds_nested_paths(tmp_path: Path) -> None:
+    value = (Output(files=(tmp_path / "a", tmp_path / "b"), note="n"), {"x": [tmp_path / "c"]}, None)
+    assert list(paths_in(value)) == [tmp_path / "a", tmp_path / "b", tmp_path / "c"]
+
+
+def test_run_once_reuses_until_a_file_disappears(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path / "stages")
+    produced: list[int] = []
+
+    def produce() -> Output:
+        produced.append(1)
+        path = tmp_path / f"out-{len(produced)}.bin"
+        path.write_bytes(b"data")
+        return Output(files=(path,), note="made")
+
+    first, reused = run_once(cache, "encode", "k1", Output, produce)
+    assert not reused and len(produced) == 1
+    again, reused = run_once(cache, "encode", "k1", Output, produce)
+    assert reused and again == first and len(produced) == 1
+    _, reused = run_once(cache, "encode", "k2", Output, produce)  # other settings: other key
+    assert not reused and len(produced) == 2
+    first.files[0].unlink()
+    _, reused = run_once(cache, "encode", "k1", Output, produce)
+    assert not reused and len(produced) == 3
+
+
+def test_a_broken_record_is_not_reused(tmp_path: Path) -> None:
+    cache = StageCache(tmp_path)
+    (tmp_path / "encode-k.json").write_text("{not json", encoding="utf-8")
+    assert cache.get("encode", "k", Output) is None
+    assert not list(tmp_path.glob(".*partial"))
