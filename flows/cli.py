@@ -178,6 +178,64 @@ def demo(
     typer.echo(guarded(verbose, make_and_publish))
 
 
+@app.command("rebuild-site")
+def rebuild_site(
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Regenerate every conference page, the catalog, the feed and the search data from the manifests in storage.
+
+    Needs nothing but the storage: run it after a template change or an upgrade. Prints the catalog's URL.
+    """
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+
+    def run() -> str:
+        configure_prefect(settings.work_path)
+        from flows.site_admin import open_site
+        from flows.site_admin import rebuild_site as rebuild_flow
+
+        if not verbose:
+            quiet_prefect_console()
+        report = rebuild_flow(settings=settings)
+        for problem in report.skipped:
+            typer.echo(f"confcast: left out {problem}", err=True)
+        typer.echo(f"confcast: rebuilt {len(report.pages)} conference page(s), catalog, feed and search", err=True)
+        storage, _site = open_site(settings)
+        return storage.public_url("index.html")
+
+    typer.echo(guarded(verbose, run))
+
+
+@app.command()
+def unpublish(
+    slug: Annotated[str, typer.Argument(help="The conference's folder name, as in its page URL.")],
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Remove a published conference: the catalog, feed and search forget it first, then its files are deleted."""
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+
+    def run() -> int:
+        from tasks.metadata import validate_slug
+
+        validate_slug(slug)  # refuse a bad slug before Prefect's start-up
+        configure_prefect(settings.work_path)
+        from flows.site_admin import unpublish as unpublish_flow
+
+        if not verbose:
+            quiet_prefect_console()
+        return unpublish_flow(slug, settings=settings)
+
+    deleted = guarded(verbose, run)
+    typer.echo(f"unpublished {slug} ({deleted} files deleted)")
+
+
 @local_s3_app.command("start")
 def local_s3_start(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Start the embedded S3 server in the background (or report the running one); prints its endpoint."""

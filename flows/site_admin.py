@@ -1,0 +1,52 @@
+"""Site administration flows: `rebuild-site` (every page, catalog, feed and search from storage alone) and
+`unpublish` (remove one conference and update catalog, feed and search)."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from config.settings import Settings, load_settings
+from flows.targets import resolve_target
+from tasks import publish
+from tasks.publish import RebuildReport, site_info
+from tasks.storage import Storage
+
+
+def open_site(settings: Settings) -> tuple[Storage, publish.SiteInfo]:
+    storage = resolve_target(settings).open()
+    return storage, site_info(storage, title=settings.site_title, language=settings.site_language)
+
+
+@task(name="rebuild-site-files", cache_policy=NO_CACHE)
+def rebuild_site_files(settings: Settings) -> RebuildReport:
+    storage, site = open_site(settings)
+    logger = get_run_logger()
+    return publish.rebuild_site(storage, site, on_page=lambda slug: logger.info("Rewrote the page of %s", slug))
+
+
+@task(name="unpublish-conference-files", cache_policy=NO_CACHE)
+def unpublish_conference_files(slug: str, settings: Settings) -> int:
+    storage, site = open_site(settings)
+    return publish.unpublish(storage, site, slug)
+
+
+@flow(name="rebuild-site", validate_parameters=False)
+def rebuild_site(settings: Settings | None = None) -> RebuildReport:
+    """Regenerate every conference page, the catalog, the feed and the search data from the manifests in storage."""
+    settings = settings or load_settings()
+    report = rebuild_site_files(settings)
+    logger = get_run_logger()
+    for problem in report.skipped:
+        logger.warning("Left out %s", problem)
+    logger.info("Rebuilt %d conference pages, the catalog, the feed and the search data", len(report.pages))
+    return report
+
+
+@flow(name="unpublish", validate_parameters=False)
+def unpublish(slug: str, settings: Settings | None = None) -> int:
+    """Remove a conference: catalog, feed and search forget it first, then its files are deleted."""
+    settings = settings or load_settings()
+    deleted = unpublish_conference_files(slug, settings)
+    get_run_logger().info("Unpublished %s (%d files deleted)", slug, deleted)
+    return deleted

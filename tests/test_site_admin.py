@@ -1,0 +1,266 @@
+"""The site on object storage: content types, Cache-Control, CORS, search data, `rebuild-site` and `unpublish`,
+against the real SeaweedFS (anonymous HTTP reads, as a viewer's browser makes them) and the session's Prefect server.
+
+Conferences here are stand-ins (small files, a real transcript): the real publish flow runs in test_browser.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from config.settings import Settings
+from flows.site_admin import rebuild_site, unpublish
+from tasks.captions import write_transcript_files
+from tasks.errors import PublishError
+from tasks.layout import Generator, build_manifest
+from tasks.models import (
+    AudioStream,
+    Conference,
+    ConferenceMeta,
+    Media,
+    Probe,
+    Rendition,
+    Segment,
+    SourceFile,
+    Transcript,
+    VideoStream,
+)
+from tasks.publish import publish_conference_files, rebuild_site as rebuild_site_files, site_info
+from tasks.search import SEARCH_INDEX, SearchIndex, terms_from_shards
+from tasks.storage import FileStorage, Storage, open_storage
+
+CONFCAST = str(Path(sys.executable).with_name("confcast"))
+TALKS = {
+    "2026-02-06-atelier": ("L'atelier réseau", 2, ["Bonjour et bienvenue à l'atelier.", "Le réseau maillé relie nos écoles."]),
+    "2026-04-04-microscope": ("Un microscope libre", 4, ["Nous avons construit un microscope.", "Il coûte trente euros."]),
+}
+
+
+def stand_in(tmp_path: Path, slug: str) -> Conference:
+    """A conference with small stand-in media and a real transcript (captions, SRT, TXT, JSON)."""
+    title, month, sentences = TALKS[slug]
+    folder = tmp_path / slug
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name in ("video.mp4", "poster.jpg", "audio.m4a", "speech.wav"):
+        files[name] = folder / name
+        files[name].write_bytes(f"{slug} {name}".encode() * 50)
+    segments = tuple(Segment(start=4.0 * i, end=4.0 * i + 3.5, text=f" {text}") for i, text in enumerate(sentences))
+    transcript = Transcript(language="fr", language_probability=None, duration_s=8.0, segments=segments,
+                            engine="faster-whisper", model="base")
+    return Conference(
+        meta=ConferenceMeta(title=title, date=dt.date(2026, month, 4), slug=slug, speakers=("Alice Martin",),
+                            description=f"À propos : {title}", language="fr"),
+        probe=Probe(source=SourceFile(path=folder / "talk.mp4", filename="talk.mp4", sha256="cd" * 32, bytes=99),
+                    duration_s=8.0, format_name="mov,mp4",
+                    video=VideoStream(index=0, codec="h264", width=640, height=360),
+                    audio=(AudioStream(index=1, codec="aac", channels=1, sample_rate=48000),)),
+        media=Media(mp4=(Rendition(width=640, height=360, path=files["video.mp4"], bytes=files["video.mp4"].stat().st_size),),
+                    poster=files["poster.jpg"], audio=files["audio.m4a"], speech=files["speech.wav"]),
+        transcript=transcript,
+        transcript_files=write_transcript_files(transcript, folder / "text"),
+    )
+
+
+def publish_stand_ins(storage: Storage, tmp_path: Path, *slugs: str) -> dict[str, str]:
+    urls = {}
+    for slug in slugs or TALKS:
+        conference = stand_in(tmp_path, slug)
+        manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc),
+                                  generator=Generator(version="test", engine="faster-whisper", model="base"))
+        urls[slug] = publish_conference_files(storage, conference, manifest, site_title="OpenLab",
+                                              site_language="fr")
+    return urls
+
+
+def http(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """An anonymous request, as a viewer's browser makes it."""
+    request = urllib.request.Request(url, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, b""
+
+
+def search_terms(storage: Storage) -> dict[str, frozenset[str]]:
+    index = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
+    return terms_from_shards(index, [storage.get_bytes(key) for key in index.shards.values()])
+
+
+@pytest.fixture
+def settings(s3_env, bucket_name: str, tmp_path: Path) -> Settings:
+    return Settings(storage_url=f"s3://{bucket_name}/site", s3_endpoint_url=s3_env.endpoint_url,
+                    work_dir=tmp_path / "work", site_title="OpenLab", cors_origins=["https://player.example"])
+
+
+def open_site(settings: Settings) -> Storage:
+    return open_storage(settings.storage_url, endpoint_url=settings.s3_endpoint_url,
+                        cors_origins=settings.cors_origins)
+
+
+def test_published_files_carry_types_cache_rules_and_cors(settings: Settings, tmp_path: Path) -> None:
+    storage = open_site(settings)
+    urls = publish_stand_ins(storage, tmp_path)
+    root = storage.public_url("index.html").removesuffix("index.html")
+    folder = urls["2026-04-04-microscope"].removesuffix("index.html")
+    manifest = json.loads(http(folder + "manifest.json")[2])
+
+    immutable, short = "public, max-age=31536000, immutable", "public, max-age=60"
+    expected = {
+        folder + manifest["video"]["mp4"][0]["path"]: ("video/mp4", immutable),
+        folder + manifest["video"]["poster"]: ("image/jpeg", immutable),
+        folder + manifest["audio"]["path"]: ("audio/mp4", immutable),
+        folder + manifest["captions"][0]["path"]: ("text/vtt; charset=utf-8", immutable),
+        folder + manifest["transcript"]["srt"]: ("application/x-subrip; charset=utf-8", immutable),
+        folder + manifest["transcript"]["json"]: ("application/json; charset=utf-8", immutable),
+        folder + "index.html": ("text/html; charset=utf-8", short),
+        folder + "manifest.json": ("application/json; charset=utf-8", short),
+        root + "index.html": ("text/html; charset=utf-8", short),
+        root + "catalog.json": ("application/json; charset=utf-8", short),
+        root + "feed.xml": ("application/rss+xml; charset=utf-8", short),
+        root + SEARCH_INDEX: ("application/json; charset=utf-8", short),
+    }
+    index = json.loads(http(root + SEARCH_INDEX)[2])
+    expected[root + index["shards"]["mi"]] = ("application/json; charset=utf-8", immutable)
+    expected[root + index["conferences"][0]["passages"]] = ("application/json; charset=utf-8", immutable)
+    for url, (content_type, cache_control) in expected.items():
+        status, headers, body = http(url)
+        assert status == 200 and body, url
+        assert (headers["content-type"], headers["cache-control"]) == (content_type, cache_control), url
+
+    # Players on the configured origin may fetch captions and ranges of the video; other origins may not.
+    vtt = folder + manifest["captions"][0]["path"]
+    status, headers, _ = http(vtt, "OPTIONS", {"Origin": "https://player.example", "Access-Control-Request-Method": "GET",
+                                                "Access-Control-Request-Headers": "range"})
+    assert status == 200 and headers.get("access-control-allow-origin") == "https://player.example"
+    assert "GET" in headers.get("access-control-allow-methods", "")
+    status, headers, _ = http(vtt, headers={"Origin": "https://player.example"})
+    assert headers.get("access-control-allow-origin") == "https://player.example"
+    assert "content-range" in headers.get("access-control-expose-headers", "").lower()
+    _, headers, _ = http(vtt, "OPTIONS", {"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"})
+    assert headers.get("access-control-allow-origin") is None
+
+    # Search data: newest first, each term pointing at the talks that say it.
+    assert [c["slug"] for c in index["conferences"]] == ["2026-04-04-microscope", "2026-02-06-atelier"]
+    shard = json.loads(http(root + index["shards"]["mi"])[2])
+    assert shard["microscope"] == [0]
+    assert json.loads(http(root + index["shards"]["re"])[2])["reseau"] == [1]  # accents folded
+    passages = json.loads(http(root + index["conferences"][0]["passages"])[2])
+    assert passages == {"schema": 1, "lang": "fr",
+                        "p": [[0.0, "Nous avons construit un microscope."], [4.0, "Il coûte trente euros."]]}
+
+    feed = feedparser.parse(http(root + "feed.xml")[2])
+    assert not feed.bozo
+    assert [entry.title for entry in feed.entries] == ["Un microscope libre", "L'atelier réseau"]
+    assert all(entry.enclosures[0].href.startswith(root) for entry in feed.entries)
+
+
+def test_republishing_replaces_search_data_and_keeps_shards_one_generation(settings: Settings, tmp_path: Path) -> None:
+    storage = open_site(settings)
+    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")
+    first = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
+    publish_stand_ins(storage, tmp_path, "2026-02-06-atelier")
+    second = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
+    assert second.shards != first.shards
+    # A viewer who loaded the last index a moment ago still finds its shards.
+    assert set(first.shards.values()) | set(second.shards.values()) | {SEARCH_INDEX} == set(storage.list_keys("search/"))
+    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")  # same content: same shards, the oldest go
+    assert SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX)) == second
+    assert set(second.shards.values()) | {SEARCH_INDEX} == set(storage.list_keys("search/"))
+    assert search_terms(storage)["2026-02-06-atelier"] >= {"reseau", "maille", "ecoles", "bienvenue"}
+    assert len([k for k in storage.list_keys("conferences/2026-04-04-microscope/") if "/search." in k]) == 1
+
+
+def test_rebuild_site_restores_everything_from_manifests_alone(prefect_server, settings: Settings, tmp_path: Path) -> None:
+    storage = open_site(settings)
+    urls = publish_stand_ins(storage, tmp_path)
+    before = {key: storage.get_bytes(key) for key in ("catalog.json", "feed.xml")}
+    page_before = storage.get_bytes("conferences/2026-04-04-microscope/index.html")
+    terms_before = search_terms(storage)
+    # Lose every generated file: pages, catalog, feed and search data.
+    generated = [key for key in storage.list_keys() if key.endswith(("index.html", "catalog.json", "feed.xml"))
+                 or key.startswith("search/") or "/search." in key]
+    storage.delete_keys(generated)
+    storage.put_bytes("conferences/broken/manifest.json", b"{not json")
+
+    report = rebuild_site(settings=settings)
+
+    assert set(report.pages) == set(urls) and report.skipped == ("broken: manifest.json is not a confcast manifest for this folder",)
+    assert storage.get_bytes("conferences/2026-04-04-microscope/index.html") == page_before
+    catalog_after = json.loads(storage.get_bytes("catalog.json"))
+    catalog_before = json.loads(before["catalog.json"])
+    assert [e["slug"] for e in catalog_after["conferences"]] == [e["slug"] for e in catalog_before["conferences"]]
+    assert catalog_after == catalog_before
+    assert storage.get_bytes("feed.xml") == before["feed.xml"]
+    assert search_terms(storage) == terms_before
+    status, _, page = http(urls["2026-02-06-atelier"])
+    assert status == 200 and "Le réseau maillé relie nos écoles." in page.decode()
+
+
+def test_unpublish_removes_the_conference_then_updates_catalog_feed_and_search(
+    prefect_server, settings: Settings, tmp_path: Path
+) -> None:
+    storage = open_site(settings)
+    urls = publish_stand_ins(storage, tmp_path)
+    kept_before = storage.list_keys("conferences/2026-02-06-atelier/")
+
+    deleted = unpublish("2026-04-04-microscope", settings=settings)
+
+    assert deleted >= 9  # media, captions, transcripts, search passages, page and manifest
+    assert storage.list_keys("conferences/2026-04-04-microscope/") == []
+    assert http(urls["2026-04-04-microscope"])[0] in (403, 404)
+    assert storage.list_keys("conferences/2026-02-06-atelier/") == kept_before
+    assert [e["slug"] for e in json.loads(storage.get_bytes("catalog.json"))["conferences"]] == ["2026-02-06-atelier"]
+    feed = feedparser.parse(storage.get_bytes("feed.xml"))
+    assert [entry.title for entry in feed.entries] == ["L'atelier réseau"]
+    assert "Un microscope libre" not in storage.get_bytes("index.html").decode()
+    terms = search_terms(storage)
+    assert list(terms) == ["2026-02-06-atelier"] and "microscope" not in terms["2026-02-06-atelier"]
+
+    with pytest.raises(PublishError, match="no conference 'nothing-here'"):
+        unpublish("nothing-here", settings=settings)
+
+
+def test_rebuild_on_a_local_folder_needs_no_server(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path / "site")
+    publish_stand_ins(storage, tmp_path / "work")
+    (tmp_path / "site" / "index.html").unlink()
+    report = rebuild_site_files(storage, site_info(storage, title="OpenLab", language="en"))
+    assert len(report.pages) == 2 and report.skipped == ()
+    catalog_page = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in catalog_page and "Search what was said" in catalog_page
+
+
+def test_cli_rebuild_site_and_unpublish(prefect_server, settings: Settings, tmp_path: Path) -> None:
+    storage = open_site(settings)
+    publish_stand_ins(storage, tmp_path)
+    options = ["--to", settings.storage_url, "--endpoint-url", settings.s3_endpoint_url, "--work-dir", str(tmp_path / "w")]
+
+    def confcast(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([CONFCAST, *args, *options], capture_output=True, text=True, env=dict(os.environ),
+                              timeout=300, stdin=subprocess.DEVNULL)
+
+    result = confcast("rebuild-site")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == storage.public_url("index.html")
+    assert "rebuilt 2 conference page(s)" in result.stderr
+
+    result = confcast("unpublish", "2026-02-06-atelier")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("unpublished 2026-02-06-atelier (")
+    assert [e["slug"] for e in json.loads(storage.get_bytes("catalog.json"))["conferences"]] == ["2026-04-04-microscope"]
+
+    result = confcast("unpublish", "../escape")
+    assert result.returncode == 1 and result.stderr.startswith("confcast: error: invalid slug")
+    assert len(result.stderr.strip().splitlines()) == 1
