@@ -1,0 +1,230 @@
+"""The viewer site in a real browser: Debian's Chromium, headless, driven by Playwright, on pages served by the real
+S3 server (SeaweedFS) after the real publish flow ran once for this module.
+
+Screenshots land in test-artifacts/ (gitignored): look at them after a change to the templates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from config.settings import Settings
+from flows.publish import publish_conference
+from tasks.search import normalize
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+HOSTILE_TITLE = 'Matériel libre <script>window.__pwned = 1; alert("x")</script> "guillemets" & \'apostrophes\''
+SLUG = "2026-04-04-materiel-libre"
+WAIT_MS = 30_000  # generous: the machine is small and shared
+
+
+@dataclass(frozen=True)
+class Site:
+    root: str  # public URL of the site root, ending with /
+    page: str  # the conference page
+    manifest: dict
+    segments: list[dict]  # from the published transcript JSON
+
+
+def get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.read()
+
+
+@pytest.fixture(scope="module")
+def site(prefect_server, s3_server, short_sample, tmp_path_factory) -> Iterator[Site]:
+    """The short sample published once, with a hostile title, by the real flow to a fresh bucket."""
+    work = tmp_path_factory.mktemp("browser-work")
+    bucket = f"confcast-browser-{uuid.uuid4().hex[:12]}"
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
+            env.delenv(name, raising=False)
+        env.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+        env.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        env.setenv("AWS_CONFIG_FILE", str(work / "no-aws-config"))
+        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(work / "no-aws-credentials"))
+        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        settings = Settings(storage_url=f"s3://{bucket}/site", s3_endpoint_url=s3_server.endpoint_url,
+                            work_dir=work, site_title="Conférences OpenLab")
+        page = publish_conference(source=str(short_sample.path), title=HOSTILE_TITLE, date="2026-04-04",
+                                  speakers=["Alice Martin", "Bob Durand"], description="Un atelier sur le matériel libre.",
+                                  language="fr", slug=SLUG, settings=settings)
+        folder = page.rsplit("/", 1)[0]
+        manifest = json.loads(get(f"{folder}/manifest.json"))
+        segments = json.loads(get(f"{folder}/{manifest['transcript']['json']}"))["segments"]
+        yield Site(root=page.split("conferences/")[0], page=page, manifest=manifest, segments=segments)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert Path(CHROMIUM).is_file(), "Debian's chromium is missing: run scripts/install.sh"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.dialogs = dialogs  # type: ignore[attr-defined]
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not errors, errors  # our scripts never throw
+    assert not dialogs, dialogs  # no injected script ever ran
+
+
+def screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+def spoken_word(site: Site) -> tuple[str, dict]:
+    """A long word Whisper heard in the sample, and the first segment that holds it."""
+    for segment in site.segments:
+        for word in sorted(segment["text"].replace("'", " ").split(), key=len, reverse=True):
+            word = word.strip(".,;:!?")
+            if len(word) >= 7:
+                return word, segment
+    raise AssertionError(f"no long word in the transcript: {site.segments}")
+
+
+def current_time(page: Page) -> float:
+    return page.evaluate("document.getElementById('player').currentTime")
+
+
+def test_catalog_lists_the_sample_and_search_opens_the_moment(site: Site, page: Page) -> None:
+    page.goto(site.root + "index.html")
+    card_title = page.locator(".catalog h2 a")
+    assert card_title.count() == 1
+    assert card_title.text_content() == HOSTILE_TITLE  # the hostile title is text
+    assert page.evaluate("window.__pwned") is None
+    assert "Alice Martin, Bob Durand" in page.locator(".catalog .meta").text_content()
+    poster = page.locator(".catalog img")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=poster.element_handle())
+    screenshot(page, "catalog.png")
+
+    word, segment = spoken_word(site)
+    # Typed without accents and in capitals, as people do: matching ignores both.
+    query = normalize(word).upper()
+    page.fill("#search-input", query)
+    page.press("#search-input", "Enter")
+    hit = page.locator("#search-results ol a").first
+    hit.wait_for()
+    assert page.locator("#search-results h3 a").first.text_content() == HOSTILE_TITLE
+    marks = [normalize(m) for m in page.locator("#search-results mark").all_text_contents()]
+    assert normalize(word) in marks
+    assert segment["text"].strip()[:20] in hit.text_content().replace("\u2026 ", "")
+    assert "passage" in page.locator("#search-status").text_content()
+    screenshot(page, "catalog-search.png")
+
+    href = hit.get_attribute("href")
+    assert href.startswith(f"conferences/{SLUG}/index.html#t=")
+    hit.click()
+    page.wait_for_url(f"**/conferences/{SLUG}/index.html#t=*")
+    start = int(segment["start"])
+    page.wait_for_function(f"document.getElementById('player').currentTime >= {start} - 0.01")
+    assert start - 0.01 <= current_time(page) < start + 2
+
+
+def test_search_reports_no_match_and_short_queries(site: Site, page: Page) -> None:
+    page.goto(site.root + "index.html?q=zzzqqq")
+    page.wait_for_function("document.getElementById('search-status').textContent.indexOf('Aucun') === 0")
+    assert page.locator("#search-results li").count() == 0
+    page.fill("#search-input", "a")
+    page.press("#search-input", "Enter")
+    page.wait_for_function("document.getElementById('search-status').textContent.indexOf('deux lettres') > 0")
+
+
+def test_search_folds_accents_like_the_index(site: Site, page: Page) -> None:
+    page.goto(site.root + "index.html")
+    sample = "Œuvre ÉCOLE naïve Straße ﬁn Ça déjà-vu Ångström l'été"
+    assert page.evaluate("text => window.confcastSearch.fold(text)", sample) == normalize(sample)
+
+
+def test_conference_page_plays_with_captions_and_a_transcript_that_follows(site: Site, page: Page) -> None:
+    page.goto(site.page)
+    assert page.locator("h1").text_content() == HOSTILE_TITLE
+    assert page.title().startswith(HOSTILE_TITLE)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("html").get_attribute("lang") == "fr"
+
+    # The caption track is on and holds cues.
+    page.wait_for_function("""() => { const t = document.getElementById('player').textTracks[0];
+        return t && t.mode === 'showing' && t.cues && t.cues.length > 0; }""")
+    cues = page.evaluate("Array.from(document.getElementById('player').textTracks[0].cues).map(c => c.text)")
+    assert any(len(text) > 3 for text in cues), cues
+
+    # The video plays: currentTime advances.
+    page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }")
+    page.wait_for_function("document.getElementById('player').currentTime > 1")
+
+    buttons = page.locator("#transcript-list button")
+    starts = [float(value) for value in buttons.evaluate_all("bs => bs.map(b => b.dataset.start)")]
+    assert len(starts) == len([s for s in site.segments if s["text"].strip()]) >= 2
+
+    # The highlighted passage follows playback: from just before the second passage, playing reaches it.
+    target = starts[1]
+    page.evaluate(f"document.getElementById('player').currentTime = {max(0.0, target - 0.6)}")
+    page.wait_for_function(f"""() => {{ const b = document.querySelector('#transcript-list button[aria-current="true"]');
+        return b && parseFloat(b.dataset.start) === {target}; }}""")
+    assert page.locator('#transcript-list button[aria-current="true"]').count() == 1
+    screenshot(page, "conference.png")
+
+    # A click on a passage moves currentTime there.
+    buttons.nth(0).click()
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {starts[0]}) < 1")
+    buttons.last.click()
+    page.wait_for_function(f"document.getElementById('player').currentTime >= {starts[-1]} - 0.01")
+
+    # Keyboard: arrows move between passages, Enter seeks.
+    buttons.nth(0).focus()
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.dataset.start") == buttons.nth(1).get_attribute("data-start")
+    page.keyboard.press("Enter")
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {starts[1]}) < 1")
+
+    # Downloads point at files that are there.
+    for link in page.locator(".downloads a").all():
+        url = page.evaluate("a => a.href", link.element_handle())
+        assert get(url), url
+
+
+def test_moment_links_start_there_and_the_page_reads_on_a_phone(site: Site, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        start = int(site.segments[-1]["start"])
+        page.goto(f"{site.page}#t=0m{start:02d}s")
+        page.wait_for_function(f"document.getElementById('player').currentTime >= {start} - 0.01")
+        # Nothing is wider than the screen.
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        screenshot(page, "conference-phone.png")
+    finally:
+        context.close()
