@@ -9,7 +9,9 @@ nothing that looks finished.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -80,11 +82,28 @@ class StageCache:
         os.replace(partial, target)
 
 
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock across processes on this host (released by the OS if the holder dies)."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run_once(cache: StageCache, stage: str, key: str, result_type: type[T] | Any, produce: Callable[[], T]) -> tuple[T, bool]:
-    """The remembered result of a stage, or produce and remember it; the flag says whether it was reused."""
-    remembered = cache.get(stage, key, result_type)
-    if remembered is not None:
-        return remembered, True
-    value = produce()
-    cache.put(stage, key, result_type, value)
-    return value, False
+    """The remembered result of a stage, or produce and remember it; the flag says whether it was reused.
+
+    Two runs of the same stage at once (the same recording published twice) take turns: the second reuses the
+    first one's result instead of writing the same files at the same time.
+    """
+    with exclusive(cache.folder / f".{stage}-{key}.lock"):
+        remembered = cache.get(stage, key, result_type)
+        if remembered is not None:
+            return remembered, True
+        value = produce()
+        cache.put(stage, key, result_type, value)
+        return value, False

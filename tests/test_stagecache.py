@@ -52,3 +52,28 @@ def test_a_broken_record_is_not_reused(tmp_path: Path) -> None:
     (tmp_path / "encode-k.json").write_text("{not json", encoding="utf-8")
     assert cache.get("encode", "k", Output) is None
     assert not list(tmp_path.glob(".*partial"))
+
+
+def test_concurrent_runs_of_a_stage_take_turns_and_reuse(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    cache = StageCache(tmp_path / "stages")
+    produced: list[int] = []
+
+    def produce() -> Output:
+        produced.append(1)
+        time.sleep(0.3)
+        path = tmp_path / "out.bin"
+        path.write_bytes(b"data")
+        return Output(files=(path,), note="made")
+
+    results: list[tuple[Output, bool]] = []
+    threads = [threading.Thread(target=lambda: results.append(run_once(cache, "s", "k", Output, produce)))
+               for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(produced) == 1
+    assert sorted(reused for _, reused in results) == [False, True]
