@@ -118,6 +118,14 @@ def publish(
     to: ToOption = None,
     endpoint_url: EndpointOption = None,
     model: Annotated[Optional[str], typer.Option(help="Whisper model: base (packaged) or a local model folder.")] = None,
+    engine: Annotated[
+        Optional[str],
+        typer.Option(help="Whisper engine: faster-whisper (fast, default) or openai-whisper (the reference, slower)."),
+    ] = None,
+    translate: Annotated[
+        Optional[str],
+        typer.Option(help="Also publish a machine-translated caption track: en (Whisper translates into English)."),
+    ] = None,
     work_dir: WorkDirOption = None,
     config: ConfigOption = None,
     verbose: VerboseOption = False,
@@ -127,7 +135,15 @@ def publish(
     A sidecar file beside the recording (talk.mp4.yaml, talk.yaml or .json) may hold title, date, speakers,
     description, language and slug; options override it. Prints the page's public URL as the last line.
     """
-    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir, whisper_model=model)
+    settings = settings_or_fail(
+        config,
+        storage_url=to,
+        s3_endpoint_url=endpoint_url,
+        work_dir=work_dir,
+        whisper_model=model,
+        whisper_engine=engine,
+        translate=translate,
+    )
     url = guarded(
         verbose,
         lambda: run_publish(

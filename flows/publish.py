@@ -12,11 +12,17 @@ from importlib import metadata as package_metadata
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.settings import Settings, load_settings
+from flows.concurrency import one_transcription_per_host
 from flows.targets import Target, resolve_target
 from tasks import captions, media, transcribe
 from tasks.layout import Generator, build_manifest
@@ -26,6 +32,7 @@ from tasks.publish import publish_conference_files
 from tasks.site import SiteInfo
 
 MAX_HEIGHT = 720
+ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
 
 
 class StageProgress:
@@ -74,25 +81,45 @@ def extract_speech(probe: Probe, run_dir: Path) -> Path:
 
 
 @task(name="transcribe-speech", cache_policy=NO_CACHE)
-def transcribe_speech(speech: Path, language: str, settings: Settings, show_progress: bool) -> Transcript:
-    progress = StageProgress("transcribe", show_progress)
-    transcript = transcribe.transcribe_audio(
-        speech,
-        model=settings.whisper_model,
-        cache_dir=settings.work_path,
-        language=language,
-        device=settings.whisper_device,
-        compute_type=settings.whisper_compute_type,
-        threads=settings.whisper_threads,
-        on_progress=progress,
-    )
-    progress(1.0)
+def transcribe_speech(
+    speech: Path, language: str, settings: Settings, show_progress: bool, task: str = "transcribe"
+) -> Transcript:
+    """Whisper on the speech (task "translate": English from any language), one transcription per host."""
+    with one_transcription_per_host():
+        progress = StageProgress("translate" if task == "translate" else "transcribe", show_progress)
+        transcript = transcribe.transcribe_audio(
+            speech,
+            engine=settings.whisper_engine,
+            model=settings.whisper_model,
+            cache_dir=settings.work_path,
+            language=language,
+            task=task,
+            device=settings.whisper_device,
+            compute_type=settings.whisper_compute_type,
+            threads=settings.whisper_threads,
+            on_progress=progress,
+        )
+        progress(1.0)
+    warning = transcribe.language_warning(transcript)
+    if warning:
+        get_run_logger().warning(warning)
+        if show_progress:
+            print(f"confcast: warning: {warning}", file=sys.stderr, flush=True)
     return transcript
 
 
 @task(name="write-captions", cache_policy=NO_CACHE)
-def write_captions(transcript: Transcript, run_dir: Path) -> TranscriptFiles:
-    return captions.write_transcript_files(transcript, run_dir / "text")
+def write_captions(transcript: Transcript, run_dir: Path, translated_from: str | None = None) -> TranscriptFiles:
+    if translated_from is None:
+        return captions.write_transcript_files(transcript, run_dir / "text")
+    note = captions.translation_note(translated_from)
+    return captions.write_transcript_files(transcript, run_dir / "translation", note=note)
+
+
+def wants_translation(transcript: Transcript, target: str | None) -> bool:
+    """A translated track is worth making when asked for, into another language, and there is speech."""
+    wanted = bool(target) and transcript.language not in (target, transcribe.UNDETERMINED)
+    return wanted and bool(transcript.segments)
 
 
 @task(name="publish-files", cache_policy=NO_CACHE)
@@ -101,7 +128,9 @@ def publish_files(conference: Conference, target: Target, settings: Settings) ->
         version=package_version("confcast"),
         engine=conference.transcript.engine if conference.transcript else "",
         model=conference.transcript.model if conference.transcript else "",
-        versions={name: package_version(name) for name in ("faster-whisper", "ctranslate2", "prefect", "boto3")},
+        versions={
+            name: package_version(name) for name in (*ENGINE_PACKAGES[settings.whisper_engine], "prefect", "boto3")
+        },
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
     storage = target.open()
@@ -154,17 +183,27 @@ def publish_conference(
     video_future = transcode_video.submit(probe, run_dir, show_progress)
     speech_future = extract_speech.submit(probe, run_dir)
     transcript_future = transcribe_speech.submit(speech_future, meta.language, settings, show_progress)
-    files = write_captions(transcript_future.result(), run_dir)
+    transcript = transcript_future.result()
+    files = write_captions(transcript, run_dir)
+    translation, translations = None, ()
+    if wants_translation(transcript, settings.translate):  # the source language, detected or forced, is known now
+        speech = speech_future.result()
+        translation = transcribe_speech(speech, transcript.language, settings, show_progress, "translate")
+        translations = (write_captions(translation, run_dir, translated_from=transcript.language),)
     rendition, poster, audio = video_future.result()
 
     conference = Conference(
         meta=meta,
         probe=probe,
         media=Media(mp4=(rendition,), poster=poster, audio=audio, speech=speech_future.result()),
-        transcript=transcript_future.result(),
+        transcript=transcript,
         transcript_files=files,
+        translations=translations,
     )
     page_url = publish_files(conference, target, settings)
     create_link_artifact(page_url, link_text=meta.title, description="Published conference page")
+    create_markdown_artifact(
+        transcribe.summary_markdown(transcript, translation, page_url), description="Run summary"
+    )
     get_run_logger().info("Published %s", page_url)
     return page_url

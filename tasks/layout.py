@@ -105,6 +105,7 @@ class CaptionTrack(Document):
     path: str
     kind: Literal["captions", "subtitles"] = "captions"
     status: Literal["auto", "reviewed"] = "auto"
+    machine_translated: bool = False  # made by Whisper's translate task from the spoken language
 
 
 class TranscriptInfo(Document):
@@ -172,6 +173,7 @@ def _logical_files(conference: Conference) -> list[tuple[str, Path]]:
     staged.append((caption_path(files.lang), files.vtt))
     for extension, local in (("srt", files.srt), ("txt", files.txt), ("json", files.json_)):
         staged.append((transcript_path(files.lang, extension), local))
+    staged += [(caption_path(t.lang), t.vtt) for t in conference.translations if t.lang != files.lang]
     return staged
 
 
@@ -209,7 +211,17 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
             poster=published(POSTER),
         ),
         audio=AudioInfo(path=published(AUDIO), bytes=media.audio.stat().st_size),
-        captions=(CaptionTrack(lang=files.lang, path=published(caption_path(files.lang))),),
+        captions=(
+            CaptionTrack(lang=files.lang, path=published(caption_path(files.lang))),
+            *(
+                # A translation is subtitles (for those who do not understand the language), not captions.
+                CaptionTrack(
+                    lang=t.lang, path=published(caption_path(t.lang)), kind="subtitles", machine_translated=True
+                )
+                for t in conference.translations
+                if t.lang != files.lang
+            ),
+        ),
         transcript=TranscriptInfo(
             lang=files.lang,
             txt=published(transcript_path(files.lang, "txt")),

@@ -151,4 +151,5 @@ class Conference(Frozen):
     media: Media | None = None
     transcript: Transcript | None = None
     transcript_files: TranscriptFiles | None = None
+    translations: tuple[TranscriptFiles, ...] = ()  # machine-translated caption tracks (Whisper's translate task)
     page_url: str | None = None
