@@ -44,7 +44,7 @@ from tasks.search import (
     terms_from_shards,
 )
 from tasks.site import SiteInfo, render_catalog_page, render_conference_page, render_feed
-from tasks.storage import Storage, content_type_for
+from tasks.storage import Storage, content_tagged_unit, content_type_for
 
 
 def site_info(storage: Storage, *, title: str, language: str) -> SiteInfo:
@@ -179,8 +179,12 @@ def publish_conference_files(
     prefix = conference_prefix(manifest.slug)
     site = site_info(storage, title=site_title, language=site_language)
     storage.prepare()
+    previous = read_manifest(storage, manifest.slug)
+    present = set(storage.list_keys(f"{prefix}/"))
     for staged in conference_files(conference):
         key = f"{prefix}/{staged.path}"
+        if key in present and content_tagged_unit(key) is not None:
+            continue  # a content-tagged key holds exactly this content already: nothing to upload
         storage.put_file(key, staged.local, content_type_for(key))
     record = put_passages(storage, manifest.slug, transcript_lang(manifest), segments)
     page = render_conference_page(manifest, segments, site)
@@ -188,7 +192,45 @@ def publish_conference_files(
     storage.put_bytes(f"{prefix}/{MANIFEST}", manifest.to_json().encode("utf-8"), content_type_for(MANIFEST))
     write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(manifest)), {manifest.slug: record})
     remove_stale_passages(storage, manifest.slug, keep=record.passages)
+    remove_stale_media(storage, manifest, previous)
     return storage.public_url(f"{prefix}/{PAGE}")
+
+
+def manifest_units(manifest: Manifest) -> set[str]:
+    """The content-tagged files and folders a manifest points to, as keys (every path field, present or future)."""
+    prefix = conference_prefix(manifest.slug)
+    units: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str):
+            unit = content_tagged_unit(f"{prefix}/{value}")
+            if unit is not None:
+                units.add(unit)
+
+    walk(manifest.model_dump(mode="json", by_alias=True))
+    return units
+
+
+def remove_stale_media(storage: Storage, manifest: Manifest, previous: Manifest | None) -> None:
+    """Delete content-tagged files that neither this manifest nor the previous one points to.
+
+    The previous generation stays: a viewer whose page is a minute old still plays it. Search passages are
+    handled by `remove_stale_passages`."""
+    keep = manifest_units(manifest) | (manifest_units(previous) if previous is not None else set())
+    passages = f"{conference_prefix(manifest.slug)}/{PASSAGES_NAME}."
+    stale = [
+        key
+        for key in storage.list_keys(f"{conference_prefix(manifest.slug)}/")
+        if not key.startswith(passages) and (unit := content_tagged_unit(key)) is not None and unit not in keep
+    ]
+    if stale:
+        storage.delete_keys(stale)
 
 
 def remove_stale_passages(storage: Storage, slug: str, keep: str) -> None:

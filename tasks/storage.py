@@ -161,6 +161,13 @@ def parse_storage_url(url: str) -> StorageTarget:
     raise _bad_url(url, "unknown scheme")
 
 
+def content_tagged_unit(key: str) -> str | None:
+    """The part of a key up to its first content-tagged name (`conferences/t/hls.<tag>` for a segment of a tagged
+    folder, the whole key for a tagged file), or None when the key carries no tag: its content may change."""
+    match = _CONTENT_TAG_RE.search(key)
+    return key[: match.end()].rstrip("/") if match else None
+
+
 def cache_control_for(key: str) -> str:
     """Long and immutable for a key with a content tag in a file or folder name; short for everything else."""
     return IMMUTABLE_CACHE_CONTROL if _CONTENT_TAG_RE.search(key) else SHORT_CACHE_CONTROL

@@ -182,6 +182,55 @@ def test_republishing_replaces_search_data_and_keeps_shards_one_generation(setti
     assert len([k for k in storage.list_keys("conferences/2026-04-04-microscope/") if "/search." in k]) == 1
 
 
+class CountingStorage:
+    """The real storage, counting uploads of files (to see which a re-run skips)."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage, self.uploaded = storage, []
+
+    def put_file(self, key, path, content_type=None):  # noqa: ANN001, ANN201 - same signature as Storage
+        self.uploaded.append(key)
+        return self.storage.put_file(key, path, content_type)
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return getattr(self.storage, name)
+
+
+def test_republishing_skips_unchanged_media_and_keeps_one_older_generation(settings: Settings, tmp_path: Path) -> None:
+    storage = CountingStorage(open_site(settings))
+    slug = "2026-04-04-microscope"
+    folder = f"conferences/{slug}/"
+    publish_stand_ins(storage, tmp_path / "one", slug)
+    first = set(storage.list_keys(folder))
+    assert len(storage.uploaded) == 7  # MP4, poster, audio, captions, SRT, TXT, JSON
+
+    storage.uploaded.clear()
+    publish_stand_ins(storage, tmp_path / "one", slug)  # nothing changed: nothing uploaded again
+    assert storage.uploaded == [] and set(storage.list_keys(folder)) == first
+
+    def changed_media(root: Path, text: str) -> None:
+        conference = stand_in(root, slug)
+        (root / slug / "video.mp4").write_bytes(text.encode() * 100)  # a new cut of the video, same transcript
+        manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc),
+                                  generator=Generator(version="test", engine="faster-whisper", model="base"))
+        publish_conference_files(storage, conference, manifest, site_title="OpenLab", site_language="fr")
+
+    storage.uploaded.clear()
+    changed_media(tmp_path / "two", "second cut ")
+    second_video = json.loads(storage.get_bytes(folder + "manifest.json"))["video"]["mp4"][0]["path"]
+    assert storage.uploaded == [folder + second_video]  # only the new video
+    assert first <= set(storage.list_keys(folder))  # the previous generation stays for a while
+
+    changed_media(tmp_path / "three", "third cut ")
+    keys = set(storage.list_keys(folder))
+    first_video = next(key for key in first if "/video/" in key)
+    assert first_video not in keys  # two generations old: gone
+    assert folder + second_video in keys  # the previous one stays
+    manifest = json.loads(storage.get_bytes(folder + "manifest.json"))
+    for path in [manifest["video"]["poster"], manifest["captions"][0]["path"], manifest["video"]["mp4"][0]["path"]]:
+        assert folder + path in keys
+
+
 def test_rebuild_site_restores_everything_from_manifests_alone(prefect_server, settings: Settings, tmp_path: Path) -> None:
     storage = open_site(settings)
     urls = publish_stand_ins(storage, tmp_path)
