@@ -46,7 +46,8 @@ def validate_slug(slug: str) -> str:
 
 def clean_text(value: str, *, field: str, max_chars: int) -> str:
     """Strip control characters and surrounding space; a title is text, never markup (escaping is the page's job)."""
-    cleaned = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # undecodable bytes -> U+FFFD
+    cleaned = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
     if len(cleaned) > max_chars:
         raise MetadataError(f"{field} is {len(cleaned)} characters long; shorten it to at most {max_chars}")
     return cleaned
