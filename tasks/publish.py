@@ -36,10 +36,8 @@ from tasks.search import (
     SHARD_FOLDER,
     IndexedConference,
     build_search,
-    conference_terms,
     parse_index,
-    passages_json,
-    passages_key,
+    passage_files,
     passages_of,
     terms_from_shards,
 )
@@ -76,11 +74,12 @@ def read_manifest(storage: Storage, slug: str) -> Manifest | None:
 
 @dataclass(frozen=True)
 class SearchRecord:
-    """What the search index holds about one conference: its passages file and its terms."""
+    """What the search index holds about one conference: its passage chunks and its terms."""
 
-    passages: str  # key of the passages file, relative to the site root
+    passages: str  # the folder of the passage chunks, relative to the site root
+    chunks: int
     lang: str
-    terms: frozenset[str] = field(repr=False)
+    terms: Mapping[str, int] = field(repr=False)  # term -> mask of the chunks holding it
 
 
 def read_search_records(storage: Storage) -> tuple[dict[str, SearchRecord], set[str]]:
@@ -95,19 +94,20 @@ def read_search_records(storage: Storage) -> tuple[dict[str, SearchRecord], set[
     except (ValueError, AttributeError):
         return {}, shard_keys  # a damaged shard: rebuild-site restores the terms
     records = {
-        c.slug: SearchRecord(passages=c.passages, lang=c.lang, terms=terms.get(c.slug, frozenset()))
+        c.slug: SearchRecord(passages=c.passages, chunks=c.chunks, lang=c.lang, terms=terms.get(c.slug, {}))
         for c in index.conferences
     }
     return records, shard_keys
 
 
 def put_passages(storage: Storage, slug: str, lang: str, segments: tuple[Segment, ...] | list[Segment]) -> SearchRecord:
-    """Write a conference's search passages (an immutable, content-tagged file); returns its search record."""
-    passages = passages_of(segments)
-    data = passages_json(passages, lang)
-    key = passages_key(slug, data)
-    storage.put_bytes(key, data, content_type_for(key))
-    return SearchRecord(passages=key, lang=lang, terms=conference_terms(passages))
+    """Write a conference's search passages (immutable chunks in a content-tagged folder); returns its record."""
+    files = passage_files(slug, passages_of(segments), lang)
+    present = set(storage.list_keys(f"{files.folder}/"))
+    for key, data in files.files.items():
+        if key not in present:
+            storage.put_bytes(key, data, content_type_for(key))
+    return SearchRecord(passages=files.folder, chunks=len(files.files), lang=lang, terms=files.terms)
 
 
 def write_search(
@@ -123,6 +123,7 @@ def write_search(
             date=entry.date.isoformat(),
             lang=records[entry.slug].lang,
             passages=records[entry.slug].passages,
+            chunks=records[entry.slug].chunks,
         )
         for entry in catalog.conferences
         if entry.slug in records
@@ -234,9 +235,9 @@ def remove_stale_media(storage: Storage, manifest: Manifest, previous: Manifest 
 
 
 def remove_stale_passages(storage: Storage, slug: str, keep: str) -> None:
-    """Older passages files of a conference, once the search index names the new one."""
+    """Older passage chunks of a conference, once the search index names the new ones."""
     prefix = f"{conference_prefix(slug)}/{PASSAGES_NAME}."
-    stale = [key for key in storage.list_keys(prefix) if key != keep and key.endswith(".json")]
+    stale = [key for key in storage.list_keys(prefix) if not key.startswith(f"{keep}/")]
     if stale:
         storage.delete_keys(stale)
 

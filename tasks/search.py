@@ -3,10 +3,11 @@
 The catalog page loads nothing until someone searches. Then it fetches, for each word typed:
 - `search/index.json` (short cache): the conferences (title, page, passages file) and the name of each shard;
 - `search/<xy>.<tag>.json` (immutable): the shard of terms starting with `xy`, each term -> conference numbers;
-- for the conferences every word hits, `conferences/<slug>/search.<tag>.json` (immutable): their passages
-  (start time and text), scanned in the browser to show snippets.
-So a search with a hundred talks of two hours loads one small shard per word and the passages of the few talks that
-match, never the whole site's text.
+- for the conferences every word hits, only the chunks of their passages (start time and text) where all the
+  words occur: `conferences/<slug>/search.<tag>/<n>.json` (immutable), about a hundred passages each, scanned in the
+  browser to show snippets. A shard maps each term to `[conference, chunk mask, ...]`.
+So a search with a hundred talks of two hours loads one small shard per word and a few chunks of the talks that
+match, never the whole site's text (`confcast bench search` measures it).
 
 Matching ignores case and accents (`Réseau` = `reseau`, `œuvre` = `oeuvre`); `normalize` here and `fold` in the
 catalog's script must agree, character by character (a browser test holds them to it).
@@ -14,6 +15,7 @@ catalog's script must agree, character by character (a browser test holds them t
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -31,10 +33,13 @@ SHARD_FOLDER = "search"
 PASSAGES_NAME = "search"  # conferences/<slug>/search.<tag>.json
 MIN_TERM_CHARS = 2  # one-letter words (a, à, l', d') would hit every talk
 SHARD_CHARS = 2  # terms are grouped by their first two characters
+CHUNK_PASSAGES = 100  # passages per chunk file (about 8 minutes of speech, 13 kB)
+MAX_CHUNKS = 52  # a chunk mask must stay an exact integer in JavaScript (2**53)
 _LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "ﬁ": "fi", "ﬂ": "fl"}
 _WORD_RE = re.compile(r"[^\W_]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def fold(char: str) -> str:
     """One character, lower-cased and without accents; may be empty (a lone accent) or longer (œ -> oe)."""
     lowered = char.lower()
@@ -43,6 +48,8 @@ def fold(char: str) -> str:
 
 
 def normalize(text: str) -> str:
+    if text.isascii():
+        return text.lower()  # the common case, and the same result
     return "".join(fold(char) for char in text)
 
 
@@ -76,14 +83,38 @@ def passages_of(segments: Iterable[Segment]) -> tuple[Passage, ...]:
     return tuple(passages)
 
 
+def chunk_length(count: int) -> int:
+    """Passages per chunk: CHUNK_PASSAGES, more for very long talks so that they have at most MAX_CHUNKS."""
+    return max(CHUNK_PASSAGES, -(-count // MAX_CHUNKS))
+
+
+def chunks_of(passages: Sequence[Passage]) -> list[tuple[Passage, ...]]:
+    size = chunk_length(len(passages))
+    return [tuple(passages[start : start + size]) for start in range(0, len(passages), size)]
+
+
 def passages_json(passages: Sequence[Passage], lang: str) -> bytes:
-    """The passages file of a conference, compact: `{"schema":1,"lang":"fr","p":[[0.0,"Bonjour"],...]}`."""
+    """One chunk file, compact: `{"schema":1,"lang":"fr","p":[[0.0,"Bonjour"],...]}`."""
     data = {"schema": SEARCH_SCHEMA, "lang": lang, "p": [[p.start, p.text] for p in passages]}
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def passages_key(slug: str, data: bytes) -> str:
-    return f"{conference_prefix(slug)}/{PASSAGES_NAME}.{content_tag(data)}.json"
+@dataclass(frozen=True)
+class PassageFiles:
+    folder: str  # conferences/<slug>/search.<tag>, tagged over every chunk
+    files: dict[str, bytes]  # key -> content: <folder>/0.json, <folder>/1.json, ...
+    terms: dict[str, int]  # term -> mask of the chunks holding it
+
+
+def passage_files(slug: str, passages: Sequence[Passage], lang: str) -> PassageFiles:
+    chunks = chunks_of(passages)
+    contents = [passages_json(chunk, lang) for chunk in chunks]
+    folder = f"{conference_prefix(slug)}/{PASSAGES_NAME}.{content_tag(' '.join(map(content_tag, contents)).encode())}"
+    terms: dict[str, int] = {}
+    for number, chunk in enumerate(chunks):
+        for term in conference_terms(chunk):
+            terms[term] = terms.get(term, 0) | (1 << number)
+    return PassageFiles(folder=folder, files={f"{folder}/{n}.json": data for n, data in enumerate(contents)}, terms=terms)
 
 
 def conference_terms(passages: Iterable[Passage]) -> frozenset[str]:
@@ -106,7 +137,8 @@ class IndexedConference(Frozen):
     page: str  # relative to the site root
     date: str
     lang: str
-    passages: str  # the passages file, relative to the site root
+    passages: str  # the folder of the passage chunks (<passages>/<n>.json), relative to the site root
+    chunks: int
 
 
 class SearchIndex(Frozen):
@@ -129,17 +161,17 @@ class SearchFiles:
 
 
 def build_search(
-    conferences: Sequence[IndexedConference], terms: Mapping[str, frozenset[str]]
+    conferences: Sequence[IndexedConference], terms: Mapping[str, Mapping[str, int]]
 ) -> SearchFiles:
-    """Shards of term -> conference numbers (positions in `conferences`), and the index naming them.
+    """Shards of term -> [conference number, chunk mask, ...] (numbers are positions in `conferences`), and the index.
 
-    `terms` maps each slug to its conference's terms; the shard files' names carry their content tag, so a reader
-    holding an index always gets the shards that go with it.
+    `terms` maps each slug to its terms and their chunk masks; the shard files' names carry their content tag, so a
+    reader holding an index always gets the shards that go with it.
     """
     grouped: dict[str, dict[str, list[int]]] = {}
     for number, conference in enumerate(conferences):
-        for term in terms.get(conference.slug, ()):
-            grouped.setdefault(shard_name(term), {}).setdefault(term, []).append(number)
+        for term, mask in terms.get(conference.slug, {}).items():
+            grouped.setdefault(shard_name(term), {}).setdefault(term, []).extend((number, mask))
     shards: dict[str, bytes] = {}
     names: dict[str, str] = {}
     for name in sorted(grouped):
@@ -151,15 +183,15 @@ def build_search(
     return SearchFiles(index=SearchIndex(conferences=tuple(conferences), shards=names), shards=shards)
 
 
-def terms_from_shards(index: SearchIndex, shards: Iterable[bytes]) -> dict[str, frozenset[str]]:
-    """The inverse of `build_search`: each indexed conference's terms, read back from its shards."""
-    found: dict[str, set[str]] = {conference.slug: set() for conference in index.conferences}
+def terms_from_shards(index: SearchIndex, shards: Iterable[bytes]) -> dict[str, dict[str, int]]:
+    """The inverse of `build_search`: each indexed conference's terms and chunk masks, read back from its shards."""
+    found: dict[str, dict[str, int]] = {conference.slug: {} for conference in index.conferences}
     for data in shards:
-        for term, numbers in json.loads(data).items():
-            for number in numbers:
+        for term, postings in json.loads(data).items():
+            for number, mask in zip(postings[::2], postings[1::2]):
                 if 0 <= number < len(index.conferences):
-                    found[index.conferences[number].slug].add(term)
-    return {slug: frozenset(terms) for slug, terms in found.items()}
+                    found[index.conferences[number].slug][term] = mask
+    return found
 
 
 def parse_index(raw: bytes | None) -> SearchIndex | None:

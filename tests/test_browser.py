@@ -6,8 +6,10 @@ Screenshots land in test-artifacts/ (gitignored): look at them after a change to
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import subprocess
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -19,7 +21,23 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from config.settings import Settings
 from flows.publish import publish_conference
+from tasks.captions import write_transcript_files
+from tasks.layout import Generator, build_manifest
+from tasks.models import (
+    AudioStream,
+    Conference,
+    ConferenceMeta,
+    Media,
+    Probe,
+    Rendition,
+    Segment,
+    SourceFile,
+    Transcript,
+    VideoStream,
+)
+from tasks.publish import publish_conference_files
 from tasks.search import normalize
+from tasks.storage import open_storage
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +52,7 @@ WAIT_MS = 30_000  # generous: the machine is small and shared
 
 @dataclass(frozen=True)
 class Site:
+    storage_url: str
     root: str  # public URL of the site root, ending with /
     page: str  # the conference page
     manifest: dict
@@ -67,7 +86,49 @@ def site(prefect_server, s3_server, short_sample, tmp_path_factory) -> Iterator[
         folder = page.rsplit("/", 1)[0]
         manifest = json.loads(get(f"{folder}/manifest.json"))
         segments = json.loads(get(f"{folder}/{manifest['transcript']['json']}"))["segments"]
-        yield Site(root=page.split("conferences/")[0], page=page, manifest=manifest, segments=segments)
+        yield Site(storage_url=settings.storage_url, root=page.split("conferences/")[0], page=page, manifest=manifest, segments=segments)
+
+
+LONG_SLUG = "2026-01-15-long-atelier"
+
+
+def long_talk_segments() -> tuple[Segment, ...]:
+    """250 passages (three search chunks of 100) with two rare words placed in chunks 0, 1 and 2."""
+    texts = [f"Passage numéro {i} sur la fabrication." for i in range(250)]
+    texts[10] = "Le zéphyr souffle sur l'atelier."
+    texts[180] = "Un Zéphyr glacial et un cormoran."
+    texts[230] = "Le cormoran plonge."
+    return tuple(Segment(start=10.0 * i, end=10.0 * i + 9, text=f" {text}") for i, text in enumerate(texts))
+
+
+@pytest.fixture(scope="module")
+def long_talk(site: Site, s3_server, short_sample, tmp_path_factory) -> str:
+    """A second, longer talk published beside the sample (real media of the sample, a long made-up transcript)."""
+    folder = tmp_path_factory.mktemp("long-talk")
+    poster = folder / "poster.jpg"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_sample.path), "-frames:v", "1", "-y", str(poster)], check=True)
+    segments = long_talk_segments()
+    transcript = Transcript(language="fr", language_probability=None, duration_s=2500.0, segments=segments,
+                            engine="faster-whisper", model="base")
+    size = short_sample.path.stat().st_size
+    conference = Conference(
+        meta=ConferenceMeta(title="Un long atelier", date=dt.date(2026, 1, 15), slug=LONG_SLUG, language="fr"),
+        probe=Probe(source=SourceFile(path=short_sample.path, filename="long.mp4", sha256="ef" * 32, bytes=size),
+                    duration_s=2500.0, format_name="mov,mp4", video=VideoStream(index=0, codec="h264", width=640, height=360),
+                    audio=(AudioStream(index=1, codec="aac", channels=1, sample_rate=48000),)),
+        media=Media(mp4=(Rendition(width=640, height=360, path=short_sample.path, bytes=size),), poster=poster,
+                    audio=short_sample.path, speech=short_sample.path),
+        transcript=transcript,
+        transcript_files=write_transcript_files(transcript, folder / "text"),
+    )
+    manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc),
+                              generator=Generator(version="test", engine="faster-whisper", model="base"))
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
+        env.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
+        storage = open_storage(site.storage_url, endpoint_url=s3_server.endpoint_url)
+        return publish_conference_files(storage, conference, manifest, site_title="Conférences OpenLab",
+                                        site_language="fr")
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +181,10 @@ def current_time(page: Page) -> float:
 
 def test_catalog_lists_the_sample_and_search_opens_the_moment(site: Site, page: Page) -> None:
     page.goto(site.root + "index.html")
-    card_title = page.locator(".catalog h2 a")
-    assert card_title.count() == 1
-    assert card_title.text_content() == HOSTILE_TITLE  # the hostile title is text
+    assert HOSTILE_TITLE in page.locator(".catalog h2 a").all_text_contents()  # the hostile title is text
     assert page.evaluate("window.__pwned") is None
-    assert "Alice Martin, Bob Durand" in page.locator(".catalog .meta").text_content()
-    poster = page.locator(".catalog img")
+    assert "Alice Martin, Bob Durand" in page.locator(".catalog .meta").first.text_content()
+    poster = page.locator(".catalog img").first
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=poster.element_handle())
     screenshot(page, "catalog.png")
 
@@ -150,6 +209,36 @@ def test_catalog_lists_the_sample_and_search_opens_the_moment(site: Site, page: 
     start = int(segment["start"])
     page.wait_for_function(f"document.getElementById('player').currentTime >= {start} - 0.01")
     assert start - 0.01 <= current_time(page) < start + 2
+
+
+def search_hits(page: Page, query: str) -> list[tuple[str, str]]:
+    """(talk title, passage link) of every result, once the status says the search is done."""
+    page.fill("#search-input", query)
+    page.press("#search-input", "Enter")
+    page.wait_for_function("""() => { const s = document.getElementById('search-status').textContent;
+        return s && s.indexOf('Recherche') !== 0; }""")
+    hits = page.evaluate("""() => Array.from(document.querySelectorAll('#search-results ol a')).map(a =>
+        [a.closest('.talk-hits').querySelector('h3').textContent, a.getAttribute('href')])""")
+    return [tuple(hit) for hit in hits]
+
+
+def test_search_reads_only_the_chunks_where_all_words_occur(site: Site, long_talk: str, page: Page) -> None:
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(site.root + "index.html")
+    assert page.locator(".catalog h2 a").all_text_contents() == [HOSTILE_TITLE, "Un long atelier"]
+    assert not [url for url in fetched if "/search" in url]  # the catalog loads no search data until asked
+
+    page_link = f"conferences/{LONG_SLUG}/index.html"
+    assert search_hits(page, "zephyr") == [("Un long atelier", f"{page_link}#t=1m40s"),
+                                            ("Un long atelier", f"{page_link}#t=30m00s")]
+    assert search_hits(page, "cormoran Zéphyr") == [("Un long atelier", f"{page_link}#t=30m00s")]
+    assert search_hits(page, "cormo") == [("Un long atelier", f"{page_link}#t=30m00s"),
+                                           ("Un long atelier", f"{page_link}#t=38m20s")]
+    chunks = sorted({url.rsplit("/", 1)[1] for url in fetched if f"/{LONG_SLUG}/search." in url})
+    assert chunks == ["0.json", "1.json", "2.json"]
+    # "cormoran zephyr" shares only chunk 1: the shards said so, and chunk 2 was read for "cormo" alone.
+    assert len([url for url in fetched if url.endswith("/search/index.json")]) == 1  # fetched once, then cached
 
 
 def test_search_reports_no_match_and_short_queries(site: Site, page: Page) -> None:

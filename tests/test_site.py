@@ -39,11 +39,11 @@ from tasks.search import (
     IndexedConference,
     Passage,
     build_search,
-    conference_terms,
+    chunks_of,
     normalize,
     parse_index,
+    passage_files,
     passages_json,
-    passages_key,
     passages_of,
     shard_name,
     terms_from_shards,
@@ -269,20 +269,34 @@ def test_search_index_round_trips_and_names_shards_by_content() -> None:
     assert passages == (Passage(0.0, "Bonjour à tous."), Passage(3.46, "Un microscope libre."))
     data = passages_json(passages, "fr")
     assert data == '{"schema":1,"lang":"fr","p":[[0.0,"Bonjour à tous."],[3.46,"Un microscope libre."]]}'.encode()
-    assert passages_key("talk", data) == f"conferences/talk/search.{content_tag(data)}.json"
+    files = passage_files("talk", passages, "fr")
+    assert list(files.files.values()) == [data]
+    assert list(files.files) == [f"{files.folder}/0.json"]
+    assert files.folder.startswith("conferences/talk/search.") and cache_control_for(f"{files.folder}/0.json").endswith("immutable")
+    assert files.terms == {"bonjour": 1, "tous": 1, "un": 1, "microscope": 1, "libre": 1}
 
     def indexed(slug: str) -> IndexedConference:
         return IndexedConference(slug=slug, title=slug, page=f"conferences/{slug}/index.html", date="2026-04-04",
-                                 lang="fr", passages=f"conferences/{slug}/search.x.json")
+                                 lang="fr", passages=f"conferences/{slug}/search.x", chunks=3)
 
-    terms = {"a": conference_terms(passages), "b": frozenset({"microscope", "reseau"})}
-    files = build_search([indexed("a"), indexed("b")], terms)
-    shard = json.loads(files.shards[files.index.shards["mi"]])
-    assert shard == {"microscope": [0, 1]}
-    assert all(key == f"search/{name}.{content_tag(files.shards[key])}.json" for name, key in files.index.shards.items())
-    assert terms_from_shards(files.index, files.shards.values()) == terms
-    assert parse_index(files.index.to_json()) == files.index
+    terms = {"a": files.terms, "b": {"microscope": 0b101, "reseau": 2**51}}
+    built = build_search([indexed("a"), indexed("b")], terms)
+    shard = json.loads(built.shards[built.index.shards["mi"]])
+    assert shard == {"microscope": [0, 1, 1, 5]}  # [conference, chunk mask, ...]
+    assert all(key == f"search/{name}.{content_tag(built.shards[key])}.json" for name, key in built.index.shards.items())
+    assert terms_from_shards(built.index, built.shards.values()) == terms
+    assert parse_index(built.index.to_json()) == built.index
     assert parse_index(b"not json") is None and parse_index(None) is None
+
+
+def test_long_talks_are_cut_in_at_most_52_chunks() -> None:
+    short = [Passage(float(i), f"mot{i}") for i in range(250)]
+    assert [len(chunk) for chunk in chunks_of(short)] == [100, 100, 50]
+    assert passage_files("t", short, "fr").terms["mot249"] == 0b100
+    long = [Passage(float(i), "x") for i in range(10_000)]
+    chunks = chunks_of(long)
+    assert len(chunks) <= 52 and sum(map(len, chunks)) == 10_000
+    assert passage_files("t", [], "fr").files == {}
 
 
 @pytest.mark.parametrize("key, immutable", [

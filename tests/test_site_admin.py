@@ -95,7 +95,8 @@ def http(url: str, method: str = "GET", headers: dict[str, str] | None = None) -
 
 def search_terms(storage: Storage) -> dict[str, frozenset[str]]:
     index = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
-    return terms_from_shards(index, [storage.get_bytes(key) for key in index.shards.values()])
+    found = terms_from_shards(index, [storage.get_bytes(key) for key in index.shards.values()])
+    return {slug: frozenset(terms) for slug, terms in found.items()}
 
 
 @pytest.fixture
@@ -133,7 +134,7 @@ def test_published_files_carry_types_cache_rules_and_cors(settings: Settings, tm
     }
     index = json.loads(http(root + SEARCH_INDEX)[2])
     expected[root + index["shards"]["mi"]] = ("application/json; charset=utf-8", immutable)
-    expected[root + index["conferences"][0]["passages"]] = ("application/json; charset=utf-8", immutable)
+    expected[root + index["conferences"][0]["passages"] + "/0.json"] = ("application/json; charset=utf-8", immutable)
     for url, (content_type, cache_control) in expected.items():
         status, headers, body = http(url)
         assert status == 200 and body, url
@@ -154,9 +155,10 @@ def test_published_files_carry_types_cache_rules_and_cors(settings: Settings, tm
     # Search data: newest first, each term pointing at the talks that say it.
     assert [c["slug"] for c in index["conferences"]] == ["2026-04-04-microscope", "2026-02-06-atelier"]
     shard = json.loads(http(root + index["shards"]["mi"])[2])
-    assert shard["microscope"] == [0]
-    assert json.loads(http(root + index["shards"]["re"])[2])["reseau"] == [1]  # accents folded
-    passages = json.loads(http(root + index["conferences"][0]["passages"])[2])
+    assert shard["microscope"] == [0, 1]  # conference 0, chunk 0
+    assert json.loads(http(root + index["shards"]["re"])[2])["reseau"] == [1, 1]  # accents folded
+    assert index["conferences"][0]["chunks"] == 1
+    passages = json.loads(http(root + index["conferences"][0]["passages"] + "/0.json")[2])
     assert passages == {"schema": 1, "lang": "fr",
                         "p": [[0.0, "Nous avons construit un microscope."], [4.0, "Il coûte trente euros."]]}
 

@@ -1,5 +1,5 @@
 // The catalog's search inside every talk. Data built at publish time by tasks/search.py:
-// search/index.json -> one shard per word typed -> the passages of the talks that match.
+// search/index.json -> one shard per word typed -> the chunks of passages where every word occurs.
 // Transcript text only ever becomes DOM text nodes, never HTML.
 (function () {
   "use strict";
@@ -47,6 +47,18 @@
       cache[url].catch(function () { delete cache[url]; });
     }
     return cache[url];
+  }
+  // Chunk masks have up to 52 bits: JavaScript's bitwise operators take 32, so work on two halves.
+  var HALF = 67108864; // 2 ** 26
+  function combine(a, b, both) {
+    var low = both ? (a % HALF) & (b % HALF) : (a % HALF) | (b % HALF);
+    var high = both ? Math.floor(a / HALF) & Math.floor(b / HALF) : Math.floor(a / HALF) | Math.floor(b / HALF);
+    return high * HALF + low;
+  }
+  function chunksOf(mask) {
+    var list = [];
+    for (var n = 0; mask > 0; n++, mask = Math.floor(mask / 2)) { if (mask % 2) { list.push(n); } }
+    return list;
   }
   function escapeRegExp(text) { return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
   function clock(seconds) {
@@ -111,40 +123,61 @@
     results.textContent = "";
     if (!terms.length) { say(query.trim() ? t.too_short : ""); return Promise.resolve(); }
     say(t.searching);
+    var patterns = terms.map(function (term) { return new RegExp("(^|[^\\p{L}\\p{N}])" + escapeRegExp(term), "gu"); });
+    // A talk's passages that hold every term, reading its chunks in order until there are enough.
+    function passagesOf(talk, chunks) {
+      var found = [];
+      function next(i) {
+        if (i >= chunks.length || found.length > MAX_PASSAGES) {
+          return Promise.resolve({ passages: found, more: i < chunks.length || found.length > MAX_PASSAGES });
+        }
+        return getJSON(talk.passages + "/" + chunks[i] + ".json").then(function (file) {
+          file.p.forEach(function (p) {
+            var ranges = matches(p[1], patterns);
+            if (ranges) { found.push([p[0], p[1], ranges, file.lang]); }
+          });
+          return next(i + 1);
+        });
+      }
+      return next(0);
+    }
     return getJSON("search/index.json").then(function (index) {
       return Promise.all(terms.map(function (term) {
         var shard = index.shards[shardOf(term)];
         return shard ? getJSON(shard) : Promise.resolve({});
       })).then(function (shards) {
-        // Talks where every term starts a spoken word, in catalog order (newest first).
+        // Talks (and their chunks) where every term starts a spoken word, in catalog order (newest first).
         var hits = null;
         terms.forEach(function (term, i) {
           var talks = {};
           Object.keys(shards[i]).forEach(function (word) {
-            if (word.lastIndexOf(term, 0) === 0) { shards[i][word].forEach(function (n) { talks[n] = true; }); }
+            if (word.lastIndexOf(term, 0) !== 0) { return; }
+            var postings = shards[i][word];
+            for (var k = 0; k + 1 < postings.length; k += 2) {
+              talks[postings[k]] = combine(talks[postings[k]] || 0, postings[k + 1], false);
+            }
           });
-          hits = hits === null ? talks : Object.keys(hits).reduce(function (both, n) {
-            if (talks[n]) { both[n] = true; } return both;
-          }, {});
+          if (hits === null) { hits = talks; return; }
+          var both = {};
+          Object.keys(hits).forEach(function (n) {
+            var mask = talks[n] ? combine(hits[n], talks[n], true) : 0;
+            if (mask) { both[n] = mask; }
+          });
+          hits = both;
         });
         var numbers = Object.keys(hits).map(Number).sort(function (a, b) { return a - b; });
-        var shown = numbers.slice(0, MAX_TALKS);
-        return Promise.all(shown.map(function (n) { return getJSON(index.conferences[n].passages); }))
-          .then(function (files) { return { index: index, numbers: numbers, files: files }; });
+        return Promise.all(numbers.slice(0, MAX_TALKS).map(function (n) {
+          return passagesOf(index.conferences[n], chunksOf(hits[n]));
+        })).then(function (found) { return { index: index, numbers: numbers, found: found }; });
       });
-    }).then(function (found) {
+    }).then(function (result) {
       if (mine !== generation) { return; }
-      var patterns = terms.map(function (term) { return new RegExp("(^|[^\\p{L}\\p{N}])" + escapeRegExp(term), "gu"); });
       var total = 0, talks = 0;
-      found.files.forEach(function (file, i) {
-        var talk = found.index.conferences[found.numbers[i]], passages = [];
-        file.p.forEach(function (p) {
-          var ranges = matches(p[1], patterns);
-          if (ranges) { passages.push([p[0], p[1], ranges]); }
-        });
+      result.found.forEach(function (found, i) {
+        var talk = result.index.conferences[result.numbers[i]], passages = found.passages;
         if (!passages.length) { return; }
         talks++;
-        total += passages.length;
+        total += Math.min(passages.length, MAX_PASSAGES);
         var item = element("li", undefined, "talk-hits");
         var heading = element("h3");
         var link = element("a", talk.title);
@@ -153,7 +186,7 @@
         heading.appendChild(link);
         item.appendChild(heading);
         var list = element("ol");
-        list.lang = file.lang;
+        list.lang = passages[0][3];
         passages.slice(0, MAX_PASSAGES).forEach(function (p) {
           var row = element("li"), a = element("a");
           a.href = talk.page + "#t=" + fragment(p[0]);
@@ -163,11 +196,10 @@
           list.appendChild(row);
         });
         item.appendChild(list);
-        if (passages.length > MAX_PASSAGES) {
-          item.appendChild(element("p", plural(passages.length - MAX_PASSAGES, t.more_one, t.more_many), "more"));
-        }
+        if (found.more) { item.appendChild(element("p", t.more, "more")); }
         results.appendChild(item);
       });
+      var found = result;
       var others = found.numbers.slice(MAX_TALKS);
       if (others.length) {
         var rest = element("li", undefined, "talk-hits");
