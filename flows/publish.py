@@ -5,6 +5,7 @@ Each step is a thin Prefect task around a plain function of `tasks/`; the flow i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -24,14 +25,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from config.settings import Settings, load_settings
 from flows.concurrency import one_transcription_per_host
 from flows.targets import Target, resolve_target
-from tasks import captions, media, transcribe
+from tasks import captions, hls, media, transcribe
 from tasks.layout import Generator, build_manifest
 from tasks.metadata import build_meta
-from tasks.models import Conference, ConferenceMeta, Media, Probe, Rendition, Transcript, TranscriptFiles
+from tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
 from tasks.publish import publish_conference_files
 from tasks.site import SiteInfo
 
-MAX_HEIGHT = 720
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
 
 
@@ -61,18 +61,21 @@ class StageProgress:
 
 @task(name="probe-recording", cache_policy=NO_CACHE)
 def probe_recording(source: Path) -> Probe:
-    probe = media.probe_recording(source)
-    media.require_audio(probe)
-    return probe
+    return media.probe_recording(source)
 
 
 @task(name="transcode-video", cache_policy=NO_CACHE)
-def transcode_video(probe: Probe, run_dir: Path, show_progress: bool) -> tuple[Rendition, Path, Path]:
+def transcode_video(probe: Probe, run_dir: Path, show_progress: bool) -> tuple[media.VideoOutputs, Path | None]:
+    """The HLS ladder, download MP4, poster and thumbnails in one decode; then the podcast audio (if any sound)."""
     progress = StageProgress("transcode", show_progress)
-    rendition = media.transcode_mp4(probe, run_dir / "video" / f"{MAX_HEIGHT}p.mp4", MAX_HEIGHT, progress)
-    poster = media.make_poster(probe, run_dir / "poster.jpg", MAX_HEIGHT)
-    audio = media.extract_audio(probe, run_dir / "audio.m4a")
-    return rendition, poster, audio
+    video = media.make_video(probe, run_dir, progress)
+    audio = media.make_podcast_audio(probe, run_dir / "audio.m4a") if probe.main_audio is not None else None
+    return video, audio
+
+
+@task(name="add-hls-subtitles", cache_policy=NO_CACHE)
+def add_hls_subtitles(ladder: HlsLadder, tracks: list[TranscriptFiles], duration_s: float) -> HlsLadder:
+    return hls.add_subtitles(ladder, [(files.lang, files.vtt) for files in tracks], duration_s)
 
 
 @task(name="extract-speech", cache_policy=NO_CACHE)
@@ -181,29 +184,34 @@ def publish_conference(
 
     # Transcoding and transcription share only the probed input: run them side by side.
     video_future = transcode_video.submit(probe, run_dir, show_progress)
-    speech_future = extract_speech.submit(probe, run_dir)
-    transcript_future = transcribe_speech.submit(speech_future, meta.language, settings, show_progress)
-    transcript = transcript_future.result()
-    files = write_captions(transcript, run_dir)
-    translation, translations = None, ()
-    if wants_translation(transcript, settings.translate):  # the source language, detected or forced, is known now
+    speech, transcript, files, translation, translations = None, None, None, None, ()
+    if probe.main_audio is not None:  # a silent recording is published without captions, with a notice
+        speech_future = extract_speech.submit(probe, run_dir)
+        transcript_future = transcribe_speech.submit(speech_future, meta.language, settings, show_progress)
+        transcript = transcript_future.result()
+        files = write_captions(transcript, run_dir)
         speech = speech_future.result()
-        translation = transcribe_speech(speech, transcript.language, settings, show_progress, "translate")
-        translations = (write_captions(translation, run_dir, translated_from=transcript.language),)
-    rendition, poster, audio = video_future.result()
+        if wants_translation(transcript, settings.translate):  # the source language, detected or forced, is known
+            translation = transcribe_speech(speech, transcript.language, settings, show_progress, "translate")
+            translations = (write_captions(translation, run_dir, translated_from=transcript.language),)
+    video, audio = video_future.result()
+    if files is not None:  # captions join the HLS master as a subtitle rendition once both sides are done
+        ladder = add_hls_subtitles(video.ladder, [files, *translations], probe.duration_s)
+        video = dataclasses.replace(video, ladder=ladder)
 
     conference = Conference(
         meta=meta,
         probe=probe,
-        media=Media(mp4=(rendition,), poster=poster, audio=audio, speech=speech_future.result()),
+        media=media.media_record(probe, video, audio, speech),
         transcript=transcript,
         transcript_files=files,
         translations=translations,
     )
     page_url = publish_files(conference, target, settings)
     create_link_artifact(page_url, link_text=meta.title, description="Published conference page")
-    create_markdown_artifact(
-        transcribe.summary_markdown(transcript, translation, page_url), description="Run summary"
-    )
+    if transcript is not None:
+        create_markdown_artifact(
+            transcribe.summary_markdown(transcript, translation, page_url), description="Run summary"
+        )
     get_run_logger().info("Published %s", page_url)
     return page_url

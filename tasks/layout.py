@@ -25,7 +25,13 @@ FEED = "feed.xml"
 PAGE = "index.html"
 MANIFEST = "manifest.json"
 POSTER = "poster.jpg"
+THUMB = "thumb.jpg"  # the catalog's small poster
 AUDIO = "audio.m4a"
+HLS_DIR = "hls"  # published as hls.<tag>/: playlists point at their segments by relative paths, so the folder is
+THUMBNAILS_DIR = "thumbnails"  # tagged as a whole, like thumbnails.<tag>/ (the track points into sprite.jpg)
+THUMBNAILS_TRACK = "thumbnails.vtt"
+SPRITE = "sprite.jpg"
+NO_AUDIO_NOTICE = "no-audio: the recording has no sound, so there is no transcript, captions nor podcast audio"
 
 
 CONTENT_TAG_CHARS = 12  # hex digits of SHA-256; storage gives such keys a long, immutable Cache-Control
@@ -80,6 +86,7 @@ class SourceInfo(Document):
     sha256: str
     bytes: int
     filename: str
+    audio_track: AudioTrackInfo | None = None  # None: the recording has no sound
 
 
 class Mp4File(Document):
@@ -87,12 +94,35 @@ class Mp4File(Document):
     width: int
     path: str
     bytes: int
+    bandwidth: int = 0  # bits a second, peak (0 in manifests older than the HLS ladder)
+
+
+class HlsRenditionInfo(Document):
+    height: int
+    width: int
+    bandwidth: int  # bits a second, peak segment, as in the master playlist
+    average_bandwidth: int
+    codecs: str
+    path: str  # the rendition's media playlist
+    bytes: int
 
 
 class VideoInfo(Document):
     mp4: tuple[Mp4File, ...]
-    hls: str | None = None
+    hls: str | None = None  # the master playlist
+    renditions: tuple[HlsRenditionInfo, ...] = ()  # the HLS ladder, tallest first
     poster: str
+    thumbnail: str | None = None  # small poster for the catalog
+    thumbnails: str | None = None  # WebVTT seek-thumbnails track (cues point into a sprite sheet beside it)
+
+
+class AudioTrackInfo(Document):
+    """Which track of the recording was published and transcribed (the default one, else the first)."""
+
+    index: int  # the stream's index in the source file, as ffprobe counts
+    channels: int  # in the source; more than 2 are downmixed to stereo
+    language: str | None
+    of_tracks: int  # audio tracks in the source
 
 
 class AudioInfo(Document):
@@ -135,9 +165,10 @@ class Manifest(Document):
     duration_s: float
     source: SourceInfo
     video: VideoInfo
-    audio: AudioInfo
+    audio: AudioInfo | None  # None for a recording without sound (see notices)
     captions: tuple[CaptionTrack, ...]
-    transcript: TranscriptInfo
+    transcript: TranscriptInfo | None
+    notices: tuple[str, ...] = ()  # "code: what a viewer should know", e.g. no-audio
     page: str
     published_at: dt.datetime
     generator: Generator
@@ -160,21 +191,49 @@ def conference_files(conference: Conference) -> list[StagedFile]:
 
     Each path carries the file's content tag (`video/720p.<tag>.mp4`), so caches can keep it forever.
     """
-    return [StagedFile(path=tagged(path, file_tag(local)), local=local) for path, local in _logical_files(conference)]
+    tagged_files = [StagedFile(path=tagged(path, file_tag(local)), local=local) for path, local in _logical_files(conference)]
+    return tagged_files + [StagedFile(path=path, local=local) for path, local in _folder_files(conference)]
 
 
 def _logical_files(conference: Conference) -> list[tuple[str, Path]]:
     """(path without content tag, local file) of every file `conference_files` publishes."""
     media, files = conference.media, conference.transcript_files
-    if media is None or files is None:
+    if media is None or (files is None and media.audio is not None):
         raise ValueError("conference has no media or transcript files yet")
     staged = [(mp4_path(r.height), r.path) for r in media.mp4]
-    staged += [(POSTER, media.poster), (AUDIO, media.audio)]
-    staged.append((caption_path(files.lang), files.vtt))
-    for extension, local in (("srt", files.srt), ("txt", files.txt), ("json", files.json_)):
-        staged.append((transcript_path(files.lang, extension), local))
-    staged += [(caption_path(t.lang), t.vtt) for t in conference.translations if t.lang != files.lang]
+    staged.append((POSTER, media.poster))
+    staged += [(THUMB, media.thumb)] if media.thumb is not None else []
+    staged += [(AUDIO, media.audio)] if media.audio is not None else []
+    if files is not None:
+        staged.append((caption_path(files.lang), files.vtt))
+        for extension, local in (("srt", files.srt), ("txt", files.txt), ("json", files.json_)):
+            staged.append((transcript_path(files.lang, extension), local))
+        staged += [(caption_path(t.lang), t.vtt) for t in conference.translations if t.lang != files.lang]
     return staged
+
+
+def _folder_files(conference: Conference) -> list[tuple[str, Path]]:
+    """(path, local file) of the HLS ladder and the seek thumbnails: each folder is tagged as a whole
+    (`hls.<tag>/720p/seg_00000.m4s`), since its files refer to each other by relative paths. The HLS master comes
+    last, after everything it points to."""
+    media = conference.media
+    if media is None:
+        return []
+    staged: list[tuple[str, Path]] = []
+    if media.thumbnails is not None:
+        folder = tagged_folder(THUMBNAILS_DIR, [(SPRITE, media.thumbnails.sprite), (THUMBNAILS_TRACK, media.thumbnails.vtt)])
+        staged += [(f"{folder}/{SPRITE}", media.thumbnails.sprite), (f"{folder}/{THUMBNAILS_TRACK}", media.thumbnails.vtt)]
+    if media.hls is not None:
+        ladder = media.hls
+        folder = tagged_folder(HLS_DIR, [(relative, ladder.root / relative) for relative in ladder.files])
+        staged += [(f"{folder}/{relative}", ladder.root / relative) for relative in ladder.files]
+    return staged
+
+
+def tagged_folder(name: str, files: list[tuple[str, Path]]) -> str:
+    """`hls` -> `hls.<tag>`, the tag covering every file's relative path and content."""
+    listing = "\n".join(f"{relative} {file_tag(local)}" for relative, local in sorted(files))
+    return f"{name}.{content_tag(listing.encode('utf-8'))}"
 
 
 def build_manifest(conference: Conference, *, published_at: dt.datetime, generator: Generator) -> Manifest:
@@ -185,9 +244,17 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
         conference.transcript,
         conference.transcript_files,
     )
-    if probe is None or media is None or transcript is None or files is None:
+    silent = media is not None and media.audio is None  # nothing to transcribe: published without a transcript
+    if probe is None or media is None or (not silent and (transcript is None or files is None)):
         raise ValueError("conference is not complete: probe, media and transcript are needed for a manifest")
     tags = {path: file_tag(local) for path, local in _logical_files(conference)}
+    folders = [path for path, _ in _folder_files(conference)]
+
+    def in_folder(name: str, relative: str) -> str | None:
+        """The published path of a file inside a tagged folder (`hls.<tag>/master.m3u8`)."""
+        return next((path for path in folders if path.startswith(f"{name}.") and path.endswith(f"/{relative}")), None)
+
+    hls_folder = in_folder(HLS_DIR, media.hls.master).rsplit("/", 1)[0] if media.hls is not None else None
 
     def published(path: str) -> str:
         """The content-tagged path of a file (`poster.jpg` -> `poster.<tag>.jpg`)."""
@@ -199,19 +266,53 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
         date=meta.date,
         speakers=meta.speakers,
         description=meta.description,
-        language=transcript.language,
-        language_probability=transcript.language_probability,
+        language=transcript.language if transcript else ("und" if meta.language == "auto" else meta.language),
+        language_probability=transcript.language_probability if transcript else None,
         duration_s=round(probe.duration_s, 3),
-        source=SourceInfo(sha256=probe.source.sha256, bytes=probe.source.bytes, filename=probe.source.filename),
+        source=SourceInfo(
+            sha256=probe.source.sha256,
+            bytes=probe.source.bytes,
+            filename=probe.source.filename,
+            audio_track=AudioTrackInfo(
+                index=media.audio_track.index,
+                channels=media.audio_track.channels,
+                language=media.audio_track.language,
+                of_tracks=len(probe.audio),
+            )
+            if media.audio_track is not None
+            else None,
+        ),
         video=VideoInfo(
             mp4=tuple(
-                Mp4File(height=r.height, width=r.width, path=published(mp4_path(r.height)), bytes=r.bytes)
+                Mp4File(
+                    height=r.height,
+                    width=r.width,
+                    path=published(mp4_path(r.height)),
+                    bytes=r.bytes,
+                    bandwidth=r.bandwidth,
+                )
                 for r in media.mp4
             ),
+            hls=f"{hls_folder}/{media.hls.master}" if media.hls is not None else None,
+            renditions=tuple(
+                HlsRenditionInfo(
+                    height=v.height,
+                    width=v.width,
+                    bandwidth=v.bandwidth,
+                    average_bandwidth=v.average_bandwidth,
+                    codecs=v.codecs,
+                    path=f"{hls_folder}/{v.playlist}",
+                    bytes=v.bytes,
+                )
+                for v in (media.hls.variants if media.hls is not None else ())
+            ),
             poster=published(POSTER),
+            thumbnail=published(THUMB) if media.thumb is not None else None,
+            thumbnails=in_folder(THUMBNAILS_DIR, THUMBNAILS_TRACK),
         ),
-        audio=AudioInfo(path=published(AUDIO), bytes=media.audio.stat().st_size),
-        captions=(
+        audio=AudioInfo(path=published(AUDIO), bytes=media.audio.stat().st_size) if media.audio else None,
+        notices=(NO_AUDIO_NOTICE,) if silent else (),
+        captions=() if files is None else (
             CaptionTrack(lang=files.lang, path=published(caption_path(files.lang))),
             *(
                 # A translation is subtitles (for those who do not understand the language), not captions.
@@ -222,7 +323,7 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
                 if t.lang != files.lang
             ),
         ),
-        transcript=TranscriptInfo(
+        transcript=None if files is None else TranscriptInfo(
             lang=files.lang,
             txt=published(transcript_path(files.lang, "txt")),
             srt=published(transcript_path(files.lang, "srt")),
@@ -248,6 +349,7 @@ class CatalogEntry(Document):
     manifest: str
     poster: str
     published_at: dt.datetime
+    thumbnail: str | None = None  # small poster (entries older than the HLS ladder have none)
 
 
 class Catalog(Document):
@@ -271,6 +373,7 @@ def catalog_entry(manifest: Manifest) -> CatalogEntry:
         manifest=f"{prefix}/{MANIFEST}",
         poster=f"{prefix}/{manifest.video.poster}",
         published_at=manifest.published_at,
+        thumbnail=f"{prefix}/{manifest.video.thumbnail}" if manifest.video.thumbnail else None,
     )
 
 

@@ -1,9 +1,10 @@
 """Read a recording with ffprobe and make web media with ffmpeg.
 
-This module is the only importer of ffmpeg-python and the only caller of ffprobe. Pure functions
-(`scaled_size`, `build_*_args`, `parse_progress`) build things and are tested exactly; thin functions
-(`probe_recording`, `transcode_mp4`, `make_poster`, `extract_speech`, `extract_audio`, `make_media`) run
-ffprobe / ffmpeg and check what they made, since ffmpeg can exit 0 after decode errors.
+This module is the only importer of ffmpeg-python and the only caller of ffprobe and ffmpeg. Pure functions
+(`plan_ladder_job`, `build_*_args`, `parse_progress`, `parse_loudnorm`; the ladder command itself is built in
+`tasks.hls`) build things and are tested exactly; thin functions (`probe_recording`, `make_video`,
+`make_podcast_audio`, `extract_speech`, `make_media`) run ffprobe / ffmpeg and check what they made with ffprobe,
+since ffmpeg can exit 0 after decode errors.
 
 Argument lists returned by the builders exclude the program name: run them as ``["ffmpeg", *args]``.
 Paths given to ffmpeg are absolute, so a file name can never be read as an option or a protocol.
@@ -16,33 +17,37 @@ import json
 import math
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ffmpeg
 
+from config.ladder import DEFAULT_LADDER, LadderPreset
+from tasks import hls, thumbnails
 from tasks.errors import ProbeError, TranscodeError, stderr_tail
-from tasks.models import AudioStream, Media, Probe, Rendition, SourceFile, VideoStream
+from tasks.ladder import fit_size, plan_ladder, scaled_size
+from tasks.models import AudioStream, HlsLadder, Media, Probe, Rendition, SourceFile, Thumbnails, VideoStream
 
 # --- constants, with their units --------------------------------------------------------------------
 
 HASH_CHUNK_BYTES = 1024 * 1024
 FFPROBE_TIMEOUT_S = 120
 
-DEFAULT_MAX_HEIGHT = 720  # pixels: the top rendition's height cap
-
-VIDEO_CODEC = "libx264"
-VIDEO_PRESET = "veryfast"
-VIDEO_CRF = 23
-VIDEO_PROFILE = "high"
-VIDEO_PIX_FMT = "yuv420p"
 AUDIO_CODEC = "aac"
-VIDEO_AUDIO_BITRATE = "128k"
 LISTEN_AUDIO_BITRATE = "96k"
 SPEECH_SAMPLE_RATE = 16_000  # Hz, what Whisper expects
+
+# Podcast loudness (EBU R128 / AES streaming practice for speech podcasts).
+LOUDNESS_TARGET_LUFS = -16.0
+TRUE_PEAK_DBTP = -1.5
+LOUDNESS_RANGE_LU = 11.0
+SILENCE_LUFS = -70.0  # quieter than this is silence: nothing to normalise
+PODCAST_SAMPLE_RATE = 48_000  # Hz; loudnorm works at 192 kHz internally, so the rate is set back explicitly
 
 # Audio-only recordings get a plain card so the page still has something to play.
 CARD_COLOR = "0x1b1f24"  # dark slate
@@ -50,8 +55,8 @@ CARD_WIDTH = 1280
 CARD_HEIGHT = 720
 CARD_FPS = 5  # a still card needs few frames; keeps long audio-only talks quick to encode
 
-POSTER_AT = 0.10  # fraction of the duration where the poster frame is taken
-POSTER_QUALITY = 3  # mjpeg -q:v, 2 (best) .. 31
+THUMB_SIZE = (480, 270)  # pixels: the catalog thumbnail's box (as the catalog page shows it)
+JPEG_QUALITY = 3  # mjpeg -q:v, 2 (best) .. 31
 
 # ffmpeg's text "demuxers" read any text file as a video stream: a text file is never a recording.
 _TEXT_FORMATS = {"tty", "ansi", "bintext", "xbin", "adf", "idf"}
@@ -99,12 +104,17 @@ def probe_recording(path: Path) -> Probe:
             f"{path}: has no duration (a still image or a broken recording?); give a video or audio recording"
         )
     return Probe(
-        source=SourceFile(path=resolved, filename=path.name, sha256=sha256, bytes=size),
+        source=SourceFile(path=resolved, filename=printable_name(path), sha256=sha256, bytes=size),
         duration_s=duration,
         format_name=format_name,
         video=video,
         audio=audio,
     )
+
+
+def printable_name(path: Path) -> str:
+    """The file name as text: bytes that are not UTF-8 (a name from another system) become U+FFFD."""
+    return os.fsencode(path.name).decode("utf-8", "replace")
 
 
 def require_audio(probe: Probe) -> None:
@@ -170,6 +180,7 @@ def _parse_video(streams: list[dict[str, Any]]) -> VideoStream | None:
             rotation=stream_rotation(s),
             fps=_parse_rate(s.get("avg_frame_rate")),
             pix_fmt=s.get("pix_fmt"),
+            field_order=s.get("field_order"),
         )
     return None
 
@@ -256,72 +267,49 @@ def _quarter_turns(clockwise_degrees: float) -> int:
 # --- pure builders ----------------------------------------------------------------------------------
 
 
-def scaled_size(width: int, height: int, max_height: int = DEFAULT_MAX_HEIGHT) -> tuple[int, int]:
-    """Output size for a picture: at most max_height tall, same aspect, both even, never upscaled."""
-    if width <= 0 or height <= 0 or max_height <= 0:
-        raise ValueError(f"sizes must be positive, got {width}x{height} with max_height {max_height}")
-    if height > max_height:
-        out_w, out_h = width * max_height / height, float(max_height)
-    else:
-        out_w, out_h = float(width), float(height)
-    # Nearest even, but never above the source (an odd source rounds down).
-    return _even(out_w, limit=width), _even(out_h, limit=height)
-
-
-def _even(value: float, limit: int) -> int:
-    nearest = int(math.floor(value / 2 + 0.5)) * 2
-    return max(2, min(nearest, limit - limit % 2))
-
-
-def output_size(probe: Probe, max_height: int = DEFAULT_MAX_HEIGHT) -> tuple[int, int]:
-    """Width and height of the video made for this recording (display orientation; a card if audio only)."""
+def display_size(probe: Probe) -> tuple[int, int]:
+    """The picture's size as a player shows it (rotation applied); the card's for audio-only recordings."""
     if probe.video is None:
-        return scaled_size(CARD_WIDTH, CARD_HEIGHT, max_height)
-    return scaled_size(probe.video.display_width, probe.video.display_height, max_height)
+        return CARD_WIDTH, CARD_HEIGHT
+    return probe.video.display_width, probe.video.display_height
 
 
-def build_transcode_args(probe: Probe, output: Path, max_height: int = DEFAULT_MAX_HEIGHT) -> list[str]:
-    """ffmpeg arguments for the web MP4: H.264 high / yuv420p, AAC stereo (or mono), faststart, progress.
+def audio_channels(audio: AudioStream) -> int:
+    """Channels published: mono stays mono, anything else is stereo (5.1 is downmixed)."""
+    return 1 if audio.channels == 1 else 2
 
-    ffmpeg's autorotate turns the picture upright before the scale filter, so the size comes from the
-    display dimensions. An audio-only recording gets a plain dark card as its picture.
-    """
-    source = ffmpeg.input(str(probe.source.path))
-    width, height = output_size(probe, max_height)
+
+def plan_ladder_job(probe: Probe, preset: LadderPreset = DEFAULT_LADDER) -> hls.LadderJob:
+    """What the single decode makes for this recording: the rungs, and thumbnails and poster candidates from the
+    same pass (a still card for audio-only recordings gets one rung and no thumbnails)."""
     audio = probe.main_audio
-    streams: list[Any] = []
-    options: dict[str, Any] = {}
-
-    if probe.video is not None:
-        streams.append(source[str(probe.video.index)].filter("scale", width, height).filter("setsar", 1))
-    else:
-        card = ffmpeg.input(
-            f"color=c={CARD_COLOR}:s={width}x{height}:r={CARD_FPS}:d={_card_duration(probe.duration_s)}",
-            f="lavfi",
-        )
-        streams.append(card)
-        options.update({"tune": "stillimage", "shortest": None})
-
+    audio_options: dict[str, Any] = {}
     if audio is not None:
-        streams.append(source[str(audio.index)])
-        options.update({"c:a": AUDIO_CODEC, "b:a": VIDEO_AUDIO_BITRATE})
-        if audio.channels > 2:
-            options["ac"] = 2
-
-    options.update(
-        {
-            "c:v": VIDEO_CODEC,
-            "preset": VIDEO_PRESET,
-            "crf": VIDEO_CRF,
-            "profile:v": VIDEO_PROFILE,
-            "pix_fmt": VIDEO_PIX_FMT,
-            "movflags": "+faststart",
-            "map_metadata": -1,
-            "map_chapters": -1,
-        }
+        audio_options = {"audio_input": f"0:{audio.index}", "audio_channels": audio_channels(audio)}
+    if probe.video is None:
+        top = plan_ladder(CARD_WIDTH, CARD_HEIGHT, CARD_FPS, preset)[0]
+        card = f"color=c={CARD_COLOR}:s={top.width}x{top.height}:r={CARD_FPS}:d={_card_duration(probe.duration_s)}"
+        return hls.LadderJob(
+            source=probe.source.path,
+            duration_s=probe.duration_s,
+            rungs=(top,),
+            video_input="1:0",
+            card=card,
+            preset=preset,
+            **audio_options,
+        )
+    width, height = display_size(probe)
+    return hls.LadderJob(
+        source=probe.source.path,
+        duration_s=probe.duration_s,
+        rungs=plan_ladder(width, height, probe.video.fps, preset),
+        video_input=f"0:{probe.video.index}",
+        deinterlace=probe.video.interlaced,
+        sprite=thumbnails.plan_sprite(probe.duration_s, width, height),
+        poster_every_s=thumbnails.poster_interval(probe.duration_s),
+        preset=preset,
+        **audio_options,
     )
-    stream = ffmpeg.output(*streams, str(output), **options)
-    return [*_QUIET, "-progress", "pipe:1", "-nostats", *stream.overwrite_output().get_args()]
 
 
 def _card_duration(duration_s: float) -> str:
@@ -329,21 +317,25 @@ def _card_duration(duration_s: float) -> str:
     return f"{math.ceil(round(duration_s * CARD_FPS, 6)) / CARD_FPS:.3f}"
 
 
-def build_poster_args(
-    probe: Probe, output: Path, max_height: int = DEFAULT_MAX_HEIGHT, at_s: float | None = None
-) -> list[str]:
-    """ffmpeg arguments for a JPEG poster: one frame at ~10% of the duration (or at at_s), seeking before
-    the input, scaled like the video; a dark card when the recording has no picture."""
-    width, height = output_size(probe, max_height)
-    jpeg = {"frames:v": 1, "q:v": POSTER_QUALITY, "update": 1, "f": "image2", "c:v": "mjpeg"}
-    if probe.video is None:
-        card = ffmpeg.input(f"color=c={CARD_COLOR}:s={width}x{height}:r=1:d=1", f="lavfi")
-        stream = card.output(str(output), **jpeg)
-    else:
-        seek = round(probe.duration_s * POSTER_AT if at_s is None else at_s, 3)
-        source = ffmpeg.input(str(probe.source.path), ss=seek)
-        picture = source[str(probe.video.index)].filter("scale", width, height).filter("setsar", 1)
-        stream = picture.output(str(output), **jpeg)
+def build_card_args(width: int, height: int, output: Path) -> list[str]:
+    """ffmpeg arguments for the card's still JPEG (the poster of an audio-only recording)."""
+    card = ffmpeg.input(f"color=c={CARD_COLOR}:s={width}x{height}:r=1:d=1", f="lavfi")
+    stream = card.output(str(output), **{"frames:v": 1, "q:v": JPEG_QUALITY, "update": 1, "f": "image2", "c:v": "mjpeg"})
+    return [*_QUIET, *stream.overwrite_output().get_args()]
+
+
+def build_thumb_args(poster: Path, width: int, height: int, output: Path) -> list[str]:
+    """ffmpeg arguments scaling the chosen poster (a JPEG, not the recording) to the catalog thumbnail."""
+    stream = ffmpeg.input(str(poster)).filter("scale", width, height).filter("setsar", 1)
+    jpeg = {"frames:v": 1, "q:v": JPEG_QUALITY, "update": 1, "f": "image2", "c:v": "mjpeg"}
+    return [*_QUIET, *stream.output(str(output), **jpeg).overwrite_output().get_args()]
+
+
+def build_remux_args(fragmented: Path, output: Path) -> list[str]:
+    """ffmpeg arguments remuxing a rendition's init + segments into a faststart MP4 (no encode)."""
+    stream = ffmpeg.input(str(fragmented)).output(
+        str(output), c="copy", movflags="+faststart", map_metadata=-1, f="mp4"
+    )
     return [*_QUIET, *stream.overwrite_output().get_args()]
 
 
@@ -357,20 +349,58 @@ def build_speech_args(probe: Probe, output: Path) -> list[str]:
     return [*_QUIET, *stream.overwrite_output().get_args()]
 
 
-def build_audio_args(probe: Probe, output: Path) -> list[str]:
-    """ffmpeg arguments for the listening track: AAC 96k in M4A with faststart, mono if the source is mono."""
-    audio = _main_audio_or_fail(probe)
-    source = ffmpeg.input(str(probe.source.path))
-    stream = source[str(audio.index)].output(
-        str(output),
-        acodec=AUDIO_CODEC,
-        ac=1 if audio.channels == 1 else 2,
-        f="ipod",
-        map_metadata=-1,
-        movflags="+faststart",
-        **{"b:a": LISTEN_AUDIO_BITRATE},
+def loudnorm_filter(measured: dict[str, float] | None = None) -> str:
+    """EBU R128 loudnorm to -16 LUFS: the measuring pass (None) or the linear pass using its measurements."""
+    base = f"loudnorm=I={LOUDNESS_TARGET_LUFS:g}:TP={TRUE_PEAK_DBTP:g}:LRA={LOUDNESS_RANGE_LU:g}"
+    if measured is None:
+        return base + ":print_format=json"
+    return (
+        f"{base}:measured_I={measured['input_i']:.2f}:measured_TP={measured['input_tp']:.2f}"
+        f":measured_LRA={measured['input_lra']:.2f}:measured_thresh={measured['input_thresh']:.2f}"
+        f":offset={measured['target_offset']:.2f}:linear=true:print_format=summary"
     )
-    return [*_QUIET, *stream.overwrite_output().get_args()]
+
+
+def build_loudness_args(probe: Probe) -> list[str]:
+    """ffmpeg arguments for the measuring pass: audio only (the picture is not decoded), JSON on stderr."""
+    audio = _main_audio_or_fail(probe)
+    return [
+        "-hide_banner", "-nostdin", "-loglevel", "info", "-nostats",
+        "-i", str(probe.source.path), "-map", f"0:{audio.index}", "-vn", "-sn", "-dn",
+        "-af", loudnorm_filter(), "-f", "null", "-",
+    ]  # fmt: skip
+
+
+def build_podcast_args(probe: Probe, output: Path, measured: dict[str, float] | None) -> list[str]:
+    """ffmpeg arguments for the podcast track: AAC in M4A (faststart), normalised, mono if the source is mono."""
+    audio = _main_audio_or_fail(probe)
+    filters = [loudnorm_filter(measured)] if measured is not None else []
+    filters.append(f"aresample={PODCAST_SAMPLE_RATE}")
+    return [
+        *_QUIET, "-y", "-i", str(probe.source.path), "-map", f"0:{audio.index}", "-vn", "-sn", "-dn",
+        "-af", ",".join(filters), "-c:a", AUDIO_CODEC, "-b:a", LISTEN_AUDIO_BITRATE,
+        "-ac", str(audio_channels(audio)), "-map_metadata", "-1", "-movflags", "+faststart", "-f", "ipod",
+        str(output),
+    ]  # fmt: skip
+
+
+def parse_loudnorm(stderr: str) -> dict[str, float] | None:
+    """loudnorm's measurements from the measuring pass's stderr; None when the audio is silent (or unmeasurable)."""
+    match = None
+    for match in re.finditer(r"\{[^{}]*\"input_i\"[^{}]*\}", stderr):
+        pass
+    if match is None:
+        return None
+    try:
+        values = {key: float(value) for key, value in json.loads(match.group(0)).items() if key != "normalization_type"}
+    except (ValueError, TypeError):
+        return None
+    needed = ("input_i", "input_tp", "input_lra", "input_thresh", "target_offset")
+    if any(key not in values or not math.isfinite(values[key]) for key in needed):
+        return None
+    if values["input_i"] < SILENCE_LUFS:
+        return None
+    return values
 
 
 def _main_audio_or_fail(probe: Probe) -> AudioStream:
@@ -402,111 +432,299 @@ def parse_progress(line: str, duration_s: float) -> float | None:
 # --- runners ----------------------------------------------------------------------------------------
 
 
-def transcode_mp4(
+@dataclass(frozen=True)
+class VideoOutputs:
+    """What `make_video` made; `media_record` turns it into the `Media` that travels through a run."""
+
+    ladder: HlsLadder
+    mp4: Rendition
+    poster: Path
+    thumb: Path
+    thumbnails: Thumbnails | None
+
+
+def make_video(
     probe: Probe,
-    output: Path,
-    max_height: int = DEFAULT_MAX_HEIGHT,
+    out_dir: Path,
     on_progress: Callable[[float], None] | None = None,
-) -> Rendition:
-    """Encode the web MP4 and check it (H.264, expected size); on_progress gets fractions, ending at 1.0."""
-    output = Path(output).resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_path(output)
-    args = build_transcode_args(probe, partial, max_height)
+    preset: LadderPreset = DEFAULT_LADDER,
+) -> VideoOutputs:
+    """The whole picture side in one decode: out_dir/hls (ladder + master), video/<height>p.mp4 (the top rung
+    remuxed), poster.jpg, thumb.jpg and thumbnails/ (sprite.jpg + thumbnails.vtt); every output checked."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    job = plan_ladder_job(probe, preset)
     name = probe.source.filename
-    last = -1.0
-
-    def report(fraction: float) -> None:
-        nonlocal last
-        if on_progress is not None and (fraction >= last + 0.01 or (fraction == 1.0 and last < 1.0)):
-            last = fraction
-            on_progress(fraction)
-
-    with tempfile.TemporaryFile() as errors:
-        try:
-            process = subprocess.Popen(
-                ["ffmpeg", *args],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=errors,
-                text=True,
+    work = Path(tempfile.mkdtemp(prefix=".ladder.partial.", dir=out_dir))
+    try:
+        (work / "candidates").mkdir()
+        (work / "thumbs").mkdir()
+        report = _Reporter(on_progress)
+        _run_with_progress(hls.build_ladder_args(job, work), probe.duration_s, report, f"transcoding {name} to HLS")
+        ladder = _check_ladder(job, work / "hls", name)
+        mp4 = _remux_top_rung(ladder, work / "top.mp4", probe, name)
+        poster = _pick_poster(job, work, name)
+        thumb = _make(build_thumb_args(poster, *fit_size(*hls.poster_size(job), *THUMB_SIZE), work / "thumb.jpg"),
+                      work / "thumb.jpg", f"making the catalog thumbnail of {name}")  # fmt: skip
+        count = _make_sprite(job, work, probe.duration_s, name)
+        # Everything is checked: move it into place.
+        final_hls = _replace(work / "hls", out_dir / "hls")
+        for scratch in ("ffmpeg-master.m3u8",):
+            (final_hls / scratch).unlink(missing_ok=True)
+        ladder = ladder.model_copy(update={"root": final_hls})
+        top = ladder.variants[0]
+        mp4_path = out_dir / "video" / f"{top.height}p.mp4"
+        mp4_path.parent.mkdir(exist_ok=True)
+        os.replace(mp4, mp4_path)
+        mp4_rendition = Rendition(
+            width=top.width, height=top.height, path=mp4_path, bytes=mp4_path.stat().st_size, bandwidth=top.bandwidth
+        )
+        os.replace(poster, out_dir / "poster.jpg")
+        os.replace(thumb, out_dir / "thumb.jpg")
+        track = None
+        if job.sprite is not None:
+            folder = out_dir / "thumbnails"
+            folder.mkdir(exist_ok=True)
+            os.replace(work / "sprite.jpg", folder / "sprite.jpg")
+            os.replace(work / "thumbnails.vtt", folder / "thumbnails.vtt")
+            track = Thumbnails(
+                sprite=folder / "sprite.jpg", vtt=folder / "thumbnails.vtt", interval_s=job.sprite.interval_s, count=count
             )
-        except FileNotFoundError as exc:
-            raise TranscodeError(_MISSING_FFMPEG) from exc
-        try:
-            assert process.stdout is not None
-            for line in process.stdout:
-                fraction = parse_progress(line, probe.duration_s)
-                if fraction is not None:
-                    report(min(fraction, 0.99))  # 1.0 once the output is checked
-            returncode = process.wait()
-        finally:
-            if process.poll() is None:  # interrupted, e.g. by on_progress raising
-                process.kill()
-                process.wait()
-                partial.unlink(missing_ok=True)
-        errors.seek(0)
-        stderr = errors.read()
-
-    what = f"transcoding {name} to MP4"
-    _check_made(partial, returncode, stderr, what)
-    width, height = output_size(probe, max_height)
-    _check_mp4(partial, width, height, stderr, what)
-    os.replace(partial, output)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     report(1.0)
-    return Rendition(width=width, height=height, path=output, bytes=output.stat().st_size)
+    return VideoOutputs(ladder, mp4_rendition, out_dir / "poster.jpg", out_dir / "thumb.jpg", track)
 
 
-def make_poster(probe: Probe, output: Path, max_height: int = DEFAULT_MAX_HEIGHT) -> Path:
-    """A JPEG poster at ~10% of the duration (a dark card for audio only), scaled like the video."""
+def make_podcast_audio(probe: Probe, output: Path) -> Path:
+    """The podcast track: measured with loudnorm, then normalised to -16 LUFS in a second, linear pass (both
+    passes read only the audio stream)."""
+    what = f"making the podcast audio of {probe.source.filename}"
+    returncode, stderr = _run(build_loudness_args(probe))
+    if returncode != 0:
+        raise TranscodeError(f"{what} failed (ffmpeg exit {returncode}): {stderr_tail(stderr)}; check the recording")
+    measured = parse_loudnorm(stderr.decode("utf-8", "replace"))
     output = Path(output).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = _partial_path(output)
-    what = f"making the poster of {probe.source.filename}"
-    returncode, stderr = _run(build_poster_args(probe, partial, max_height))
-    if probe.video is not None and returncode == 0 and not _non_empty(partial):
-        # The probed duration can overshoot the last frame: take the first frame rather than nothing.
-        returncode, stderr = _run(build_poster_args(probe, partial, max_height, at_s=0.0))
-    _check_made(partial, returncode, stderr, what)
-    os.replace(partial, output)
-    return output
+    return _make(build_podcast_args(probe, partial, measured), partial, what, final=output)
 
 
 def extract_speech(probe: Probe, output: Path) -> Path:
     """The main audio track as 16 kHz mono PCM WAV, for Whisper."""
-    return _make(build_speech_args, probe, output, f"extracting speech from {probe.source.filename}")
-
-
-def extract_audio(probe: Probe, output: Path) -> Path:
-    """The main audio track as AAC 96k in M4A (faststart), for listening and the podcast feed."""
-    return _make(build_audio_args, probe, output, f"extracting audio from {probe.source.filename}")
+    output = Path(output).resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = _partial_path(output)
+    what = f"extracting speech from {probe.source.filename}"
+    return _make(build_speech_args(probe, partial), partial, what, final=output)
 
 
 def make_media(
     probe: Probe,
     out_dir: Path,
     on_progress: Callable[[float], None] | None = None,
-    max_height: int = DEFAULT_MAX_HEIGHT,
+    preset: LadderPreset = DEFAULT_LADDER,
 ) -> Media:
-    """All web media for a recording in out_dir: video/<height>p.mp4, poster.jpg, audio.m4a, speech.wav."""
-    require_audio(probe)
+    """All web media for a recording in out_dir (video side, then podcast audio and speech when there is sound)."""
     out_dir = Path(out_dir)
-    _, height = output_size(probe, max_height)
-    rendition = transcode_mp4(probe, out_dir / "video" / f"{height}p.mp4", max_height, on_progress)
-    poster = make_poster(probe, out_dir / "poster.jpg", max_height)
-    audio = extract_audio(probe, out_dir / "audio.m4a")
-    speech = extract_speech(probe, out_dir / "speech.wav")
-    return Media(mp4=(rendition,), poster=poster, audio=audio, speech=speech)
+    video = make_video(probe, out_dir, on_progress, preset)
+    audio = speech = None
+    if probe.main_audio is not None:
+        audio = make_podcast_audio(probe, out_dir / "audio.m4a")
+        speech = extract_speech(probe, out_dir / "speech.wav")
+    return media_record(probe, video, audio, speech)
 
 
-def _make(build: Callable[[Probe, Path], list[str]], probe: Probe, output: Path, what: str) -> Path:
-    output = Path(output).resolve()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    partial = _partial_path(output)
-    returncode, stderr = _run(build(probe, partial))
-    _check_made(partial, returncode, stderr, what)
-    os.replace(partial, output)
+def media_record(probe: Probe, video: VideoOutputs, audio: Path | None, speech: Path | None) -> Media:
+    return Media(
+        mp4=(video.mp4,),
+        poster=video.poster,
+        audio=audio,
+        speech=speech,
+        hls=video.ladder,
+        thumb=video.thumb,
+        thumbnails=video.thumbnails,
+        audio_track=probe.main_audio,
+    )
+
+
+class _Reporter:
+    """Passes progress on in steps of at least 1%, and 1.0 exactly once, at the very end."""
+
+    def __init__(self, on_progress: Callable[[float], None] | None) -> None:
+        self.on_progress, self.last = on_progress, -1.0
+
+    def __call__(self, fraction: float) -> None:
+        if self.on_progress is not None and (fraction >= self.last + 0.01 or (fraction == 1.0 and self.last < 1.0)):
+            self.last = fraction
+            self.on_progress(fraction)
+
+
+def _run_with_progress(args: list[str], duration_s: float, report: Callable[[float], None], what: str) -> None:
+    """Run ffmpeg with `-progress pipe:1`, reporting fractions below 1.0; TranscodeError on failure."""
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(
+                ["ffmpeg", *args], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors, text=True
+            )
+        except FileNotFoundError as exc:
+            raise TranscodeError(_MISSING_FFMPEG) from exc
+        try:
+            assert process.stdout is not None
+            for line in process.stdout:
+                fraction = parse_progress(line, duration_s)
+                if fraction is not None:
+                    report(min(fraction, 0.99))  # 1.0 once the outputs are checked
+            returncode = process.wait()
+        finally:
+            if process.poll() is None:  # interrupted, e.g. by on_progress raising
+                process.kill()
+                process.wait()
+        errors.seek(0)
+        stderr = errors.read()
+    if returncode != 0:
+        raise TranscodeError(
+            f"{what} failed (ffmpeg exit {returncode}): {stderr_tail(stderr) or 'no message'}; "
+            "check that the recording plays, or re-export it"
+        )
+
+
+def _check_ladder(job: hls.LadderJob, root: Path, name: str) -> HlsLadder:
+    """Check every rung (playlist, segments, durations, codec and size by ffprobe) and write the master."""
+    try:
+        codecs = hls.stream_codecs((root / "ffmpeg-master.m3u8").read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise TranscodeError(f"transcoding {name} to HLS wrote no master playlist; report this") from exc
+    tolerance = DURATION_TOLERANCE_S + 2 / float(job.rungs[0].fps)
+    variants = []
+    for rung in job.rungs:
+        playlist = f"{rung.name}/{hls.VARIANT_PLAYLIST}"
+        parsed = hls.check_variant(root, playlist, job.duration_s, tolerance)
+        what = f"HLS rendition {rung.name} of {name}"
+        _check_stream(root / playlist, rung.width, rung.height, what, has_audio=job.audio_input is not None)
+        variants.append(
+            hls.measure_variant(
+                root, rung.name, playlist, parsed, rung.width, rung.height, float(rung.fps), codecs.get(playlist, "")
+            )
+        )
+    missing = [v.name for v in variants if not v.codecs]
+    if missing:
+        raise TranscodeError(f"ffmpeg's master playlist for {name} gives no CODECS for {', '.join(missing)}")
+    ladder = HlsLadder(root=root, variants=tuple(variants))
+    (root / hls.MASTER).write_text(hls.render_master(ladder.variants), encoding="utf-8")
+    return ladder
+
+
+DURATION_TOLERANCE_S = 0.5  # seconds an output may differ from the probed duration
+
+
+def _check_stream(path: Path, width: int, height: int, what: str, *, has_audio: bool) -> dict[str, Any]:
+    """ffprobe an output: H.264 High of the expected size, AAC when there is sound; returns ffprobe's JSON."""
+    try:
+        info = _ffprobe_json(path, what=str(path))
+    except ProbeError as exc:
+        raise TranscodeError(f"{what} is unreadable ({exc}); report this with the recording's ffprobe output") from exc
+    streams = info.get("streams") or []
+    video = _parse_video(streams)
+    audio = [s for s in streams if s.get("codec_type") == "audio"]
+    made = "nothing" if video is None else f"{video.codec} {video.display_width}x{video.display_height}"
+    profile = next((s.get("profile") for s in streams if s.get("codec_type") == "video"), None)
+    wrong = video is None or video.codec != "h264" or (video.display_width, video.display_height) != (width, height)
+    if wrong or profile != "High":
+        raise TranscodeError(f"{what} is {made} ({profile}) instead of h264 High {width}x{height}; report this")
+    want_audio = ["aac"] if has_audio else []
+    if [s.get("codec_name") for s in audio] != want_audio:
+        raise TranscodeError(f"{what} has audio {[s.get('codec_name') for s in audio]} instead of {want_audio}; report this")
+    return info
+
+
+def _remux_top_rung(ladder: HlsLadder, output: Path, probe: Probe, name: str) -> Path:
+    """The download MP4: the top rung's own segments joined and remuxed with moov first (no second encode)."""
+    top = ladder.variants[0]
+    fragmented = output.with_name("top.fragmented.mp4")
+    with fragmented.open("wb") as joined:
+        for relative in top.files:  # the init segment, then the media segments in order
+            with (ladder.root / relative).open("rb") as part:
+                shutil.copyfileobj(part, joined)
+    what = f"making the download MP4 of {name}"
+    _make(build_remux_args(fragmented, output), output, what)
+    fragmented.unlink()
+    info = _check_stream(output, top.width, top.height, what, has_audio=probe.main_audio is not None)
+    duration = float((info.get("format") or {}).get("duration") or 0)
+    if abs(duration - probe.duration_s) > DURATION_TOLERANCE_S + 2 / top.fps:
+        raise TranscodeError(f"{what}: it lasts {duration:.3f} s instead of {probe.duration_s:.3f} s; report this")
+    boxes = mp4_boxes(output)
+    if "moov" not in boxes or "mdat" not in boxes or boxes.index("moov") > boxes.index("mdat"):
+        raise TranscodeError(f"{what}: the index (moov) is not before the media (mdat); report this")
     return output
+
+
+def mp4_boxes(path: Path) -> list[str]:
+    """The types of an MP4's top-level boxes, in file order (reads only the box headers)."""
+    boxes = []
+    size_total = path.stat().st_size
+    with path.open("rb") as handle:
+        offset = 0
+        while offset + 8 <= size_total:
+            handle.seek(offset)
+            header = handle.read(16)
+            size, kind = int.from_bytes(header[:4], "big"), header[4:8].decode("latin-1")
+            if size == 1:
+                size = int.from_bytes(header[8:16], "big")
+            elif size == 0:
+                size = size_total - offset
+            if size < 8:
+                break
+            boxes.append(kind)
+            offset += size
+    return boxes
+
+
+def _make_sprite(job: hls.LadderJob, work: Path, duration_s: float, name: str) -> int:
+    """Tile the decode's thumbnails into work/sprite.jpg and write work/thumbnails.vtt; returns the cue count."""
+    if job.sprite is None:
+        return 0
+    made = sorted(p for p in (work / "thumbs").glob("*.jpg") if _non_empty(p))
+    count = thumbnails.cue_count(job.sprite, len(made), duration_s)
+    if count == 0:
+        raise TranscodeError(f"making the seek thumbnails of {name}: no frame came out of the decode; report this")
+    for extra in made[count:]:
+        extra.unlink()
+    columns, rows = thumbnails.sprite_grid(count)
+    sprite = work / "sprite.jpg"
+    _make(hls.build_sprite_args(work / "thumbs", columns, rows, sprite), sprite, f"tiling thumbnails of {name}")
+    (work / "thumbnails.vtt").write_text(thumbnails.thumbnails_vtt(job.sprite, count, duration_s), encoding="utf-8")
+    return count
+
+
+def _pick_poster(job: hls.LadderJob, work: Path, name: str) -> Path:
+    """The candidate frame with most detail, or the card for an audio-only recording."""
+    if job.poster_every_s is None:
+        card = work / "poster.jpg"
+        return _make(build_card_args(*hls.poster_size(job), card), card, f"making the poster of {name}")
+    candidates = sorted(p for p in (work / "candidates").glob("*.jpg") if _non_empty(p))
+    if not candidates:
+        raise TranscodeError(f"making the poster of {name}: no frame came out of the decode; re-export the recording")
+    chosen = thumbnails.choose_poster(candidates)
+    return chosen.rename(work / "poster.jpg")
+
+
+def _replace(made: Path, final: Path) -> Path:
+    """Put a checked folder in place of the previous run's."""
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(made, final)
+    return final
+
+
+def _make(args: list[str], partial: Path, what: str, final: Path | None = None) -> Path:
+    """Run ffmpeg writing `partial`; check it is there; move it to `final` when given."""
+    returncode, stderr = _run(args)
+    _check_made(partial, returncode, stderr, what)
+    if final is None:
+        return partial
+    os.replace(partial, final)
+    return final
 
 
 def _run(args: list[str]) -> tuple[int, bytes]:
@@ -538,20 +756,4 @@ def _check_made(partial: Path, returncode: int, stderr: bytes, what: str) -> Non
         raise TranscodeError(
             f"{what} made an empty file although ffmpeg exited 0: {stderr_tail(stderr) or 'no message'}; "
             "the recording may be damaged, re-export it"
-        )
-
-
-def _check_mp4(path: Path, width: int, height: int, stderr: bytes, what: str) -> None:
-    try:
-        info = _ffprobe_json(path, what=str(path))
-    except ProbeError as exc:
-        path.unlink(missing_ok=True)
-        raise TranscodeError(f"{what} made an unreadable MP4 ({exc}): {stderr_tail(stderr)}") from exc
-    video = _parse_video(info.get("streams") or [])
-    made = "nothing" if video is None else f"{video.codec} {video.display_width}x{video.display_height}"
-    if video is None or video.codec != "h264" or (video.display_width, video.display_height) != (width, height):
-        path.unlink(missing_ok=True)
-        raise TranscodeError(
-            f"{what} made {made} instead of h264 {width}x{height}: {stderr_tail(stderr) or 'no message'}; "
-            "report this with the recording's ffprobe output"
         )

@@ -42,8 +42,13 @@ class VideoStream(Frozen):
     width: int  # as stored, before rotation
     height: int
     rotation: int = 0  # degrees clockwise that a player applies: 0, 90, 180 or 270
-    fps: float | None = None
+    fps: float | None = None  # average frames a second (a variable-rate source has an odd one)
     pix_fmt: str | None = None
+    field_order: str | None = None  # ffprobe's: progressive, tt, bb, tb, bt (interlaced), or unknown
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order in ("tt", "bb", "tb", "bt")
 
     @property
     def display_width(self) -> int:
@@ -87,6 +92,54 @@ class Rendition(Frozen):
     height: int
     path: Path
     bytes: int
+    bandwidth: int = 0  # bits a second, peak over its HLS segments (0: not measured)
+
+
+class HlsVariant(Frozen):
+    """One rung of the HLS ladder; paths are relative to the ladder's folder."""
+
+    name: str  # "720p"
+    width: int
+    height: int
+    fps: float
+    bandwidth: int  # bits a second, peak segment (what a player must sustain)
+    average_bandwidth: int  # bits a second over the whole rendition
+    codecs: str  # RFC 6381, e.g. avc1.64001f,mp4a.40.2
+    playlist: str  # "720p/index.m3u8"
+    files: tuple[str, ...]  # init segment and media segments, in order
+    bytes: int
+
+
+class HlsSubtitles(Frozen):
+    lang: str
+    name: str  # shown in a player's menu
+    playlist: str  # "subtitles/fr.m3u8", relative to the ladder's folder
+    vtt: str  # "subtitles/fr.vtt"
+
+
+class HlsLadder(Frozen):
+    """An HLS ladder on disk: `root/master.m3u8` and everything it references."""
+
+    root: Path
+    master: str = "master.m3u8"
+    variants: tuple[HlsVariant, ...]
+    subtitles: tuple[HlsSubtitles, ...] = ()
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """Every file, relative to root: segments before playlists, the master last (safe upload order)."""
+        segments = [f for v in self.variants for f in v.files] + [s.vtt for s in self.subtitles]
+        playlists = [v.playlist for v in self.variants] + [s.playlist for s in self.subtitles]
+        return (*segments, *playlists, self.master)
+
+
+class Thumbnails(Frozen):
+    """Seek thumbnails: one sprite sheet and a WebVTT track whose cues point into it (`sprite.jpg#xywh=...`)."""
+
+    sprite: Path
+    vtt: Path
+    interval_s: float
+    count: int
 
 
 class Media(Frozen):
@@ -94,8 +147,12 @@ class Media(Frozen):
 
     mp4: tuple[Rendition, ...]
     poster: Path
-    audio: Path  # AAC in M4A, for listening and the podcast feed
-    speech: Path  # 16 kHz mono WAV, for Whisper
+    audio: Path | None  # AAC in M4A, for listening and the podcast feed; None when the recording is silent
+    speech: Path | None  # 16 kHz mono WAV, for Whisper; None when the recording is silent
+    hls: HlsLadder | None = None
+    thumb: Path | None = None  # small poster for the catalog
+    thumbnails: Thumbnails | None = None  # None for audio-only recordings (a still card has nothing to seek)
+    audio_track: AudioStream | None = None  # the source track published and transcribed
 
 
 # --- what Whisper heard -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import boto3
 import jiwer
 import pytest
 
+from tasks.hls import parse_media_playlist
 from tasks.s3server import LocalS3Server, find_free_port, running_local_s3, stop_local_s3
 from tasks.sample import SAMPLE_TEXT_FR
 
@@ -63,13 +64,35 @@ def test_help_lists_every_command() -> None:
         assert option in publish_help
 
 
-@pytest.mark.parametrize("case", ["missing", "empty", "random bytes", "text file", "no audio"])
+@pytest.mark.parametrize("case", ["missing", "empty", "random bytes", "text file"])
 def test_bad_recordings_get_one_line_and_publish_nothing(case: str, bad_inputs: dict[str, Path], tmp_path: Path) -> None:
     site = tmp_path / "site"
     source = bad_inputs[case]
     result = run_confcast("publish", str(source), "--to", site.as_uri(), "--work-dir", str(tmp_path / "work"))
     assert_one_line_error(result, source.name)
     assert not site.exists() or not any(site.rglob("*"))
+
+
+@pytest.mark.slow
+def test_video_without_sound_is_published_with_a_notice(prefect_server, bad_inputs: dict[str, Path], tmp_path: Path) -> None:
+    """No sound is not an error: the video is published, transcription is skipped and the page says why."""
+    site = tmp_path / "site"
+    source = bad_inputs["no audio"]
+    result = run_confcast("publish", str(source), "--title", "Film muet", "--date", "2026-03-01", "--to",
+                          site.as_uri(), "--work-dir", str(tmp_path / "work"))
+    assert result.returncode == 0, result.stderr
+    folder = site / "conferences" / "2026-03-01-film-muet"
+    assert result.stdout.strip().splitlines()[-1] == (folder / "index.html").as_uri()
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert (manifest["audio"], manifest["transcript"], manifest["captions"]) == (None, None, [])
+    assert manifest["source"]["audio_track"] is None
+    assert [notice.split(":")[0] for notice in manifest["notices"]] == ["no-audio"]
+    master = (folder / manifest["video"]["hls"]).read_text(encoding="utf-8")
+    assert "mp4a" not in master and "SUBTITLES" not in master
+    assert (folder / manifest["video"]["mp4"][0]["path"]).stat().st_size > 0
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert "n&#39;a pas de son" in page or "n'a pas de son" in page
+    assert "transcribe" not in result.stderr
 
 
 @pytest.mark.parametrize(
@@ -118,10 +141,19 @@ def test_publish_to_s3_with_sidecar(prefect_server, s3_env: LocalS3Server, bucke
     manifest = json.loads(raw_manifest)
     expected_types = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".m4a": "audio/mp4", ".vtt": "text/vtt; charset=utf-8",
                       ".srt": "application/x-subrip; charset=utf-8", ".txt": "text/plain; charset=utf-8",
-                      ".json": "application/json; charset=utf-8", ".html": "text/html; charset=utf-8"}
+                      ".json": "application/json; charset=utf-8", ".html": "text/html; charset=utf-8",
+                      ".m3u8": "application/vnd.apple.mpegurl", ".m4s": "video/iso.segment"}
     paths = [f["path"] for f in manifest["video"]["mp4"]] + [manifest["video"]["poster"], manifest["audio"]["path"],
              manifest["page"]] + [t["path"] for t in manifest["captions"]] + [
              manifest["transcript"][k] for k in ("txt", "srt", "json")]
+    # The HLS ladder: master, each rendition's playlist, init segment and first media segment; seek thumbnails.
+    paths += [manifest["video"]["hls"], manifest["video"]["thumbnails"], manifest["video"]["thumbnail"]]
+    for rendition in manifest["video"]["renditions"]:
+        playlist = parse_media_playlist(anonymous_get(url.rsplit("/", 1)[0] + "/" + rendition["path"])[2].decode())
+        folder = rendition["path"].rsplit("/", 1)[0]
+        paths += [rendition["path"], f"{folder}/{playlist.init}"]
+        paths += [f"{folder}/{name}" for _, name in playlist.segments]
+    paths.append(manifest["video"]["thumbnails"].rsplit("/", 1)[0] + "/sprite.jpg")
     for relative in paths:
         status, content_type, body = anonymous_get(url.rsplit("/", 1)[0] + "/" + relative)
         assert status == 200 and body, relative

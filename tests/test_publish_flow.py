@@ -10,6 +10,7 @@ import pytest
 
 from config.settings import Settings
 from flows.publish import publish_conference
+from tasks.hls import parse_media_playlist
 
 pytestmark = pytest.mark.slow
 
@@ -47,11 +48,33 @@ def test_flow_publishes_a_conference_to_a_folder(prefect_server, short_sample, t
     for relative in manifest_paths(manifest):
         assert (folder / relative).stat().st_size > 0, relative
 
-    vtt = (folder / "captions" / "fr.vtt").read_text(encoding="utf-8")
+    # The HLS ladder and seek thumbnails, published with the captions as a subtitle rendition of every variant.
+    video = manifest["video"]
+    assert video["hls"].startswith("hls.") and video["hls"].endswith("/master.m3u8")
+    assert [(r["width"], r["height"]) for r in video["renditions"]] == [(640, 360)]  # never upscaled
+    master = (folder / video["hls"]).read_text(encoding="utf-8")
+    assert 'TYPE=SUBTITLES,GROUP-ID="subs",NAME="Français",LANGUAGE="fr"' in master
+    assert master.count('SUBTITLES="subs"') == len(video["renditions"])
+    for rendition in video["renditions"]:
+        playlist = folder / rendition["path"]
+        parsed = parse_media_playlist(playlist.read_text(encoding="utf-8"))
+        assert abs(parsed.duration_s - manifest["duration_s"]) < 0.5
+        assert all((playlist.parent / name).stat().st_size > 0 for name in [parsed.init] + [n for _, n in parsed.segments])
+        assert f"BANDWIDTH={rendition['bandwidth']}," in master and rendition["bandwidth"] > 0
+    assert video["mp4"][0]["bandwidth"] == video["renditions"][0]["bandwidth"]
+    track = folder / video["thumbnails"]
+    assert track.read_text(encoding="utf-8").startswith("WEBVTT") and (track.parent / "sprite.jpg").is_file()
+    assert (folder / video["thumbnail"]).is_file()
+    assert manifest["source"]["audio_track"] == {"index": 1, "channels": 1, "language": None, "of_tracks": 1}
+    assert manifest["notices"] == []
+
+    vtt = (folder / manifest["captions"][0]["path"]).read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT")
     assert vtt.count(" --> ") >= 1
     page = (folder / "index.html").read_text(encoding="utf-8")
     assert "Matériel libre &lt;au&gt; labo" in page
+    assert f'<source src="{video["hls"]}" type="application/vnd.apple.mpegurl">' in page
+    assert f'<track kind="metadata" label="thumbnails" src="{video["thumbnails"]}">' in page
 
     catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
     assert [entry["slug"] for entry in catalog["conferences"]] == [manifest["slug"]]
@@ -59,4 +82,4 @@ def test_flow_publishes_a_conference_to_a_folder(prefect_server, short_sample, t
     assert "Matériel libre &lt;au&gt; labo" in (site / "index.html").read_text(encoding="utf-8")
     feed = feedparser.parse((site / "feed.xml").read_text(encoding="utf-8"))
     assert not feed.bozo
-    assert feed.entries[0].enclosures[0].href.endswith(f"conferences/{manifest['slug']}/audio.m4a")
+    assert feed.entries[0].enclosures[0].href.endswith(f"conferences/{manifest['slug']}/{manifest['audio']['path']}")

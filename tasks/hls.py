@@ -1,0 +1,356 @@
+"""The single-decode ladder command and HLS playlists, as pure functions (plus reading playlists back from disk).
+
+One ffmpeg process decodes the recording once; a filter graph splits the picture to every rung's scaler, to the
+seek-thumbnail sprite and to the poster candidates, and splits the audio to every rung. ffmpeg's HLS muxer writes
+fMP4 (CMAF) segments with aligned keyframes (fixed GOP, no scene-cut keyframes). The master playlist is written
+here rather than by ffmpeg: BANDWIDTH is the measured peak segment bit rate, and the captions join as a WebVTT
+subtitle rendition once transcription has finished.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from config.ladder import DEFAULT_LADDER, LadderPreset
+from tasks.errors import TranscodeError
+from tasks.ladder import Rung
+from tasks.models import HlsLadder, HlsSubtitles, HlsVariant
+from tasks.thumbnails import SpritePlan
+
+MASTER = "master.m3u8"
+VARIANT_PLAYLIST = "index.m3u8"
+INIT_SEGMENT = "init.mp4"  # ffmpeg names it init_<n>.mp4, n the variant's number
+SUBTITLES_DIR = "subtitles"
+SUBTITLE_GROUP = "subs"
+HLS_VERSION = 7  # fMP4 segments need 6+ (EXT-X-MAP in a playlist without I-frames only)
+
+VIDEO_CODEC = "libx264"
+VIDEO_PROFILE = "high"
+VIDEO_PIX_FMT = "yuv420p"
+AUDIO_CODEC = "aac"
+THUMB_QUALITY = 5  # mjpeg -q:v, 2 (best) .. 31
+CANDIDATE_QUALITY = 3
+
+
+@dataclass(frozen=True)
+class LadderJob:
+    """What one ffmpeg run makes from a recording."""
+
+    source: Path
+    duration_s: float
+    rungs: tuple[Rung, ...]  # tallest first
+    video_input: str  # "0:3" (a stream of the source) or "1:0" (the title card input)
+    card: str | None = None  # lavfi source of a still card, for audio-only recordings
+    deinterlace: bool = False
+    audio_input: str | None = None  # "0:1"; None for a silent recording
+    audio_channels: int = 2  # 1 keeps mono mono; more channels are downmixed to 2
+    audio_bitrate: int = DEFAULT_LADDER.audio_bitrate
+    sprite: SpritePlan | None = None
+    poster_every_s: float | None = None  # one candidate frame every so many seconds
+    preset: LadderPreset = DEFAULT_LADDER
+
+
+def fps_text(fps: Fraction) -> str:
+    return str(fps.numerator) if fps.denominator == 1 else f"{fps.numerator}/{fps.denominator}"
+
+
+def build_filter_graph(job: LadderJob) -> str:
+    """The filter graph: picture normalised once (deinterlace, constant rate), then split to every consumer."""
+    fps = job.rungs[0].fps
+    outputs = [f"[s{i}]" for i in range(len(job.rungs))]
+    if job.sprite is not None:
+        outputs.append("[ts]")
+    if job.poster_every_s is not None:
+        outputs.append("[ps]")
+    head = "bwdif=mode=send_frame:parity=auto:deint=interlaced," if job.deinterlace else ""
+    chains = [f"[{job.video_input}]{head}fps={fps_text(fps)},split={len(outputs)}{''.join(outputs)}"]
+    for i, rung in enumerate(job.rungs):
+        chains.append(f"[s{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1,format={VIDEO_PIX_FMT}[v{i}]")
+    if job.sprite is not None:
+        s = job.sprite
+        chains.append(
+            f"[ts]fps=1/{s.interval_s:g},scale={s.tile_width}:{s.tile_height},setsar=1[thumbs]"
+        )
+    if job.poster_every_s is not None:
+        top = job.rungs[0]
+        width, height = _poster_size(top)
+        chains.append(f"[ps]fps=1/{job.poster_every_s:.3f},scale={width}:{height},setsar=1[poster]")
+    if job.audio_input is not None:
+        layout = "mono" if job.audio_channels == 1 else "stereo"
+        labels = "".join(f"[a{i}]" for i in range(len(job.rungs)))
+        # async resampling keeps audio on the video's clock when the source's timestamps jump (variable rate).
+        chains.append(
+            f"[{job.audio_input}]aresample=async=1:first_pts=0,aformat=channel_layouts={layout},"
+            f"asplit={len(job.rungs)}{labels}"
+        )
+    return ";".join(chains)
+
+
+POSTER_MAX_HEIGHT = 720
+
+
+def _poster_size(top: Rung) -> tuple[int, int]:
+    if top.height <= POSTER_MAX_HEIGHT:
+        return top.width, top.height
+    width = round(top.width * POSTER_MAX_HEIGHT / top.height / 2) * 2
+    return width, POSTER_MAX_HEIGHT
+
+
+def poster_size(job: LadderJob) -> tuple[int, int]:
+    return _poster_size(job.rungs[0])
+
+
+def build_ladder_args(job: LadderJob, work: Path) -> list[str]:
+    """ffmpeg arguments (without the program name) writing work/hls/<rung>/..., work/thumbs/NNNNN.jpg and
+    work/candidates/NNN.jpg in one decode; progress on standard output.
+
+    Thumbnails come out one file each and are tiled afterwards from those small files: a `tile` filter here would
+    hold its output until the end, and ffmpeg then stops reporting progress.
+    """
+    preset = job.preset
+    args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-progress", "pipe:1", "-nostats", "-y"]
+    args += ["-i", str(job.source)]
+    if job.card is not None:
+        args += ["-f", "lavfi", "-i", job.card]
+    args += ["-filter_complex", build_filter_graph(job)]
+    streams = []
+    for i, rung in enumerate(job.rungs):
+        args += ["-map", f"[v{i}]"]
+        entry = f"v:{i}"
+        if job.audio_input is not None:
+            args += ["-map", f"[a{i}]"]
+            entry += f",a:{i}"
+        streams.append(f"{entry},name:{rung.name}")
+    gop = str(job.rungs[0].gop)
+    args += ["-c:v", VIDEO_CODEC, "-preset", preset.x264_preset, "-profile:v", VIDEO_PROFILE]
+    args += ["-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-flags", "+cgop"]
+    if job.card is not None:
+        args += ["-tune", "stillimage", "-shortest"]
+    for i, rung in enumerate(job.rungs):
+        args += [f"-b:v:{i}", str(rung.video_bitrate), f"-maxrate:v:{i}", str(rung.maxrate)]
+        args += [f"-bufsize:v:{i}", str(rung.bufsize)]
+    if job.audio_input is not None:
+        args += ["-c:a", AUDIO_CODEC, "-b:a", str(job.audio_bitrate)]
+    hls = work / "hls"
+    args += ["-map_metadata", "-1", "-map_chapters", "-1"]
+    args += [
+        "-f", "hls",
+        "-hls_time", f"{preset.segment_s:g}",
+        "-hls_playlist_type", "vod",
+        "-hls_segment_type", "fmp4",
+        "-hls_flags", "independent_segments",
+        "-hls_fmp4_init_filename", INIT_SEGMENT,
+        "-hls_segment_filename", str(hls / "%v" / "seg_%05d.m4s"),
+        "-master_pl_name", "ffmpeg-master.m3u8",
+        "-var_stream_map", " ".join(streams),
+        str(hls / "%v" / VARIANT_PLAYLIST),
+    ]  # fmt: skip
+    if job.sprite is not None:
+        args += ["-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY)]
+        args += ["-f", "image2", str(work / "thumbs" / "%05d.jpg")]
+    if job.poster_every_s is not None:
+        args += ["-map", "[poster]", "-c:v", "mjpeg", "-q:v", str(CANDIDATE_QUALITY)]
+        args += ["-f", "image2", str(work / "candidates" / "%03d.jpg")]
+    return args
+
+
+def build_sprite_args(thumbs: Path, columns: int, rows: int, output: Path) -> list[str]:
+    """ffmpeg arguments tiling the small thumbnail JPEGs (not the recording) into one sprite sheet."""
+    return [
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-framerate", "1", "-start_number", "1", "-i", str(thumbs / "%05d.jpg"),
+        "-frames:v", "1", "-vf", f"tile={columns}x{rows}", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY),
+        "-update", "1", "-f", "image2", str(output),
+    ]  # fmt: skip
+
+
+# --- playlists -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaPlaylist:
+    target_duration: int
+    init: str | None  # EXT-X-MAP URI
+    segments: tuple[tuple[float, str], ...]  # (duration, URI)
+    ended: bool
+
+    @property
+    def duration_s(self) -> float:
+        return sum(duration for duration, _ in self.segments)
+
+
+def parse_media_playlist(text: str) -> MediaPlaylist:
+    """A VOD media playlist's segments; ValueError if it is not one."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ValueError("not an M3U8 playlist (no #EXTM3U first line)")
+    target, init, pending, segments, ended = None, None, None, [], False
+    for line in lines[1:]:
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            target = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-MAP:"):
+            match = re.search(r'URI="([^"]+)"', line)
+            init = match.group(1) if match else None
+        elif line.startswith("#EXTINF:"):
+            pending = float(line.split(":", 1)[1].split(",", 1)[0])
+        elif line == "#EXT-X-ENDLIST":
+            ended = True
+        elif not line.startswith("#"):
+            if pending is None:
+                raise ValueError(f"segment {line} has no #EXTINF duration")
+            segments.append((pending, line))
+            pending = None
+    if target is None:
+        raise ValueError("no #EXT-X-TARGETDURATION")
+    return MediaPlaylist(target_duration=target, init=init, segments=tuple(segments), ended=ended)
+
+
+def stream_codecs(master_text: str) -> dict[str, str]:
+    """CODECS of each variant of a master playlist, by its URI."""
+    codecs: dict[str, str] = {}
+    pending = None
+    for line in (line.strip() for line in master_text.splitlines()):
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            match = re.search(r'CODECS="([^"]+)"', line)
+            pending = match.group(1) if match else ""
+        elif line and not line.startswith("#") and pending is not None:
+            codecs[line] = pending
+            pending = None
+    return codecs
+
+
+def check_variant(root: Path, playlist: str, expected_s: float, tolerance_s: float) -> MediaPlaylist:
+    """Read a variant's playlist and check it: ended, every file there and non-empty, durations add up."""
+    path = root / playlist
+    what = f"HLS playlist {playlist}"
+    try:
+        parsed = parse_media_playlist(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise TranscodeError(f"{what} is missing or unreadable ({exc}); re-run, and report it if it persists") from exc
+    folder = path.parent
+    names = ([parsed.init] if parsed.init else []) + [uri for _, uri in parsed.segments]
+    missing = [name for name in names if not (folder / name).is_file() or (folder / name).stat().st_size == 0]
+    problems = []
+    if not parsed.ended:
+        problems.append("no #EXT-X-ENDLIST")
+    if not parsed.init:
+        problems.append("no init segment (#EXT-X-MAP)")
+    if missing:
+        problems.append(f"missing or empty: {', '.join(missing[:3])}")
+    if not parsed.segments or abs(parsed.duration_s - expected_s) > tolerance_s:
+        problems.append(f"segments add up to {parsed.duration_s:.3f} s instead of {expected_s:.3f} s")
+    longest = max((d for d, _ in parsed.segments), default=0.0)
+    if math.ceil(longest - 0.001) > parsed.target_duration + 1:
+        problems.append(f"a segment of {longest:.3f} s exceeds the target duration {parsed.target_duration} s")
+    if problems:
+        raise TranscodeError(f"{what} is wrong: {'; '.join(problems)}; report this with the recording's ffprobe output")
+    return parsed
+
+
+def measure_variant(
+    root: Path, name: str, playlist: str, parsed: MediaPlaylist, width: int, height: int, fps: float, codecs: str
+) -> HlsVariant:
+    """A variant with its measured peak and average bit rates (what HLS's BANDWIDTH means)."""
+    folder = (root / playlist).parent
+    prefix = str(Path(playlist).parent)
+    sizes = [(duration, (folder / uri).stat().st_size) for duration, uri in parsed.segments]
+    init_bytes = (folder / parsed.init).stat().st_size if parsed.init else 0
+    total = sum(size for _, size in sizes) + init_bytes
+    peak = max(size * 8 / max(duration, 0.001) for duration, size in sizes)
+    files = ([f"{prefix}/{parsed.init}"] if parsed.init else []) + [f"{prefix}/{uri}" for _, uri in parsed.segments]
+    return HlsVariant(
+        name=name,
+        width=width,
+        height=height,
+        fps=fps,
+        bandwidth=int(math.ceil(peak)),
+        average_bandwidth=int(math.ceil(total * 8 / max(parsed.duration_s, 0.001))),
+        codecs=codecs,
+        playlist=playlist,
+        files=tuple(files),
+        bytes=total,
+    )
+
+
+def render_master(variants: tuple[HlsVariant, ...], subtitles: tuple[HlsSubtitles, ...] = ()) -> str:
+    """The master playlist: every variant, tallest first, each referencing the subtitle group when there is one."""
+    lines = ["#EXTM3U", f"#EXT-X-VERSION:{HLS_VERSION}", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for i, track in enumerate(subtitles):
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",NAME="{_quoted(track.name)}",'
+            f'LANGUAGE="{_language_tag(track.lang)}",DEFAULT={"YES" if i == 0 else "NO"},AUTOSELECT=YES,'
+            f'FORCED=NO,URI="{_quoted(track.playlist)}"'
+        )
+    for v in sorted(variants, key=lambda v: v.height, reverse=True):
+        attributes = [
+            f"BANDWIDTH={v.bandwidth}",
+            f"AVERAGE-BANDWIDTH={v.average_bandwidth}",
+            f"RESOLUTION={v.width}x{v.height}",
+            f"FRAME-RATE={v.fps:.3f}",
+            f'CODECS="{_quoted(v.codecs)}"',
+        ]
+        if subtitles:
+            attributes.append(f'SUBTITLES="{SUBTITLE_GROUP}"')
+        lines += ["#EXT-X-STREAM-INF:" + ",".join(attributes), v.playlist]
+    return "\n".join(lines) + "\n"
+
+
+def render_subtitle_playlist(duration_s: float, vtt: str) -> str:
+    """A one-segment WebVTT playlist: the whole captions file, times from the start of the recording."""
+    return "\n".join(
+        [
+            "#EXTM3U",
+            "#EXT-X-VERSION:3",
+            f"#EXT-X-TARGETDURATION:{max(1, math.ceil(duration_s))}",
+            "#EXT-X-MEDIA-SEQUENCE:0",
+            "#EXT-X-PLAYLIST-TYPE:VOD",
+            f"#EXTINF:{duration_s:.3f},",
+            vtt,
+            "#EXT-X-ENDLIST",
+            "",
+        ]
+    )
+
+
+def _quoted(text: str) -> str:
+    """A quoted-string attribute may not hold a double quote nor a line break (RFC 8216, 4.2)."""
+    return re.sub(r'["\r\n]', "", text)
+
+
+def _language_tag(lang: str) -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "", lang) or "und"
+
+
+# Names in a player's subtitle menu: each language in its own words (the page's interface language is not known here).
+LANGUAGE_ENDONYMS = {"fr": "Français", "en": "English", "de": "Deutsch", "es": "Español", "it": "Italiano"}
+
+
+def add_subtitles(ladder: HlsLadder, tracks: list[tuple[str, Path]], duration_s: float) -> HlsLadder:
+    """Add caption files as the master's WebVTT subtitle rendition (group "subs", referenced by every variant).
+
+    Each file is copied into the ladder's folder with a one-segment playlist, so the ladder stays self-contained
+    wherever it is published; the master is rewritten with LANGUAGE and NAME.
+    """
+    folder = ladder.root / SUBTITLES_DIR
+    folder.mkdir(exist_ok=True)
+    subtitles = []
+    for lang, vtt in tracks:
+        tag = _language_tag(lang)
+        shutil.copyfile(vtt, folder / f"{tag}.vtt")
+        (folder / f"{tag}.m3u8").write_text(render_subtitle_playlist(duration_s, f"{tag}.vtt"), encoding="utf-8")
+        subtitles.append(
+            HlsSubtitles(
+                lang=tag,
+                name=LANGUAGE_ENDONYMS.get(tag, tag),
+                playlist=f"{SUBTITLES_DIR}/{tag}.m3u8",
+                vtt=f"{SUBTITLES_DIR}/{tag}.vtt",
+            )
+        )
+    updated = ladder.model_copy(update={"subtitles": tuple(subtitles)})
+    (ladder.root / ladder.master).write_text(render_master(updated.variants, updated.subtitles), encoding="utf-8")
+    return updated
