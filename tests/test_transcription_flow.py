@@ -82,6 +82,6 @@ def test_publish_with_an_english_translation(prefect_server, short_sample, tmp_p
         artifacts = client.read_artifacts(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
         )
-    summaries = [a for a in artifacts if a.type == "markdown"]
+    summaries = [a for a in artifacts if a.description == "Run summary"]  # the page link is markdown too
     assert len(summaries) == 1
     assert "fr (forced)" in summaries[0].data and "| Translation | en, machine-translated" in summaries[0].data
