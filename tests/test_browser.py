@@ -317,3 +317,63 @@ def test_moment_links_start_there_and_the_page_reads_on_a_phone(site: Site, brow
         screenshot(page, "conference-phone.png")
     finally:
         context.close()
+
+
+CONTRAST_JS = """(selectors) => {
+  const parse = c => { const p = c.match(/rgba?\\(([^)]+)\\)/)[1].split(/[ ,\\/]+/).filter(Boolean).map(parseFloat);
+                       return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const lum = c => { const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+                     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
+  const background = el => {  // the colours painted behind the element, composed over white
+    const layers = [];
+    for (let e = el; e; e = e.parentElement) {
+      const c = parse(getComputedStyle(e).backgroundColor);
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) { break; } }
+    }
+    let base = [255, 255, 255];
+    for (const c of layers.reverse()) { base = base.map((v, i) => c[3] * c[i] + (1 - c[3]) * v); }
+    return base;
+  };
+  return selectors.map(sel => {
+    const el = document.querySelector(sel);
+    if (!el) { return [sel, null]; }
+    const a = lum(parse(getComputedStyle(el).color)), b = lum(background(el));
+    return [sel, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)];
+  });
+}"""
+
+
+def test_pages_meet_contrast_focus_and_label_rules(site: Site, page: Page) -> None:
+    """WCAG 2.1 AA basics a machine can check: text contrast, a visible focus ring, named controls, languages."""
+    page.goto(site.root + "index.html?q=" + normalize(spoken_word(site)[0]))
+    page.wait_for_selector("#search-results mark")
+    catalog = ["body", "header.site .brand", "header.site a[href='feed.xml']", ".catalog h2 a", ".catalog .meta",
+               ".catalog .duration", "form.search label", "button.primary", "#search-status", "#search-results mark",
+               "#search-results time", "footer a"]
+    for selector, ratio in page.evaluate(CONTRAST_JS, catalog):
+        assert ratio is not None and ratio >= 4.5, (selector, ratio)
+    assert page.evaluate("Array.from(document.querySelectorAll('input')).every(i => i.labels.length > 0)")
+
+    page.goto(site.page)
+    page.locator("#transcript-list button").nth(1).click()
+    page.wait_for_selector('#transcript-list button[aria-current="true"]')
+    conference = [".meta", ".badge", "#transcript-list button", '#transcript-list button[aria-current="true"] time',
+                  '#transcript-list button[aria-current="true"] span', ".downloads a", ".downloads .size", ".transcript label"]
+    for selector, ratio in page.evaluate(CONTRAST_JS, conference):
+        assert ratio is not None and ratio >= 4.5, (selector, ratio)
+    assert page.evaluate("Array.from(document.querySelectorAll('input')).every(i => i.labels.length > 0)")
+    assert page.evaluate("Array.from(document.querySelectorAll('button')).every(b => b.textContent.trim().length > 0)")
+    assert page.locator("video track").first.get_attribute("label")
+    # Keyboard: the first Tab shows the skip link; a focused passage wears a visible ring.
+    page.goto(site.page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    assert page.evaluate("document.activeElement.getBoundingClientRect().left") >= 0
+    page.locator("#transcript-list button").first.focus()
+    page.keyboard.press("ArrowDown")
+    outline = page.evaluate("(() => { const s = getComputedStyle(document.activeElement); "
+                            "return [s.outlineStyle, parseFloat(s.outlineWidth), s.outlineColor]; })()")
+    assert outline[0] == "solid" and outline[1] >= 2, outline
+    assert page.evaluate(CONTRAST_JS.replace("getComputedStyle(el).color", "getComputedStyle(el).outlineColor"),
+                         ["#transcript-list li:nth-child(2) button"])[0][1] >= 3  # WCAG 1.4.11: focus ring >= 3:1
+    assert page.locator("h1").get_attribute("lang") == "fr"
