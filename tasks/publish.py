@@ -9,8 +9,10 @@ Everything here is read back from storage (manifests, transcripts, search index)
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -44,6 +46,9 @@ from tasks.search import (
 from tasks.site import SiteInfo, render_catalog_page, render_conference_page, render_feed
 from tasks.storage import Storage, content_tagged_unit, content_type_for
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 def site_info(storage: Storage, *, title: str, language: str) -> SiteInfo:
     catalog_url = storage.public_url(CATALOG_PAGE)
@@ -72,6 +77,17 @@ def read_manifest(storage: Storage, slug: str) -> Manifest | None:
         return None
 
 
+PARALLEL_REQUESTS = 8  # a site with many talks has hundreds of small shards: read and write them side by side
+
+
+def in_parallel(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """`[function(item) for item in items]` with a few requests in flight (boto3 clients are thread-safe)."""
+    if len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=PARALLEL_REQUESTS) as pool:
+        return list(pool.map(function, items))
+
+
 @dataclass(frozen=True)
 class SearchRecord:
     """What the search index holds about one conference: its passage chunks and its terms."""
@@ -88,10 +104,10 @@ def read_search_records(storage: Storage) -> tuple[dict[str, SearchRecord], set[
     if index is None:
         return {}, set()
     shard_keys = set(index.shards.values())
-    shards = [data for data in (storage.get_bytes(key) for key in sorted(shard_keys)) if data is not None]
+    shards = [data for data in in_parallel(storage.get_bytes, sorted(shard_keys)) if data is not None]
     try:
         terms = terms_from_shards(index, shards)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, TypeError):
         return {}, shard_keys  # a damaged shard: rebuild-site restores the terms
     records = {
         c.slug: SearchRecord(passages=c.passages, chunks=c.chunks, lang=c.lang, terms=terms.get(c.slug, {}))
@@ -129,9 +145,8 @@ def write_search(
         if entry.slug in records
     ]
     files = build_search(conferences, {slug: record.terms for slug, record in records.items()})
-    for key, data in files.shards.items():
-        if key not in previous_shards:  # same key, same content: already there
-            storage.put_bytes(key, data, content_type_for(key))
+    new_shards = [(key, data) for key, data in files.shards.items() if key not in previous_shards]  # same key: there
+    in_parallel(lambda item: storage.put_bytes(item[0], item[1], content_type_for(item[0])), new_shards)
     storage.put_bytes(SEARCH_INDEX, files.index.to_json(), content_type_for(SEARCH_INDEX))
     keep = set(files.shards) | previous_shards | {SEARCH_INDEX}
     stale = [key for key in storage.list_keys(f"{SHARD_FOLDER}/") if key not in keep]
