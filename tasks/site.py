@@ -17,7 +17,7 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from tasks.layout import CaptionTrack, Catalog, CatalogEntry, Manifest
+from tasks.layout import CaptionTrack, Catalog, CatalogEntry, Manifest, conference_prefix
 from tasks.models import Segment
 
 LANGUAGE_NAMES = {
@@ -233,6 +233,8 @@ def render_conference_page(manifest: Manifest, segments: Sequence[Segment], site
         language_label=language_name(manifest.language, interface),
         date_label=human_date(manifest.date, interface),
         top_mp4=max(manifest.video.mp4, key=lambda f: f.height),
+        folder_url=f"{site.base_url}{quote(conference_prefix(manifest.slug))}/",
+        page_url=f"{site.base_url}{quote(conference_prefix(manifest.slug))}/{quote(manifest.page)}",
         script=script("player.js"),
     )
 

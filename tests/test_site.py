@@ -185,6 +185,12 @@ def test_conference_page_shows_hostile_metadata_as_text(tmp_path: Path) -> None:
     assert '<time datetime="PT1M5S">1:05</time>' in page
     assert page.startswith("<!DOCTYPE html>\n<html lang=\"fr\">")
     assert '<ol id="transcript-list" lang="fr"' in page and '<h1 lang="fr">' in page
+    # Link previews: the hostile title stays one attribute value; URLs are absolute.
+    assert ("property", "og:title") in parsed.attributes and ("content", HOSTILE) in parsed.attributes
+    folder = "http://127.0.0.1:8333/confcast/site/conferences/2026-04-04-talk/"
+    assert f'<meta property="og:image" content="{folder}poster.{TAG}.jpg">' in page
+    assert f'<meta property="og:url" content="{folder}index.html">' in page
+    assert '<link rel="alternate" type="application/rss+xml"' in page
 
 
 def test_catalog_page_and_feed(tmp_path: Path) -> None:
