@@ -18,3 +18,28 @@ def bench_search(
 
     rows, figures = measure(talks, minutes, tuple(query or ()))
     typer.echo(table(rows, figures))
+
+
+@bench_app.command("transcribe")
+def bench_transcribe(
+    english_repeat: int = typer.Option(6, min=1, help="Times the LibriVox clips (14 s) are joined over."),
+    talk_minutes: float = typer.Option(3.0, min=0.2, help="Length of the French talk every variant runs on."),
+    long_minutes: float = typer.Option(
+        10.0, min=0.0, help="Length of the long French talk for faster-whisper int8 (memory as it grows); 0 skips."
+    ),
+    work_dir: str = typer.Option(None, help="Model cache folder (default: ~/.cache/confcast)."),
+) -> None:
+    """faster-whisper int8 and float32 vs openai-whisper fp32 on the same weights and audio: speed, memory, WER."""
+    from pathlib import Path
+
+    from tasks.bench_whisper import run_bench, table
+
+    cache = Path(work_dir or "~/.cache/confcast").expanduser()
+    measures = run_bench(
+        english_repeat=english_repeat,
+        talk_minutes=talk_minutes,
+        long_minutes=long_minutes,
+        cache_dir=cache,
+        echo=lambda line: typer.echo(line, err=True),
+    )
+    typer.echo(table(measures))

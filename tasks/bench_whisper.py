@@ -1,0 +1,256 @@
+"""`confcast bench transcribe`: both Whisper engines (and faster-whisper's compute types) on the same audio.
+
+Each variant runs in its own child process, so that its peak memory (the child's own ru_maxrss) and its model
+load are its alone. Audio: the LibriVox clips of the test fixtures joined (English, repeated to a useful length),
+and a French talk spoken by espeak-ng; a longer French talk is run with the fast engine to show that memory beyond
+the audio itself stays flat as a recording grows. Word error rates are against the text that was read or spoken.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+LIBRIVOX = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "librivox"
+SAMPLE_RATE = 16_000
+ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
+
+# (label, engine, compute type)
+VARIANTS = (
+    ("faster-whisper int8", "faster-whisper", "int8"),
+    ("faster-whisper float32", "faster-whisper", "float32"),
+    ("openai-whisper fp32", "openai-whisper", "float32"),
+)
+FAST, REFERENCE = VARIANTS[0][0], VARIANTS[2][0]
+
+# A talk about open hardware, spoken by espeak-ng: plain words, no digits (so the reference text is unambiguous).
+FRENCH_SENTENCES = (
+    "Bonjour à tous et merci d'être venus ce soir.",
+    "Je vais vous parler du matériel libre dans nos laboratoires.",
+    "Nous avons construit un microscope avec une imprimante et une petite caméra.",
+    "Les plans sont publiés en ligne et chacun peut les modifier.",
+    "Le projet a commencé il y a deux ans avec trois étudiants.",
+    "Aujourd'hui une vingtaine de personnes y contribuent chaque semaine.",
+    "La difficulté principale reste la documentation des pièces.",
+    "Nous écrivons des guides simples avec beaucoup de photographies.",
+    "Les écoles de la région utilisent déjà nos instruments en classe.",
+    "Un instrument libre coûte souvent dix fois moins cher qu'un modèle commercial.",
+    "Il peut aussi être réparé par ceux qui s'en servent.",
+    "Nous cherchons maintenant des partenaires pour fabriquer des kits.",
+    "Si vous voulez participer, venez nous voir à la fin de la séance.",
+    "Je vous remercie pour votre attention et je réponds volontiers à vos questions.",
+)
+ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default speed, used to size the text before measuring the audio
+
+
+@dataclass(frozen=True)
+class Audio:
+    name: str
+    path: Path
+    duration_s: float
+    reference: str
+
+
+@dataclass(frozen=True)
+class Measure:
+    variant: str
+    audio: str
+    duration_s: float
+    wall_s: float  # transcription only, model already loaded
+    load_s: float
+    peak_mb: float  # the child's peak resident memory
+    audio_mb: float  # the decoded audio itself (float32 samples)
+    wer: float
+
+    @property
+    def speed(self) -> float:
+        """Times faster than real time."""
+        return self.duration_s / self.wall_s if self.wall_s > 0 else float("inf")
+
+    @property
+    def beyond_audio_mb(self) -> float:
+        return self.peak_mb - self.audio_mb
+
+
+# --- word error rate (pure) -------------------------------------------------------------------------------------
+
+
+def normalise(text: str) -> list[str]:
+    """Lower case, punctuation to spaces (accents kept), a few English abbreviations spelt out."""
+    text = text.lower().replace("’", "'")
+    text = re.sub(r"[^\w\s]", " ", text)
+    return [ABBREVIATIONS.get(w, w) for w in text.split()]
+
+
+def word_error_rate(reference: str, hypothesis: str) -> float:
+    """(substitutions + deletions + insertions) / reference words, by edit distance over normalised words."""
+    ref, hyp = normalise(reference), normalise(hypothesis)
+    if not ref:
+        return 0.0 if not hyp else 1.0
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        current = [i]
+        for j, h in enumerate(hyp, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1] / len(ref)
+
+
+# --- audio -------------------------------------------------------------------------------------------------------
+
+
+def _run(args: Sequence[str]) -> None:
+    result = subprocess.run(list(args), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed: {result.stderr.strip()[-300:]}")
+
+
+def _duration(path: Path) -> float:
+    with wave.open(str(path)) as fh:
+        return fh.getnframes() / fh.getframerate()
+
+
+def english_audio(folder: Path, repeat: int) -> Audio:
+    """The LibriVox clips joined with a second of silence between them, ``repeat`` times over."""
+    clips = sorted(LIBRIVOX.glob("*.wav")) * repeat
+    if not clips:
+        raise RuntimeError(f"no LibriVox clips in {LIBRIVOX}")
+    out = folder / "librivox.wav"
+    inputs = [arg for clip in clips for arg in ("-i", str(clip))]
+    graph = "".join(f"[{i}]apad=pad_dur=1[a{i}];" for i in range(len(clips)))
+    graph += "".join(f"[a{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=0:a=1"
+    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-ar", "16000", "-ac", "1",
+          str(out)])
+    reference = " ".join(clip.with_suffix(".txt").read_text(encoding="utf-8").strip() for clip in clips)
+    duration = _duration(out)
+    return Audio(f"English, LibriVox ×{repeat}, {duration / 60:.1f} min", out, duration, reference)
+
+
+def french_talk(folder: Path, minutes: float, name: str) -> Audio:
+    """A French talk of about ``minutes`` spoken by espeak-ng, sentences in turn, a pause between paragraphs."""
+    words_needed = minutes * ESPEAK_WORDS_PER_MINUTE
+    sentences, words = [], 0
+    while words < words_needed:
+        sentence = FRENCH_SENTENCES[len(sentences) % len(FRENCH_SENTENCES)]
+        sentences.append(sentence)
+        words += len(sentence.split())
+    text = " ".join(sentences)
+    raw, out = folder / f"{name}-raw.wav", folder / f"{name}.wav"
+    text_file = folder / f"{name}.txt"
+    text_file.write_text(text, encoding="utf-8")
+    _run(["espeak-ng", "-v", "fr", "-f", str(text_file), "-w", str(raw)])
+    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ar", "16000", "-ac", "1", str(out)])
+    raw.unlink()
+    duration = _duration(out)
+    return Audio(f"French talk, {duration / 60:.1f} min", out, duration, text)
+
+
+# --- one variant in a child process ------------------------------------------------------------------------------
+
+
+def _child(engine: str, compute_type: str, audio: str, cache_dir: str) -> None:
+    """Runs in the child: load, transcribe, print one JSON line."""
+    from tasks.transcribe import load_engine, transcribe_audio
+
+    start = time.perf_counter()
+    load_engine(engine, "base", cache_dir=Path(cache_dir), device="cpu", compute_type=compute_type, threads=0)
+    loaded = time.perf_counter()
+    transcript = transcribe_audio(
+        Path(audio), engine=engine, cache_dir=Path(cache_dir), device="cpu", compute_type=compute_type
+    )
+    done = time.perf_counter()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    print(json.dumps({"load_s": loaded - start, "wall_s": done - loaded, "peak_mb": peak_kb / 1024,
+                      "text": transcript.text}))
+
+
+def measure(label: str, engine: str, compute_type: str, audio: Audio, cache_dir: Path) -> Measure:
+    result = subprocess.run(
+        [sys.executable, "-m", "tasks.bench_whisper", engine, compute_type, str(audio.path), str(cache_dir)],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{label} failed: {result.stderr.strip()[-500:]}")
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    return Measure(
+        variant=label,
+        audio=audio.name,
+        duration_s=audio.duration_s,
+        wall_s=data["wall_s"],
+        load_s=data["load_s"],
+        peak_mb=data["peak_mb"],
+        audio_mb=audio.duration_s * SAMPLE_RATE * 4 / 2**20,
+        wer=word_error_rate(audio.reference, data["text"]),
+    )
+
+
+# --- the table ---------------------------------------------------------------------------------------------------
+
+
+def table(measures: Sequence[Measure]) -> str:
+    """A Markdown table, then the ratios of the fast engine against the reference on each audio."""
+    lines = [
+        "| audio | variant | audio s | wall s | × real time | load s | peak MB | beyond audio MB | WER % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for m in measures:
+        lines.append(
+            f"| {m.audio} | {m.variant} | {m.duration_s:.0f} | {m.wall_s:.1f} | {m.speed:.1f} | {m.load_s:.1f} | "
+            f"{m.peak_mb:.0f} | {m.beyond_audio_mb:.0f} | {m.wer * 100:.1f} |"
+        )
+    lines.append("")
+    for audio in dict.fromkeys(m.audio for m in measures):
+        by_variant = {m.variant: m for m in measures if m.audio == audio}
+        fast, reference = by_variant.get(FAST), by_variant.get(REFERENCE)
+        if fast and reference:
+            lines.append(
+                f"- {audio}: {FAST} is {reference.wall_s / fast.wall_s:.1f}× faster than {REFERENCE} "
+                f"(target ≥ 5×), WER {(fast.wer - reference.wer) * 100:+.1f} points (target ≤ +1), "
+                f"peak memory {fast.peak_mb / reference.peak_mb:.2f}×"
+            )
+    fast_runs = [m for m in measures if m.variant == FAST]
+    if len(fast_runs) >= 2:
+        short, long = min(fast_runs, key=lambda m: m.duration_s), max(fast_runs, key=lambda m: m.duration_s)
+        lines.append(
+            f"- memory as the recording grows ({FAST}): {short.duration_s / 60:.1f} min → {short.beyond_audio_mb:.0f} MB "
+            f"beyond the audio, {long.duration_s / 60:.1f} min → {long.beyond_audio_mb:.0f} MB "
+            f"({long.beyond_audio_mb / short.beyond_audio_mb:.2f}×; the audio itself: {long.audio_mb:.0f} MB)"
+        )
+    return "\n".join(lines)
+
+
+def run_bench(
+    *, english_repeat: int, talk_minutes: float, long_minutes: float, cache_dir: Path, echo=print  # noqa: ANN001
+) -> list[Measure]:
+    """Every variant on the English clips and the French talk, then the fast engine on the long talk."""
+    from tasks.whisper_model import packaged_base_dir
+    from tasks.whisper_reference import resolve_checkpoint
+
+    packaged_base_dir(cache_dir)  # assemble and convert once, outside the timings
+    resolve_checkpoint("base", cache_dir)
+    measures: list[Measure] = []
+    with tempfile.TemporaryDirectory(prefix="confcast-bench-") as tmp:
+        folder = Path(tmp)
+        sets = [english_audio(folder, english_repeat), french_talk(folder, talk_minutes, "talk")]
+        for audio in sets:
+            for label, engine, compute_type in VARIANTS:
+                echo(f"bench: {label} on {audio.name} ({audio.duration_s:.0f} s)")
+                measures.append(measure(label, engine, compute_type, audio, cache_dir))
+        if long_minutes > 0:
+            audio = french_talk(folder, long_minutes, "long-talk")
+            echo(f"bench: {FAST} on {audio.name} ({audio.duration_s:.0f} s)")
+            measures.append(measure(FAST, VARIANTS[0][1], VARIANTS[0][2], audio, cache_dir))
+    return measures
+
+
+if __name__ == "__main__":  # the child process of `measure`
+    _child(*sys.argv[1:5])

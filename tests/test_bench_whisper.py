@@ -1,0 +1,31 @@
+"""The transcription benchmark's pure parts: word error rate and the table with its ratios."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.bench_whisper import FAST, REFERENCE, Measure, table, word_error_rate
+
+
+def test_word_error_rate() -> None:
+    assert word_error_rate("Mr. Dashwood had then leisure.", "mister dashwood had then leisure") == 0.0
+    assert word_error_rate("a b c d", "a x c") == pytest.approx(0.5)  # one substitution, one deletion
+    assert word_error_rate("a b", "a b c d") == pytest.approx(1.0)  # two insertions
+    assert word_error_rate("Le cinéma", "le cinema") == pytest.approx(0.5)  # accents count
+    assert word_error_rate("", "") == 0.0 and word_error_rate("", "noise") == 1.0
+
+
+def test_table_gives_ratios() -> None:
+    def m(variant: str, audio: str, duration: float, wall: float, peak: float, wer: float) -> Measure:
+        return Measure(variant, audio, duration, wall, 1.0, peak, duration * 16000 * 4 / 2**20, wer)
+
+    rows = [
+        m(FAST, "talk", 180, 20, 500, 0.10),
+        m(REFERENCE, "talk", 180, 150, 900, 0.095),
+        m(FAST, "long", 600, 70, 530, 0.11),
+    ]
+    text = table(rows)
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 4  # the header and 3 rows
+    assert "| talk | faster-whisper int8 | 180 | 20.0 | 9.0 |" in text
+    assert "7.5× faster than openai-whisper fp32" in text and "WER +0.5 points" in text
+    assert "3.0 min → 489 MB beyond the audio, 10.0 min → 493 MB" in text
