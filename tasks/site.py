@@ -270,6 +270,7 @@ def render_feed(catalog: Catalog, manifests: dict[str, Manifest], site: SiteInfo
                 "manifest": manifest,
                 "page_url": site.base_url + quote(entry.page),
                 "audio_url": url(entry, manifest.audio.path),
+                "image_url": url(entry, manifest.video.poster),
                 "transcripts": [
                     (url(entry, track.path), "text/vtt", track.lang) for track in manifest.captions
                 ]

@@ -218,6 +218,8 @@ def test_catalog_page_and_feed(tmp_path: Path) -> None:
     assert item.enclosures[0].type == "audio/mp4"
     assert item.enclosures[0].length == "10"
     assert item.itunes_duration == "00:01:05"
+    assert item.image.href == f"{folder}/poster.{TAG}.jpg" and feed.feed.image.href == item.image.href
+    assert feed.feed.tags[0].term == "Education"
     assert item.link == f"{folder}/index.html"
     assert html.unescape(item.description) == HOSTILE  # an HTML field: the text is escaped, never markup
     assert f'<podcast:transcript url="{folder}/captions/fr.{TAG}.vtt" type="text/vtt" language="fr" rel="captions"/>' in rendered
