@@ -172,4 +172,35 @@ def resolve_model(name_or_path: str, cache_dir: Path) -> Path:
         raise TranscriptionError(f"Whisper model {name_or_path!r} is a file, not a model folder; {_OFFLINE_HELP}")
     if os.sep in name_or_path or name_or_path.startswith((".", "~")):
         raise TranscriptionError(f"Whisper model folder {name_or_path!r} does not exist; {_OFFLINE_HELP}")
-    raise TranscriptionError(f"Whisper model {name_or_path!r} is not available offline; {_OFFLINE_HELP}")
+    cached = hub_cached_model(name_or_path)
+    if cached is not None:
+        return cached
+    raise TranscriptionError(
+        f"Whisper model {name_or_path!r} is not available offline; {_OFFLINE_HELP}, "
+        f"or put it in the Hugging Face cache ({_hub_hint(name_or_path)})"
+    )
+
+
+def _hub_hint(name: str) -> str:
+    """Where a named model would be found: the repository faster-whisper maps the name to, in the hub cache."""
+    try:
+        from faster_whisper.utils import _MODELS
+    except ImportError:  # pragma: no cover - faster-whisper is a dependency
+        _MODELS = {}
+    from huggingface_hub.constants import HF_HUB_CACHE
+
+    repo = _MODELS.get(name, name if "/" in name else None)
+    if repo is None:
+        return f"names faster-whisper knows: {', '.join(sorted(_MODELS))}"
+    return f"hf download {repo} on a machine with internet, then copy {HF_HUB_CACHE} here"
+
+
+def hub_cached_model(name: str) -> Path | None:
+    """A named model (small, large-v3, ...) already in the Hugging Face cache, found without the network."""
+    try:
+        from faster_whisper.utils import download_model
+
+        folder = Path(download_model(name, local_files_only=True))
+    except Exception:  # noqa: BLE001 - not cached, unknown name, or no hub: all mean "not here"
+        return None
+    return folder if all((folder / f).is_file() for f in REQUIRED_FILES) else None

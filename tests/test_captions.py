@@ -16,6 +16,7 @@ from tasks.captions import (
     srt_text,
     transcript_json,
     transcript_txt,
+    translation_note,
     vtt_text,
     write_transcript_files,
 )
@@ -413,3 +414,15 @@ def test_write_transcript_files_rejects_bad_language(tmp_path: Path, language: s
     with pytest.raises(TranscriptionError, match="language"):
         write_transcript_files(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_translated_track_says_so(tmp_path: Path) -> None:
+    english = transcript().model_copy(update={"language": "en"})
+    files = write_transcript_files(english, tmp_path, note=translation_note("fr"))
+    vtt = files.vtt.read_text(encoding="utf-8")
+    assert vtt.startswith("WEBVTT\nLanguage: en\n\nNOTE\nMachine translation: speech in fr translated into English")
+    assert "Automatic captions" not in vtt
+    assert [c.text for c in parse_vtt(vtt)] == [c.text for c in layout_cues(english.segments)]
+    # A note can never end the NOTE block early or hold a cue timing.
+    hostile = vtt_text([], "en", note="a\n\n00:00:00.000 --> 00:00:01.000\nsneaky")
+    assert parse_vtt(hostile) == [] and "-->" not in hostile

@@ -445,3 +445,21 @@ def test_language_warning_and_summary() -> None:
     assert "Translation" not in summary
     calm = summary_markdown(transcript("fr", None), transcript("en", None), "https://example.org/x")
     assert "fr (forced)" in calm and "Warning" not in calm and "| Translation | en, machine-translated" in calm
+
+
+def test_named_model_in_the_hub_cache_is_found_offline(cache_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """A model fetched earlier into the Hugging Face cache (here: the base weights filed as 'small') is used."""
+    import huggingface_hub.constants
+
+    base = packaged_base_dir(cache_dir)
+    snapshot = tmp_path / "hub" / "models--Systran--faster-whisper-small" / "snapshots" / "0123abcd"
+    snapshot.mkdir(parents=True)
+    for name in ("model.bin", "config.json", "tokenizer.json", "vocabulary.txt"):
+        (snapshot / name).symlink_to(base / name)
+    (snapshot.parent.parent / "refs").mkdir()
+    (snapshot.parent.parent / "refs" / "main").write_text("0123abcd")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert resolve_model("small", tmp_path) == snapshot
+    with pytest.raises(TranscriptionError) as exc:
+        resolve_model("medium", tmp_path)
+    assert "Systran/faster-whisper-medium" in one_line(exc)
