@@ -1,8 +1,8 @@
 """Search data for the catalog: words spoken in every talk, built at publish time as static JSON (pure functions).
 
 The catalog page loads nothing until someone searches. Then it fetches, for each word typed:
-- `search/index.json` (short cache): the conferences (title, page, passages file) and the name of each shard;
-- `search/<xy>.<tag>.json` (immutable): the shard of terms starting with `xy`, each term -> conference numbers;
+- `search/index.json` (short cache): the conferences (title, page, folder of passage chunks) and each shard's file;
+- `search/<xy>.<tag>.json` (immutable): the shard of terms starting with `xy`;
 - for the conferences every word hits, only the chunks of their passages (start time and text) where all the
   words occur: `conferences/<slug>/search.<tag>/<n>.json` (immutable), about a hundred passages each, scanned in the
   browser to show snippets. A shard maps each term to `[conference, chunk mask, ...]`.
@@ -30,7 +30,7 @@ from tasks.models import Segment
 SEARCH_SCHEMA = 1
 SEARCH_INDEX = "search/index.json"
 SHARD_FOLDER = "search"
-PASSAGES_NAME = "search"  # conferences/<slug>/search.<tag>.json
+PASSAGES_NAME = "search"  # conferences/<slug>/search.<tag>/<n>.json
 MIN_TERM_CHARS = 2  # one-letter words (a, à, l', d') would hit every talk
 SHARD_CHARS = 2  # terms are grouped by their first two characters
 CHUNK_PASSAGES = 100  # passages per chunk file (about 8 minutes of speech, 13 kB)
