@@ -20,6 +20,21 @@ def bench_search(
     typer.echo(table(rows, figures))
 
 
+@bench_app.command("transcode")
+def bench_transcode(
+    seconds: float = typer.Option(120.0, help="Length of the generated 1080p source, in seconds."),
+    work_dir: str = typer.Option(None, help="Keep the source and outputs in this folder (default: a temporary one)."),
+) -> None:
+    """The single-decode HLS ladder vs the same ladder as one ffmpeg process per rendition (equal settings)."""
+    from pathlib import Path
+
+    from tasks.bench_media import measure, table
+
+    typer.echo(f"confcast: making a {seconds:g} s 1080p source, then encoding the ladder three ways", err=True)
+    rows, probe = measure(seconds, Path(work_dir) if work_dir else None)
+    typer.echo(table(rows, probe))
+
+
 @bench_app.command("transcribe")
 def bench_transcribe(
     english_repeat: int = typer.Option(6, min=1, help="Times the LibriVox clips (14 s) are joined over."),

@@ -20,6 +20,7 @@ from config.ladder import DEFAULT_LADDER, LadderPreset
 from tasks.errors import TranscodeError
 from tasks.ladder import Rung
 from tasks.models import HlsLadder, HlsSubtitles, HlsVariant
+from tasks.sample import FONT_FILE, filter_value
 from tasks.thumbnails import SpritePlan
 
 MASTER = "master.m3u8"
@@ -46,10 +47,10 @@ class LadderJob:
     rungs: tuple[Rung, ...]  # tallest first
     video_input: str  # "0:3" (a stream of the source) or "1:0" (the title card input)
     card: str | None = None  # lavfi source of a still card, for audio-only recordings
+    card_text: Path | None = None  # a file holding the title drawn on the card (a file: the title is never parsed)
     deinterlace: bool = False
     audio_input: str | None = None  # "0:1"; None for a silent recording
     audio_channels: int = 2  # 1 keeps mono mono; more channels are downmixed to 2
-    audio_bitrate: int = DEFAULT_LADDER.audio_bitrate
     sprite: SpritePlan | None = None
     poster_every_s: float | None = None  # one candidate frame every so many seconds
     preset: LadderPreset = DEFAULT_LADDER
@@ -68,6 +69,8 @@ def build_filter_graph(job: LadderJob) -> str:
     if job.poster_every_s is not None:
         outputs.append("[ps]")
     head = "bwdif=mode=send_frame:parity=auto:deint=interlaced," if job.deinterlace else ""
+    if job.card_text is not None:
+        head = title_filter(job.card_text, job.rungs[0].height) + ","
     chains = [f"[{job.video_input}]{head}fps={fps_text(fps)},split={len(outputs)}{''.join(outputs)}"]
     for i, rung in enumerate(job.rungs):
         chains.append(f"[s{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1,format={VIDEO_PIX_FMT}[v{i}]")
@@ -92,6 +95,20 @@ def build_filter_graph(job: LadderJob) -> str:
 
 
 POSTER_MAX_HEIGHT = 720
+def title_filter(text_file: Path, height: int) -> str:
+    """drawtext centring the title read from a file (no expansion: a title is text, never a template)."""
+    size = max(12, height // 14)
+    options = [
+        f"fontfile={filter_value(str(FONT_FILE))}",
+        f"textfile={filter_value(str(text_file))}",
+        "expansion=none",
+        "fontcolor=white",
+        f"fontsize={size}",
+        f"line_spacing={size // 3}",
+        "x=(w-text_w)/2",
+        "y=(h-text_h)/2",
+    ]
+    return "drawtext=" + ":".join(options)
 
 
 def _poster_size(top: Rung) -> tuple[int, int]:
@@ -135,7 +152,7 @@ def build_ladder_args(job: LadderJob, work: Path) -> list[str]:
         args += [f"-b:v:{i}", str(rung.video_bitrate), f"-maxrate:v:{i}", str(rung.maxrate)]
         args += [f"-bufsize:v:{i}", str(rung.bufsize)]
     if job.audio_input is not None:
-        args += ["-c:a", AUDIO_CODEC, "-b:a", str(job.audio_bitrate)]
+        args += ["-c:a", AUDIO_CODEC, "-b:a", str(preset.audio_bitrate)]
     hls = work / "hls"
     args += ["-map_metadata", "-1", "-map_chapters", "-1"]
     args += [

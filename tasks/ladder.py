@@ -127,7 +127,3 @@ def bits_per_pixel(height: int, preset: LadderPreset = DEFAULT_LADDER) -> float:
             return b0 + (b1 - b0) * (height - h0) / (h1 - h0)
     raise AssertionError("unreachable")
 
-
-def segment_gops(preset: LadderPreset = DEFAULT_LADDER) -> int:
-    """Keyframe intervals per segment (at least one)."""
-    return max(1, round(preset.segment_s / preset.gop_s))

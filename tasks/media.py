@@ -28,9 +28,9 @@ from typing import Any
 import ffmpeg
 
 from config.ladder import DEFAULT_LADDER, LadderPreset
-from tasks import hls, thumbnails
+from tasks import hls, sample, thumbnails
 from tasks.errors import ProbeError, TranscodeError, stderr_tail
-from tasks.ladder import fit_size, plan_ladder, scaled_size
+from tasks.ladder import fit_size, plan_ladder
 from tasks.models import AudioStream, HlsLadder, Media, Probe, Rendition, SourceFile, Thumbnails, VideoStream
 
 # --- constants, with their units --------------------------------------------------------------------
@@ -54,6 +54,8 @@ CARD_COLOR = "0x1b1f24"  # dark slate
 CARD_WIDTH = 1280
 CARD_HEIGHT = 720
 CARD_FPS = 5  # a still card needs few frames; keeps long audio-only talks quick to encode
+TITLE_WRAP_CHARS = 32  # characters a line of the card's title (fits 1280 px at the card's font size)
+TITLE_LINES = 4
 
 THUMB_SIZE = (480, 270)  # pixels: the catalog thumbnail's box (as the catalog page shows it)
 JPEG_QUALITY = 3  # mjpeg -q:v, 2 (best) .. 31
@@ -279,9 +281,11 @@ def audio_channels(audio: AudioStream) -> int:
     return 1 if audio.channels == 1 else 2
 
 
-def plan_ladder_job(probe: Probe, preset: LadderPreset = DEFAULT_LADDER) -> hls.LadderJob:
+def plan_ladder_job(
+    probe: Probe, preset: LadderPreset = DEFAULT_LADDER, title_file: Path | None = None
+) -> hls.LadderJob:
     """What the single decode makes for this recording: the rungs, and thumbnails and poster candidates from the
-    same pass (a still card for audio-only recordings gets one rung and no thumbnails)."""
+    same pass (a still title card for audio-only recordings gets one rung and no thumbnails)."""
     audio = probe.main_audio
     audio_options: dict[str, Any] = {}
     if audio is not None:
@@ -295,6 +299,8 @@ def plan_ladder_job(probe: Probe, preset: LadderPreset = DEFAULT_LADDER) -> hls.
             rungs=(top,),
             video_input="1:0",
             card=card,
+            card_text=title_file,
+            poster_every_s=max(probe.duration_s, 1.0),  # the card is still: one candidate is enough
             preset=preset,
             **audio_options,
         )
@@ -312,16 +318,18 @@ def plan_ladder_job(probe: Probe, preset: LadderPreset = DEFAULT_LADDER) -> hls.
     )
 
 
+def wrap_title(title: str, width: int = TITLE_WRAP_CHARS) -> str:
+    """The title on lines short enough for the card (at most TITLE_LINES); whitespace runs become single spaces."""
+    lines = sample.wrap_title(title, width).split("\n")
+    if len(lines) > TITLE_LINES:
+        lines = lines[:TITLE_LINES]
+        lines[-1] = lines[-1][: width - 1] + "…"
+    return "\n".join(lines)
+
+
 def _card_duration(duration_s: float) -> str:
     """The card's length: the audio's, up to the next whole frame (-shortest alone overshoots)."""
     return f"{math.ceil(round(duration_s * CARD_FPS, 6)) / CARD_FPS:.3f}"
-
-
-def build_card_args(width: int, height: int, output: Path) -> list[str]:
-    """ffmpeg arguments for the card's still JPEG (the poster of an audio-only recording)."""
-    card = ffmpeg.input(f"color=c={CARD_COLOR}:s={width}x{height}:r=1:d=1", f="lavfi")
-    stream = card.output(str(output), **{"frames:v": 1, "q:v": JPEG_QUALITY, "update": 1, "f": "image2", "c:v": "mjpeg"})
-    return [*_QUIET, *stream.overwrite_output().get_args()]
 
 
 def build_thumb_args(poster: Path, width: int, height: int, output: Path) -> list[str]:
@@ -448,15 +456,22 @@ def make_video(
     out_dir: Path,
     on_progress: Callable[[float], None] | None = None,
     preset: LadderPreset = DEFAULT_LADDER,
+    title: str | None = None,
 ) -> VideoOutputs:
     """The whole picture side in one decode: out_dir/hls (ladder + master), video/<height>p.mp4 (the top rung
-    remuxed), poster.jpg, thumb.jpg and thumbnails/ (sprite.jpg + thumbnails.vtt); every output checked."""
+    remuxed), poster.jpg, thumb.jpg and thumbnails/ (sprite.jpg + thumbnails.vtt); every output checked.
+
+    An audio-only recording gets a still card with the title (when given) as its picture."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    job = plan_ladder_job(probe, preset)
     name = probe.source.filename
     work = Path(tempfile.mkdtemp(prefix=".ladder.partial.", dir=out_dir))
     try:
+        title_file = None
+        if probe.video is None and title and title.strip():
+            title_file = work / "title.txt"
+            title_file.write_text(wrap_title(title), encoding="utf-8")
+        job = plan_ladder_job(probe, preset, title_file)
         (work / "candidates").mkdir()
         (work / "thumbs").mkdir()
         report = _Reporter(on_progress)
@@ -507,7 +522,26 @@ def make_podcast_audio(probe: Probe, output: Path) -> Path:
     output = Path(output).resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = _partial_path(output)
-    return _make(build_podcast_args(probe, partial, measured), partial, what, final=output)
+    _make(build_podcast_args(probe, partial, measured), partial, what)
+    _check_podcast(partial, audio_channels(_main_audio_or_fail(probe)), probe.duration_s, what)
+    os.replace(partial, output)
+    return output
+
+
+def _check_podcast(path: Path, channels: int, duration_s: float, what: str) -> None:
+    """ffprobe the podcast track: one AAC stream, the expected channels, the recording's length, moov first."""
+    streams = (_ffprobe_json(path, what=str(path)).get("streams")) or []
+    made = [(s.get("codec_type"), s.get("codec_name"), s.get("channels")) for s in streams]
+    seconds = float(streams[0].get("duration") or 0) if streams else 0.0
+    boxes = mp4_boxes(path)
+    faststart = "moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat")
+    # An audio track may be shorter than the recording's longest stream: only a gross mismatch is an error.
+    if made != [("audio", "aac", channels)] or seconds < duration_s * 0.5 or not faststart:
+        path.unlink(missing_ok=True)
+        raise TranscodeError(
+            f"{what} made {made} of {seconds:.1f} s (moov first: {faststart}) instead of AAC with {channels} "
+            "channel(s); report this with the recording's ffprobe output"
+        )
 
 
 def extract_speech(probe: Probe, output: Path) -> Path:
@@ -524,10 +558,11 @@ def make_media(
     out_dir: Path,
     on_progress: Callable[[float], None] | None = None,
     preset: LadderPreset = DEFAULT_LADDER,
+    title: str | None = None,
 ) -> Media:
     """All web media for a recording in out_dir (video side, then podcast audio and speech when there is sound)."""
     out_dir = Path(out_dir)
-    video = make_video(probe, out_dir, on_progress, preset)
+    video = make_video(probe, out_dir, on_progress, preset, title)
     audio = speech = None
     if probe.main_audio is not None:
         audio = make_podcast_audio(probe, out_dir / "audio.m4a")
@@ -698,10 +733,7 @@ def _make_sprite(job: hls.LadderJob, work: Path, duration_s: float, name: str) -
 
 
 def _pick_poster(job: hls.LadderJob, work: Path, name: str) -> Path:
-    """The candidate frame with most detail, or the card for an audio-only recording."""
-    if job.poster_every_s is None:
-        card = work / "poster.jpg"
-        return _make(build_card_args(*hls.poster_size(job), card), card, f"making the poster of {name}")
+    """The candidate frame with most detail (the title card's for an audio-only recording)."""
     candidates = sorted(p for p in (work / "candidates").glob("*.jpg") if _non_empty(p))
     if not candidates:
         raise TranscodeError(f"making the poster of {name}: no frame came out of the decode; re-export the recording")

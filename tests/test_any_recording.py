@@ -172,13 +172,21 @@ def test_audio_only_gets_a_card_video(tmp_path: Path) -> None:
     )  # fmt: skip
     probe = media.probe_recording(source)
     assert probe.video is None
-    made = media.make_media(probe, tmp_path / "out")
-    assert rung_sizes(made) == [(1280, 720)]  # one rung: a still card needs no ladder
+    title = "L'atelier: [ouvert], 100% libre; %{pts} \\ « fin »"  # filter-graph and drawtext syntax stays text
+    made = media.make_media(probe, tmp_path / "out", title=title)
+    assert rung_sizes(made) == [(1280, 720)]  # one rung: a still title card needs no ladder
     mp4 = only_mp4(made).path
     check_web_mp4(mp4, 1280, 720)
     assert stream_duration(mp4, "video") == pytest.approx(probe.duration_s, abs=0.25)
     assert jpeg_size(made.poster) == (1280, 720) and made.thumbnails is None
     assert made.audio is not None and made.speech is not None
+    gray = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(made.poster), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    assert max(gray) > 200 and min(gray) < 60  # white title on the dark card
+    untitled = media.make_video(probe, tmp_path / "untitled")
+    assert untitled.poster.stat().st_size < made.poster.stat().st_size / 2  # a plain card without a title
 
 
 def test_video_without_audio_is_published_without_sound(tmp_path: Path) -> None:

@@ -250,6 +250,18 @@ def test_ladder_args() -> None:
     assert args.index("-progress") < args.index("-i")
 
 
+def test_title_card_filter_reads_the_title_from_a_file() -> None:
+    graph = hls.build_filter_graph(
+        job(video_input="1:0", card="color=c=black:s=1280x720:r=5:d=3.000", card_text=Path("/w/it's:[x].txt"),
+            sprite=None, poster_every_s=3.0)
+    )  # fmt: skip
+    assert graph.startswith(
+        "[1:0]drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:"
+        r"textfile=/w/it\\\'s\\:\[x\].txt:expansion=none:fontcolor=white:fontsize=77:line_spacing=25:"
+    )
+    assert ",fps=25,split=5[s0][s1][s2][s3][ps]" in graph
+
+
 def test_ladder_args_audio_only_card_and_silent() -> None:
     card = hls.build_ladder_args(
         job(video_input="1:0", card="color=c=black:s=1280x720:r=5:d=3.000", sprite=None, poster_every_s=None),

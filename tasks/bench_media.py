@@ -1,0 +1,130 @@
+"""`confcast bench transcode`: the single-decode ladder against one ffmpeg process per rendition.
+
+Both variants run the same argument builder (`tasks.hls.build_ladder_args`): the per-rendition variant gets a job
+with one rung at a time, so encoder, bitrates, GOP, filters and muxer settings are identical; only the decoding and
+the process count differ. Each variant is measured in the same run, one after the other, on a generated source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks import hls, media
+from tasks.errors import TranscodeError, stderr_tail
+
+SOURCE_SIZE = (1920, 1080)
+SOURCE_FPS = 25
+SOURCE_CHUNK_S = 10  # generated once, then repeated by stream copy: making minutes of noisy 1080p is slow here
+# Like a phone's or camera's file: H.264 High (CABAC, B-frames) at about 16 Mb/s, with sensor-like noise; a clean
+# test pattern would compress to a fraction of that and make decoding unrealistically cheap.
+SOURCE_FILTER = "noise=alls=4:allf=t"
+SOURCE_ENCODE = ["-c:v", "libx264", "-preset", "superfast", "-b:v", "16M", "-maxrate", "20M", "-bufsize", "32M",
+                 "-pix_fmt", "yuv420p"]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Row:
+    variant: str
+    processes: int
+    wall_s: float
+    output_bytes: int
+
+
+def make_source(folder: Path, seconds: float) -> Path:
+    """A 1080p talk-like source of this length: a noisy moving test pattern and a tone (made once per length)."""
+    path = folder / f"bench-1080p-{seconds:g}s.mp4"
+    if path.is_file():
+        return path
+    width, height = SOURCE_SIZE
+    chunk = folder / "bench-chunk.mp4"
+    if not chunk.is_file():
+        _ffmpeg(
+            "-f", "lavfi", "-i", f"testsrc2=s={width}x{height}:r={SOURCE_FPS}:d={SOURCE_CHUNK_S},{SOURCE_FILTER}",
+            "-f", "lavfi", "-i", f"sine=f=220:b=2:d={SOURCE_CHUNK_S}",
+            *SOURCE_ENCODE, "-c:a", "aac", "-b:a", "160k", "-ac", "2", "-shortest", str(chunk),
+        )  # fmt: skip
+    loops = int(seconds // SOURCE_CHUNK_S) + 1
+    partial = path.with_name(f".{path.name}.partial.mp4")
+    _ffmpeg("-stream_loop", str(loops), "-i", str(chunk), "-c", "copy", "-t", f"{seconds:g}", str(partial))
+    os.replace(partial, path)
+    return path
+
+
+def _ffmpeg(*args: str) -> None:
+    done = subprocess.run(
+        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
+        capture_output=True, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise TranscodeError(f"making the benchmark source failed: {stderr_tail(done.stderr)}; check ffmpeg")
+
+
+def _run(job: hls.LadderJob, work: Path) -> tuple[float, int]:
+    """Wall seconds and output bytes of one ffmpeg run of a job."""
+    if work.exists():
+        shutil.rmtree(work)
+    (work / "candidates").mkdir(parents=True)
+    (work / "thumbs").mkdir()
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["ffmpeg", *hls.build_ladder_args(job, work)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise TranscodeError(f"benchmark run failed: {stderr_tail(done.stderr)}")
+    size = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
+    return wall, size
+
+
+def measure(seconds: float, folder: Path | None = None) -> tuple[list[Row], media.Probe]:
+    """Run the three variants on one source; returns their rows and the source's probe."""
+    base = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="confcast-bench-"))
+    base.mkdir(parents=True, exist_ok=True)
+    source = make_source(base, seconds)
+    probe = media.probe_recording(source)
+    full = media.plan_ladder_job(probe)
+    ladder_only = dataclasses.replace(full, sprite=None, poster_every_s=None)
+    rows = []
+    wall, size = _run(ladder_only, base / "single")
+    rows.append(Row("single decode: whole ladder", 1, wall, size))
+    wall, size = _run(full, base / "single-full")
+    rows.append(Row("single decode: ladder + thumbnails + poster", 1, wall, size))
+    total_wall, total_size = 0.0, 0
+    for rung in ladder_only.rungs:
+        wall, size = _run(dataclasses.replace(ladder_only, rungs=(rung,)), base / f"per-{rung.name}")
+        total_wall += wall
+        total_size += size
+    rows.append(Row("one process per rendition", len(ladder_only.rungs), total_wall, total_size))
+    if folder is None:
+        shutil.rmtree(base, ignore_errors=True)
+    return rows, probe
+
+
+def table(rows: list[Row], probe: media.Probe) -> str:
+    job = media.plan_ladder_job(probe)
+    rungs = "/".join(r.name for r in job.rungs)
+    duration = probe.duration_s
+    lines = [
+        f"source: {SOURCE_SIZE[0]}x{SOURCE_SIZE[1]} {SOURCE_FPS} fps H.264 at {probe.source.bytes * 8 / duration / 1e6:.0f} Mb/s, "
+        f"{duration:.0f} s; ladder {rungs}, "
+        f"x264 {job.preset.x264_preset}, fMP4 HLS, {os.cpu_count()} CPU cores",
+        "",
+        f"{'variant':<46} {'processes':>9} {'wall s':>8} {'x real time':>12} {'output MB':>10}",
+    ]
+    for row in rows:
+        lines.append(
+            f"{row.variant:<46} {row.processes:>9} {row.wall_s:>8.1f} {duration / row.wall_s:>11.2f}x "
+            f"{row.output_bytes / 1e6:>10.1f}"
+        )
+    single, per_rendition = rows[0], rows[-1]
+    lines += ["", f"single decode is {per_rendition.wall_s / single.wall_s:.2f}x faster than one process per "
+              "rendition (target: 1.3x or more)"]  # fmt: skip
+    return "\n".join(lines)
