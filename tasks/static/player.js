@@ -8,16 +8,11 @@
   var buttons = list ? Array.prototype.slice.call(list.querySelectorAll("button[data-start]")) : [];
   var starts = buttons.map(function (b) { return parseFloat(b.getAttribute("data-start")); });
 
-  // Captions on by default, also where the browser ignores the `default` attribute.
+  // Captions on by default (the track marked default: the spoken language), also where a browser ignores `default`.
   function showCaptions() {
-    var tracks = video.textTracks, shown = false, i;
-    for (i = 0; i < tracks.length; i++) {
-      if (tracks[i].kind !== "captions" && tracks[i].kind !== "subtitles") { continue; }
-      if (!shown && tracks[i].mode !== "disabled") { shown = true; }
-    }
-    for (i = 0; i < tracks.length && !shown; i++) {
-      if (tracks[i].kind === "captions" || tracks[i].kind === "subtitles") { tracks[i].mode = "showing"; shown = true; }
-    }
+    var chosen = video.querySelector("track[default]") ||
+      video.querySelector('track[kind="captions"], track[kind="subtitles"]');
+    if (chosen && chosen.track && chosen.track.mode === "disabled") { chosen.track.mode = "showing"; }
   }
   showCaptions();
 
