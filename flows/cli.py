@@ -71,9 +71,15 @@ def check_before_flow(settings: Settings, parameters: dict) -> None:
     media.probe_recording(source)  # a recording without sound is published too, without a transcript
 
 
-def run_publish(settings: Settings, verbose: bool, **parameters: object) -> str:
+def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **parameters: object) -> str:
     check_before_flow(settings, parameters)
     configure_prefect(settings.work_path)
+    if via_server:
+        from flows.serve import publish_via_server
+
+        if not verbose:
+            quiet_prefect_console()
+        return publish_via_server({**parameters, "source": str(Path(str(parameters["source"])).resolve())})
     from flows.publish import publish_conference  # Prefect is imported only once its environment is set
 
     if not verbose:
@@ -128,6 +134,10 @@ def publish(
     ] = None,
     work_dir: WorkDirOption = None,
     config: ConfigOption = None,
+    via_server: Annotated[
+        bool,
+        typer.Option("--via-server", help="Run it on the Prefect server (PREFECT_API_URL) where `confcast serve` runs."),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Publish one recording: transcode, transcribe, caption, and upload with its page.
@@ -149,6 +159,7 @@ def publish(
         lambda: run_publish(
             settings,
             verbose,
+            via_server,
             source=str(source),
             title=title,
             date=date,
@@ -250,6 +261,60 @@ def unpublish(
 
     deleted = guarded(verbose, run)
     typer.echo(f"unpublished {slug} ({deleted} files deleted)")
+
+
+@app.command()
+def serve(
+    inbox: Annotated[
+        Optional[str], typer.Option(help="Inbox folder that scan-inbox watches (else inbox_url from settings).")
+    ] = None,
+    cron: Annotated[Optional[str], typer.Option(help="When scan-inbox runs (cron; default every 15 minutes).")] = None,
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Run the deployments publish-conference, rebuild-site and (with an inbox) scan-inbox in this process.
+
+    Uses the Prefect server of PREFECT_API_URL (start one with `prefect server start`); trigger runs with
+    `confcast publish --via-server` or `prefect deployment run publish-conference/publish-conference`.
+    """
+    settings = settings_or_fail(
+        config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir, inbox_url=inbox, inbox_cron=cron
+    )
+
+    def run() -> None:
+        configure_prefect(settings.work_path)
+        from flows.serve import serve_deployments
+
+        serve_deployments(settings)
+
+    guarded(verbose, run)
+
+
+@app.command("scan-inbox")
+def scan_inbox_command(
+    inbox: Annotated[str, typer.Argument(help="The inbox folder (or file:// URL).")],
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Scan an inbox once: publish complete recordings, file them in done/ or failed/; prints each page URL."""
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+
+    def run() -> list[str]:
+        configure_prefect(settings.work_path)
+        from flows.inbox import scan_inbox
+
+        if not verbose:
+            quiet_prefect_console()
+        return scan_inbox(inbox=inbox, settings=settings)
+
+    for url in guarded(verbose, run):
+        typer.echo(url)
 
 
 @local_s3_app.command("start")

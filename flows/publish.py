@@ -24,12 +24,16 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.settings import Settings, load_settings
 from flows.concurrency import one_transcription_per_host
+from flows.hooks import notify_webhook
 from flows.targets import Target, resolve_target
 from tasks import captions, hls, media, transcribe
-from tasks.layout import Generator, build_manifest
+from config.ladder import DEFAULT_LADDER
+from tasks.layout import Generator, build_manifest, conference_prefix
+from tasks.layout import file_tag as media_file_tag
 from tasks.metadata import build_meta
 from tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
-from tasks.publish import publish_conference_files
+from tasks.publish import publish_conference_files, read_manifest
+from tasks.stagecache import FolderClaim, StageCache, remove_if_unused, run_once, stage_key
 from tasks.site import SiteInfo
 
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
@@ -65,12 +69,24 @@ def probe_recording(source: Path) -> Probe:
 
 
 @task(name="transcode-video", cache_policy=NO_CACHE)
-def transcode_video(probe: Probe, run_dir: Path, show_progress: bool) -> tuple[media.VideoOutputs, Path | None]:
-    """The HLS ladder, download MP4, poster and thumbnails in one decode; then the podcast audio (if any sound)."""
-    progress = StageProgress("transcode", show_progress)
-    video = media.make_video(probe, run_dir, progress)
-    audio = media.make_podcast_audio(probe, run_dir / "audio.m4a") if probe.main_audio is not None else None
-    return video, audio
+def transcode_video(
+    probe: Probe, run_dir: Path, show_progress: bool, title: str | None = None
+) -> tuple[media.VideoOutputs, Path | None]:
+    """The HLS ladder, download MP4, poster and thumbnails in one decode; then the podcast audio (if any sound).
+    An audio-only recording gets a title card (so the title is part of the stage's key)."""
+
+    def make() -> tuple[media.VideoOutputs, Path | None]:
+        progress = StageProgress("transcode", show_progress)
+        video = media.make_video(probe, run_dir, progress, title=card_title)
+        audio = media.make_podcast_audio(probe, run_dir / "audio.m4a") if probe.main_audio is not None else None
+        return video, audio
+
+    card_title = title if probe.video is None else None
+    key = stage_key(probe.source.sha256, DEFAULT_LADDER, package_version("confcast"), card_title)
+    result_type = tuple[media.VideoOutputs, Path | None]
+    outputs, reused = run_once(StageCache(run_dir / "stages"), "transcode", key, result_type, make)
+    report_reuse("transcode", reused, show_progress)
+    return outputs
 
 
 @task(name="add-hls-subtitles", cache_policy=NO_CACHE)
@@ -80,7 +96,11 @@ def add_hls_subtitles(ladder: HlsLadder, tracks: list[TranscriptFiles], duration
 
 @task(name="extract-speech", cache_policy=NO_CACHE)
 def extract_speech(probe: Probe, run_dir: Path) -> Path:
-    return media.extract_speech(probe, run_dir / "speech.wav")
+    key = stage_key(probe.source.sha256, package_version("confcast"))
+    speech, _ = run_once(
+        StageCache(run_dir / "stages"), "speech", key, Path, lambda: media.extract_speech(probe, run_dir / "speech.wav")
+    )
+    return speech
 
 
 @task(name="transcribe-speech", cache_policy=NO_CACHE)
@@ -88,21 +108,30 @@ def transcribe_speech(
     speech: Path, language: str, settings: Settings, show_progress: bool, task: str = "transcribe"
 ) -> Transcript:
     """Whisper on the speech (task "translate": English from any language), one transcription per host."""
-    with one_transcription_per_host():
-        progress = StageProgress("translate" if task == "translate" else "transcribe", show_progress)
-        transcript = transcribe.transcribe_audio(
-            speech,
-            engine=settings.whisper_engine,
-            model=settings.whisper_model,
-            cache_dir=settings.work_path,
-            language=language,
-            task=task,
-            device=settings.whisper_device,
-            compute_type=settings.whisper_compute_type,
-            threads=settings.whisper_threads,
-            on_progress=progress,
-        )
-        progress(1.0)
+    stage = "translate" if task == "translate" else "transcribe"
+
+    def run_whisper() -> Transcript:
+        with one_transcription_per_host():
+            progress = StageProgress(stage, show_progress)
+            transcript = transcribe.transcribe_audio(
+                speech,
+                engine=settings.whisper_engine,
+                model=settings.whisper_model,
+                cache_dir=settings.work_path,
+                language=language,
+                task=task,
+                device=settings.whisper_device,
+                compute_type=settings.whisper_compute_type,
+                threads=settings.whisper_threads,
+                on_progress=progress,
+            )
+            progress(1.0)
+        return transcript
+
+    whisper_settings = (settings.whisper_engine, settings.whisper_model, settings.whisper_compute_type)
+    key = stage_key(file_digest(speech), language, task, whisper_settings, package_version("confcast"))
+    transcript, reused = run_once(StageCache(speech.parent / "stages"), stage, key, Transcript, run_whisper)
+    report_reuse(stage, reused, show_progress)
     warning = transcribe.language_warning(transcript)
     if warning:
         get_run_logger().warning(warning)
@@ -119,6 +148,36 @@ def write_captions(transcript: Transcript, run_dir: Path, translated_from: str |
     return captions.write_transcript_files(transcript, run_dir / "translation", note=note)
 
 
+def report_reuse(stage: str, reused: bool, show_progress: bool) -> None:
+    if reused:
+        get_run_logger().info("%s: reused the finished result of an earlier run", stage)
+        if show_progress:
+            print(f"confcast: {stage} already done, reused", file=sys.stderr, flush=True)
+
+
+def file_digest(path: Path) -> str:
+    """The speech's own hash: a transcript depends on the audio it heard, whatever recording it came from."""
+    return media_file_tag(path)
+
+
+def run_fingerprint(meta: ConferenceMeta, probe: Probe, settings: Settings) -> str:
+    """Everything that decides what a publication holds; equal fingerprints mean an unchanged conference."""
+    output_settings = settings.model_dump(
+        include={"whisper_engine", "whisper_model", "whisper_compute_type", "translate", "site_title", "site_language"}
+    )
+    return stage_key(probe.source.sha256, meta, output_settings, DEFAULT_LADDER, package_version("confcast"))
+
+
+@task(name="check-published", cache_policy=NO_CACHE)
+def published_unchanged(target: Target, slug: str, sha256: str, fingerprint: str) -> str | None:
+    """The page URL when this very conference is already published from the same recording and settings."""
+    storage = target.open()
+    manifest = read_manifest(storage, slug)
+    if manifest is None or manifest.source.sha256 != sha256 or manifest.generator.fingerprint != fingerprint:
+        return None
+    return storage.public_url(f"{conference_prefix(slug)}/{manifest.page}")
+
+
 def wants_translation(transcript: Transcript, target: str | None) -> bool:
     """A translated track is worth making when asked for, into another language, and there is speech."""
     wanted = bool(target) and transcript.language not in (target, transcribe.UNDETERMINED)
@@ -126,8 +185,9 @@ def wants_translation(transcript: Transcript, target: str | None) -> bool:
 
 
 @task(name="publish-files", cache_policy=NO_CACHE)
-def publish_files(conference: Conference, target: Target, settings: Settings) -> str:
+def publish_files(conference: Conference, target: Target, settings: Settings, fingerprint: str) -> str:
     generator = Generator(
+        fingerprint=fingerprint,
         version=package_version("confcast"),
         engine=conference.transcript.engine if conference.transcript else "",
         model=conference.transcript.model if conference.transcript else "",
@@ -153,7 +213,13 @@ def package_version(name: str) -> str:
         return "unknown"
 
 
-@flow(name="publish-conference", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False)
+@flow(
+    name="publish-conference",
+    task_runner=ThreadPoolTaskRunner(max_workers=3),
+    validate_parameters=False,
+    on_completion=[notify_webhook],
+    on_failure=[notify_webhook],
+)
 def publish_conference(
     source: str,
     title: str | None = None,
@@ -180,10 +246,18 @@ def publish_conference(
     )
     probe = probe_recording(source_path)
     target = resolve_target(settings)
+    fingerprint = run_fingerprint(meta, probe, settings)
+    unchanged_url = published_unchanged(target, meta.slug, probe.source.sha256, fingerprint)
+    if unchanged_url is not None:  # a re-run of a published, unchanged conference costs nothing
+        get_run_logger().info("Unchanged since its publication: nothing to encode or upload (%s)", unchanged_url)
+        if show_progress:
+            print("confcast: unchanged since its publication, nothing to do", file=sys.stderr, flush=True)
+        return unchanged_url
     run_dir = settings.work_path / "runs" / probe.source.sha256[:16]
+    claim = FolderClaim(run_dir)  # kept on failure, for a retry that resumes; removed once published
 
     # Transcoding and transcription share only the probed input: run them side by side.
-    video_future = transcode_video.submit(probe, run_dir, show_progress)
+    video_future = transcode_video.submit(probe, run_dir, show_progress, meta.title)
     speech, transcript, files, translation, translations = None, None, None, None, ()
     if probe.main_audio is not None:  # a silent recording is published without captions, with a notice
         speech_future = extract_speech.submit(probe, run_dir)
@@ -207,7 +281,10 @@ def publish_conference(
         transcript_files=files,
         translations=translations,
     )
-    page_url = publish_files(conference, target, settings)
+    page_url = publish_files(conference, target, settings, fingerprint)
+    claim.release()
+    if not settings.keep_work:
+        remove_if_unused(run_dir)
     create_link_artifact(page_url, link_text=meta.title, description="Published conference page")
     if transcript is not None:
         create_markdown_artifact(

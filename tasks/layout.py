@@ -151,6 +151,7 @@ class Generator(Document):
     engine: str
     model: str
     versions: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str | None = None  # the recording's hash, metadata and settings that made this: same => unchanged
 
 
 class Manifest(Document):

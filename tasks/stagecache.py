@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -107,3 +108,32 @@ def run_once(cache: StageCache, stage: str, key: str, result_type: type[T] | Any
         value = produce()
         cache.put(stage, key, result_type, value)
         return value, False
+
+
+IN_USE = ".in-use"
+
+
+class FolderClaim:
+    """A run's shared hold on its work folder: the folder is not removed while any run holds it."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self._handle = open(folder / IN_USE, "a+b")  # noqa: SIM115 - held for the run, released by release()
+        fcntl.flock(self._handle, fcntl.LOCK_SH)
+
+    def release(self) -> None:
+        if not self._handle.closed:
+            self._handle.close()  # closing drops the lock; a crashed process drops it too
+
+
+def remove_if_unused(folder: Path) -> bool:
+    """Remove a run's work folder unless another run holds it; True when removed."""
+    if not folder.is_dir():
+        return False
+    with open(folder / IN_USE, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        shutil.rmtree(folder)
+        return True

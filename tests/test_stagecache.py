@@ -77,3 +77,15 @@ def test_concurrent_runs_of_a_stage_take_turns_and_reuse(tmp_path: Path) -> None
         thread.join()
     assert len(produced) == 1
     assert sorted(reused for _, reused in results) == [False, True]
+
+
+def test_a_work_folder_in_use_is_not_removed(tmp_path: Path) -> None:
+    from tasks.stagecache import FolderClaim, remove_if_unused
+
+    folder = tmp_path / "run"
+    claim = FolderClaim(folder)
+    (folder / "video.mp4").write_bytes(b"x")
+    assert not remove_if_unused(folder)
+    claim.release()
+    assert remove_if_unused(folder) and not folder.exists()
+    assert not remove_if_unused(folder)

@@ -1,0 +1,86 @@
+"""Deployments: `confcast serve` runs them in one long-lived process; prefect.yaml defines the same for work pools.
+
+A served flow run happens in a child process that inherits this process's environment, so the settings given to
+`confcast serve` travel to every run as CONFCAST_* variables.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from config.settings import Settings
+
+PUBLISH_DEPLOYMENT = "publish-conference/publish-conference"
+SCAN_DEPLOYMENT = "scan-inbox/scan-inbox"
+REBUILD_DEPLOYMENT = "rebuild-site/rebuild-site"
+PAGE_LINK_DESCRIPTION = "Published conference page"
+SETTINGS_TO_EXPORT = ("storage_url", "s3_endpoint_url", "public_base_url", "work_dir", "webhook_url", "inbox_url")
+
+
+def export_settings(settings: Settings) -> None:
+    """Put the settings that differ from their defaults into CONFCAST_* variables for child flow runs."""
+    for name in SETTINGS_TO_EXPORT:
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"CONFCAST_{name.upper()}"] = str(value)
+
+
+def deployments(settings: Settings) -> list[Any]:
+    from flows.inbox import scan_inbox
+    from flows.publish import publish_conference
+    from flows.site_admin import rebuild_site
+
+    served = [
+        publish_conference.to_deployment(name="publish-conference", description="Publish one recording."),
+        rebuild_site.to_deployment(name="rebuild-site", description="Regenerate pages, catalog, feed and search."),
+    ]
+    if settings.inbox_url:
+        served.append(
+            scan_inbox.to_deployment(
+                name="scan-inbox",
+                cron=settings.inbox_cron,
+                parameters={"inbox": settings.inbox_url},
+                description="Publish complete recordings dropped in the inbox.",
+            )
+        )
+    return served
+
+
+def serve_deployments(settings: Settings) -> None:
+    from prefect import serve
+
+    export_settings(settings)
+    serve(*deployments(settings), limit=1)  # one flow run at a time on this host: Whisper and ffmpeg fill the CPU
+
+
+def publish_via_server(parameters: dict[str, Any], timeout_s: float | None = None) -> str:
+    """Run publish-conference as a deployment run on the Prefect server; returns the page URL it published."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+    from prefect.deployments import run_deployment
+
+    from tasks.errors import ConfcastError
+
+    wanted = {key: value for key, value in parameters.items() if value is not None}
+    try:
+        flow_run = run_deployment(PUBLISH_DEPLOYMENT, parameters=wanted, timeout=timeout_s)
+    except Exception as error:  # the server or the deployment is missing
+        raise ConfcastError(
+            f"could not start {PUBLISH_DEPLOYMENT} on the Prefect server ({' '.join(str(error).split())}); "
+            "run `confcast serve` with PREFECT_API_URL set to that server"
+        ) from None
+    state = flow_run.state
+    if state is None or not state.is_completed():
+        message = state.message if state else "no state"
+        raise ConfcastError(f"flow run {flow_run.name} did not complete: {' '.join(str(message).split())}")
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]), type=ArtifactFilterType(any_=["markdown"])
+            )
+        )
+    for artifact in artifacts:
+        if (artifact.description or "").startswith(PAGE_LINK_DESCRIPTION):
+            return str(artifact.data).rsplit("](", 1)[-1].removesuffix(")")  # a link artifact is "[text](url)"
+    raise ConfcastError(f"flow run {flow_run.name} completed but left no page link artifact")

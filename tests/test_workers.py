@@ -1,0 +1,82 @@
+"""Scale-out through Prefect itself: prefect.yaml deployed onto a process work pool, two workers share a season."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PREFECT = str(Path(sys.executable).with_name("prefect"))
+
+pytestmark = pytest.mark.slow
+
+
+def prefect_cli(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run([PREFECT, "--no-prompt", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_two_workers_share_a_season_each_conference_once(prefect_server, short_sample, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+
+    from config.settings import Settings
+    from flows.season import publish_season
+
+    pool = f"confcast-test-{uuid.uuid4().hex[:8]}"
+    site = tmp_path / "site"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+    env.update(
+        CONFCAST_WORK_POOL=pool,
+        CONFCAST_CHECKOUT=str(ROOT),
+        CONFCAST_STORAGE_URL=site.as_uri(),
+        CONFCAST_WORK_DIR=str(tmp_path / "work"),
+        CONFCAST_WHISPER_THREADS="1",
+        PREFECT_WORKER_QUERY_SECONDS="2",
+    )
+    prefect_cli("work-pool", "create", pool, "--type", "process", env=env)
+    prefect_cli("deploy", "--name", "publish-conference", "--prefect-file", str(ROOT / "prefect.yaml"), env=env)
+
+    sources = []
+    for title in ("Premier", "Deuxième", "Troisième"):
+        path = tmp_path / "archive" / f"{title}.mp4"
+        path.parent.mkdir(exist_ok=True)
+        shutil.copy(short_sample.path, path)
+        path.with_name(path.name + ".yaml").write_text(f"title: {title}\ndate: 2026-03-01\nlanguage: fr\n",
+                                                        encoding="utf-8")
+        sources.append(str(path))
+
+    workers = []
+    for name in ("worker-a", "worker-b"):
+        log = (tmp_path / f"{name}.log").open("wb")
+        workers.append(subprocess.Popen(
+            [PREFECT, "worker", "start", "--pool", pool, "--name", name, "--limit", "1"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        ))
+    try:
+        run_ids = publish_season(sources=sources, timeout_s=900)
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGTERM)
+        for worker in workers:
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+
+    for slug in ("2026-03-01-premier", "2026-03-01-deuxieme", "2026-03-01-troisieme"):
+        assert (site / "conferences" / slug / "manifest.json").exists(), slug
+    with get_client(sync_client=True) as client:
+        runs = [client.read_flow_run(uuid.UUID(run_id)) for run_id in run_ids]
+    assert len({run.parameters["source"] for run in runs}) == 3
+    assert all(run.state.is_completed() and run.run_count == 1 for run in runs)  # each processed exactly once
+    worker_names = {run.labels.get("prefect.worker.name") for run in runs}
+    assert worker_names == {"worker-a", "worker-b"}, [run.labels for run in runs]
