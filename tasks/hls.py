@@ -49,6 +49,7 @@ class LadderJob:
     card: str | None = None  # lavfi source of a still card, for audio-only recordings
     card_text: Path | None = None  # a file holding the title drawn on the card (a file: the title is never parsed)
     deinterlace: bool = False
+    video_duration_s: float | None = None  # the picture's own length (segments follow it, not a longer audio)
     audio_input: str | None = None  # "0:1"; None for a silent recording
     audio_channels: int = 2  # 1 keeps mono mono; more channels are downmixed to 2
     sprite: SpritePlan | None = None

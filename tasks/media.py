@@ -183,6 +183,7 @@ def _parse_video(streams: list[dict[str, Any]]) -> VideoStream | None:
             fps=_parse_rate(s.get("avg_frame_rate")),
             pix_fmt=s.get("pix_fmt"),
             field_order=s.get("field_order"),
+            duration_s=_parse_duration({}, [s]),
         )
     return None
 
@@ -311,6 +312,7 @@ def plan_ladder_job(
         rungs=plan_ladder(width, height, probe.video.fps, preset),
         video_input=f"0:{probe.video.index}",
         deinterlace=probe.video.interlaced,
+        video_duration_s=probe.video.duration_s,
         sprite=thumbnails.plan_sprite(probe.duration_s, width, height),
         poster_every_s=thumbnails.poster_interval(probe.duration_s),
         preset=preset,
@@ -634,7 +636,7 @@ def _check_ladder(job: hls.LadderJob, root: Path, name: str) -> HlsLadder:
     variants = []
     for rung in job.rungs:
         playlist = f"{rung.name}/{hls.VARIANT_PLAYLIST}"
-        parsed = hls.check_variant(root, playlist, job.duration_s, tolerance)
+        parsed = hls.check_variant(root, playlist, job.video_duration_s or job.duration_s, tolerance)
         what = f"HLS rendition {rung.name} of {name}"
         _check_stream(root / playlist, rung.width, rung.height, what, has_audio=job.audio_input is not None)
         variants.append(

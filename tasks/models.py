@@ -45,6 +45,7 @@ class VideoStream(Frozen):
     fps: float | None = None  # average frames a second (a variable-rate source has an odd one)
     pix_fmt: str | None = None
     field_order: str | None = None  # ffprobe's: progressive, tt, bb, tb, bt (interlaced), or unknown
+    duration_s: float | None = None  # the picture's own length, when the container says (audio may run longer)
 
     @property
     def interlaced(self) -> bool:

@@ -201,3 +201,18 @@ def test_video_without_audio_is_published_without_sound(tmp_path: Path) -> None:
     check_web_mp4(mp4, 320, 240)
     assert streams_of(mp4, "audio") == []
     assert made.thumbnails is not None and made.poster.is_file()
+
+
+def test_audio_longer_than_the_picture(tmp_path: Path) -> None:
+    """Screen recorders often stop the picture before the sound: segments follow the picture, nothing fails."""
+    source = tmp_path / "longer-audio.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-f", "lavfi", "-i", "sine=d=4",
+        *X264_FAST, "-c:a", "aac", str(source),
+    )  # fmt: skip
+    probe = media.probe_recording(source)
+    assert probe.video.duration_s == pytest.approx(2.0, abs=0.05) and probe.duration_s > 3.9
+    made = media.make_media(probe, tmp_path / "out")
+    parsed = hls.parse_media_playlist((made.hls.root / made.hls.variants[0].playlist).read_text())
+    assert parsed.duration_s == pytest.approx(2.0, abs=0.3)
+    assert stream_duration(only_mp4(made).path, "audio") == pytest.approx(4.0, abs=0.1)  # no sound is cut
