@@ -269,9 +269,12 @@ def test_conference_page_plays_with_captions_and_a_transcript_that_follows(site:
     cues = page.evaluate("Array.from(document.getElementById('player').textTracks[0].cues).map(c => c.text)")
     assert any(len(text) > 3 for text in cues), cues
 
-    # The video plays: currentTime advances.
+    # The video plays: currentTime advances, from the HLS ladder when there is one (Chromium plays it natively).
     page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }")
     page.wait_for_function("document.getElementById('player').currentTime > 1")
+    playing = page.evaluate("document.getElementById('player').currentSrc")
+    expected = site.manifest["video"].get("hls") or site.manifest["video"]["mp4"][0]["path"]
+    assert playing == site.page.rsplit("/", 1)[0] + "/" + expected
 
     buttons = page.locator("#transcript-list button")
     starts = [float(value) for value in buttons.evaluate_all("bs => bs.map(b => b.dataset.start)")]

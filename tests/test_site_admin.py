@@ -302,6 +302,9 @@ def test_cli_rebuild_site_and_unpublish(prefect_server, settings: Settings, tmp_
         return subprocess.run([CONFCAST, *args, *options], capture_output=True, text=True, env=dict(os.environ),
                               timeout=300, stdin=subprocess.DEVNULL)
 
+    listed = subprocess.run([CONFCAST, "--help"], capture_output=True, text=True, timeout=60).stdout
+    assert "rebuild-site" in listed and "unpublish" in listed
+
     result = confcast("rebuild-site")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == storage.public_url("index.html")
