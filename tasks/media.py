@@ -377,14 +377,14 @@ def build_loudness_args(probe: Probe) -> list[str]:
     return [
         "-hide_banner", "-nostdin", "-loglevel", "info", "-nostats",
         "-i", str(probe.source.path), "-map", f"0:{audio.index}", "-vn", "-sn", "-dn",
-        "-af", loudnorm_filter(), "-f", "null", "-",
+        "-af", f"{_layout_filter(audio)},{loudnorm_filter()}", "-f", "null", "-",
     ]  # fmt: skip
 
 
 def build_podcast_args(probe: Probe, output: Path, measured: dict[str, float] | None) -> list[str]:
     """ffmpeg arguments for the podcast track: AAC in M4A (faststart), normalised, mono if the source is mono."""
     audio = _main_audio_or_fail(probe)
-    filters = [loudnorm_filter(measured)] if measured is not None else []
+    filters = [_layout_filter(audio)] + ([loudnorm_filter(measured)] if measured is not None else [])
     filters.append(f"aresample={PODCAST_SAMPLE_RATE}")
     return [
         *_QUIET, "-y", "-i", str(probe.source.path), "-map", f"0:{audio.index}", "-vn", "-sn", "-dn",
@@ -392,6 +392,11 @@ def build_podcast_args(probe: Probe, output: Path, measured: dict[str, float] | 
         "-ac", str(audio_channels(audio)), "-map_metadata", "-1", "-movflags", "+faststart", "-f", "ipod",
         str(output),
     ]  # fmt: skip
+
+
+def _layout_filter(audio: AudioStream) -> str:
+    """Downmix first, so loudness is measured and set on what listeners hear."""
+    return f"aformat=channel_layouts={'mono' if audio_channels(audio) == 1 else 'stereo'}"
 
 
 def parse_loudnorm(stderr: str) -> dict[str, float] | None:

@@ -127,7 +127,7 @@ def test_loudness_args_read_audio_only() -> None:
     args = media.build_loudness_args(fake_probe())
     assert {("-map", "0:1"), ("-f", "null"), ("-loglevel", "info")} <= pairs(args)
     assert "-vn" in args  # the picture is never decoded for the podcast track
-    assert ("-af", "loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json") in pairs(args)
+    assert ("-af", "aformat=channel_layouts=stereo,loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json") in pairs(args)
 
 
 def test_podcast_args_apply_measurements() -> None:
@@ -136,13 +136,13 @@ def test_podcast_args_apply_measurements() -> None:
     args = media.build_podcast_args(fake_probe(audio=surround), Path("/out/audio.m4a"), measured)
     (chain,) = [b for a, b in zip(args, args[1:]) if a == "-af"]
     assert chain == (
-        "loudnorm=I=-16:TP=-1.5:LRA=11:measured_I=-30.10:measured_TP=-12.00:measured_LRA=3.20"
+        "aformat=channel_layouts=stereo,loudnorm=I=-16:TP=-1.5:LRA=11:measured_I=-30.10:measured_TP=-12.00:measured_LRA=3.20"
         ":measured_thresh=-40.50:offset=0.40:linear=true:print_format=summary,aresample=48000"
     )
     assert {("-ac", "2"), ("-map", "0:2"), ("-c:a", "aac"), ("-b:a", "96k"), ("-movflags", "+faststart")} <= pairs(args)
     mono = (AudioStream(index=1, codec="aac", channels=1, sample_rate=44100),)
     plain = media.build_podcast_args(fake_probe(audio=mono), Path("/out/audio.m4a"), None)
-    assert ("-af", "aresample=48000") in pairs(plain) and ("-ac", "1") in pairs(plain)
+    assert ("-af", "aformat=channel_layouts=mono,aresample=48000") in pairs(plain) and ("-ac", "1") in pairs(plain)
 
 
 def test_parse_loudnorm() -> None:
