@@ -301,6 +301,22 @@ def test_conference_page_plays_with_captions_and_a_transcript_that_follows(site:
     page.keyboard.press("Enter")
     page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {starts[1]}) < 1")
 
+    # Seek thumbnails: hovering the strip shows the frame of that moment from the sprite; a click seeks there.
+    assert site.manifest["video"]["thumbnails"], "the publish flow makes seek thumbnails"
+    page.wait_for_function("""() => { const t = document.querySelector('track[kind="metadata"]');
+        return t && t.track.cues && t.track.cues.length > 0; }""")
+    strip = page.locator("#scrub")
+    box = strip.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_selector("#scrub .preview:not([hidden])")
+    frame = page.evaluate("(() => { const s = getComputedStyle(document.querySelector('#scrub .frame')); "
+                          "return [s.backgroundImage, s.width]; })()")
+    assert "sprite" in frame[0] and frame[1] != "0px", frame
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    duration = page.evaluate("document.getElementById('player').duration")
+    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {duration / 2}) < 1")
+    screenshot(page, "conference-thumbnails.png")
+
     # Downloads point at files that are there.
     for link in page.locator(".downloads a").all():
         url = page.evaluate("a => a.href", link.element_handle())

@@ -60,6 +60,45 @@
     });
   });
 
+  // Seek thumbnails (a WebVTT metadata track whose cues say `sprite.jpg#xywh=x,y,w,h`) on the preview strip.
+  var scrub = document.getElementById("scrub");
+  var thumbs = video.querySelector('track[kind="metadata"][label="thumbnails"]');
+  if (scrub && thumbs && thumbs.track) {
+    thumbs.track.mode = "hidden"; // load the cues without showing them
+    var preview = scrub.querySelector(".preview"), frame = preview.querySelector(".frame");
+    var label = preview.querySelector("time"), played = scrub.querySelector(".played");
+    var timeAt = function (event) {
+      var box = scrub.getBoundingClientRect();
+      return Math.max(0, Math.min(1, (event.clientX - box.left) / box.width)) * (video.duration || 0);
+    };
+    var cueAt = function (seconds) {
+      var cues = thumbs.track.cues || [];
+      for (var i = 0; i < cues.length; i++) {
+        if (cues[i].startTime <= seconds && seconds < cues[i].endTime) { return cues[i]; }
+      }
+      return null;
+    };
+    scrub.addEventListener("mousemove", function (event) {
+      var seconds = timeAt(event), cue = cueAt(seconds), box = scrub.getBoundingClientRect();
+      var m = cue && /^(.*)#xywh=(\d+),(\d+),(\d+),(\d+)$/.exec(cue.text.trim());
+      if (m) {
+        frame.style.backgroundImage = 'url("' + new URL(m[1], thumbs.src).href.replace(/"/g, "%22") + '")';
+        frame.style.backgroundPosition = -m[2] + "px " + -m[3] + "px";
+        frame.style.width = m[4] + "px";
+        frame.style.height = m[5] + "px";
+      }
+      var s = Math.floor(seconds), two = function (n) { return (n < 10 ? "0" : "") + n; };
+      label.textContent = (s >= 3600 ? Math.floor(s / 3600) + ":" + two(Math.floor(s % 3600 / 60)) : Math.floor(s / 60)) + ":" + two(s % 60);
+      preview.style.left = Math.max(0, Math.min(box.width, event.clientX - box.left)) + "px";
+      preview.hidden = false;
+    });
+    scrub.addEventListener("mouseleave", function () { preview.hidden = true; });
+    scrub.addEventListener("click", function (event) { seek(timeAt(event), true); });
+    video.addEventListener("timeupdate", function () {
+      played.style.width = (video.duration ? 100 * video.currentTime / video.duration : 0) + "%";
+    });
+  }
+
   // Links to a moment: #t=1m23s, #t=1h02m03s, #t=83 or #t=1:23 start playback there.
   function hashSeconds() {
     var match = /[#&]t=([0-9hms:.]+)/.exec(location.hash);
