@@ -24,6 +24,7 @@ from tasks.sample import FONT_FILE, filter_value
 from tasks.thumbnails import SpritePlan
 
 MASTER = "master.m3u8"
+FFMPEG_MASTER = "ffmpeg-master.m3u8"  # what ffmpeg writes; only its CODECS are kept
 VARIANT_PLAYLIST = "index.m3u8"
 INIT_SEGMENT = "init.mp4"  # ffmpeg names it init_<n>.mp4, n the variant's number
 SUBTITLES_DIR = "subtitles"
@@ -164,7 +165,7 @@ def build_ladder_args(job: LadderJob, work: Path) -> list[str]:
         "-hls_flags", "independent_segments",
         "-hls_fmp4_init_filename", INIT_SEGMENT,
         "-hls_segment_filename", str(hls / "%v" / "seg_%05d.m4s"),
-        "-master_pl_name", "ffmpeg-master.m3u8",
+        "-master_pl_name", FFMPEG_MASTER,
         "-var_stream_map", " ".join(streams),
         str(hls / "%v" / VARIANT_PLAYLIST),
     ]  # fmt: skip

@@ -491,8 +491,7 @@ def make_video(
         count = _make_sprite(job, work, probe.duration_s, name)
         # Everything is checked: move it into place.
         final_hls = _replace(work / "hls", out_dir / "hls")
-        for scratch in ("ffmpeg-master.m3u8",):
-            (final_hls / scratch).unlink(missing_ok=True)
+        (final_hls / hls.FFMPEG_MASTER).unlink()  # ffmpeg's own master: replaced by master.m3u8
         ladder = ladder.model_copy(update={"root": final_hls})
         top = ladder.variants[0]
         mp4_path = out_dir / "video" / f"{top.height}p.mp4"
@@ -634,7 +633,7 @@ def _run_with_progress(args: list[str], duration_s: float, report: Callable[[flo
 def _check_ladder(job: hls.LadderJob, root: Path, name: str) -> HlsLadder:
     """Check every rung (playlist, segments, durations, codec and size by ffprobe) and write the master."""
     try:
-        codecs = hls.stream_codecs((root / "ffmpeg-master.m3u8").read_text(encoding="utf-8"))
+        codecs = hls.stream_codecs((root / hls.FFMPEG_MASTER).read_text(encoding="utf-8"))
     except OSError as exc:
         raise TranscodeError(f"transcoding {name} to HLS wrote no master playlist; report this") from exc
     tolerance = DURATION_TOLERANCE_S + 2 / float(job.rungs[0].fps)
