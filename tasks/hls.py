@@ -76,15 +76,16 @@ def build_filter_graph(job: LadderJob) -> str:
     chains = [f"[{job.video_input}]{head}fps={fps_text(fps)},split={len(outputs)}{''.join(outputs)}"]
     for i, rung in enumerate(job.rungs):
         chains.append(f"[s{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1,format={VIDEO_PIX_FMT}[v{i}]")
+    # eof_action=pass: the frame due at the end still comes out, so a clip shorter than one interval has one.
     if job.sprite is not None:
         s = job.sprite
         chains.append(
-            f"[ts]fps=1/{s.interval_s:g},scale={s.tile_width}:{s.tile_height},setsar=1[thumbs]"
+            f"[ts]fps=1/{s.interval_s:g}:eof_action=pass,scale={s.tile_width}:{s.tile_height},setsar=1[thumbs]"
         )
     if job.poster_every_s is not None:
         top = job.rungs[0]
         width, height = _poster_size(top)
-        chains.append(f"[ps]fps=1/{job.poster_every_s:.3f},scale={width}:{height},setsar=1[poster]")
+        chains.append(f"[ps]fps=1/{job.poster_every_s:.3f}:eof_action=pass,scale={width}:{height},setsar=1[poster]")
     if job.audio_input is not None:
         layout = "mono" if job.audio_channels == 1 else "stereo"
         labels = "".join(f"[a{i}]" for i in range(len(job.rungs)))

@@ -218,8 +218,8 @@ def test_filter_graph_one_decode_feeds_everything() -> None:
         "[s1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v1]",
         "[s2]scale=854:480:flags=bicubic,setsar=1,format=yuv420p[v2]",
         "[s3]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v3]",
-        "[ts]fps=1/10,scale=160:90,setsar=1[thumbs]",
-        "[ps]fps=1/12.500,scale=1280:720,setsar=1[poster]",
+        "[ts]fps=1/10:eof_action=pass,scale=160:90,setsar=1[thumbs]",
+        "[ps]fps=1/12.500:eof_action=pass,scale=1280:720,setsar=1[poster]",
         "[0:1]aresample=async=1:first_pts=0,aformat=channel_layouts=stereo,asplit=4[a0][a1][a2][a3]",
     ]
 
