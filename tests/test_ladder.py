@@ -356,3 +356,25 @@ def test_subtitle_playlist() -> None:
 def test_default_preset_is_sane() -> None:
     assert DEFAULT_LADDER.segment_s % DEFAULT_LADDER.gop_s == 0  # segments cut on keyframes
     assert 4 <= DEFAULT_LADDER.segment_s <= 6
+
+
+def test_bench_table_compares_side_by_side() -> None:
+    from tasks import bench_media
+    from tasks.models import AudioStream, Probe, SourceFile, VideoStream
+
+    probe = Probe(
+        source=SourceFile(path=Path("/b/src.mp4"), filename="src.mp4", sha256="0" * 64, bytes=250_000_000),
+        duration_s=120.0,
+        format_name="mov",
+        video=VideoStream(index=0, codec="h264", width=1920, height=1080, fps=25.0),
+        audio=(AudioStream(index=1, codec="aac", channels=2, sample_rate=48000),),
+    )
+    rows = [
+        bench_media.Row("single decode: whole ladder", 1, 100.0, 180.0, 10_000_000),
+        bench_media.Row("single decode: ladder + thumbnails + poster", 1, 102.0, 183.0, 10_400_000),
+        bench_media.Row("one process per rendition", 4, 150.0, 240.0, 10_000_000),
+    ]
+    text = bench_media.table(rows, probe)
+    assert "1920x1080 25 fps H.264 at 17 Mb/s, 120 s; ladder 1080p/720p/480p/360p, x264 veryfast" in text
+    assert "one process per rendition                              4    150.0        0.80x    240.0       10.0" in text
+    assert text.endswith("1.50x faster (wall), 1.33x less CPU (target: 1.3x or more)")
