@@ -37,10 +37,10 @@ def bench_transcode(
 
 @bench_app.command("transcribe")
 def bench_transcribe(
-    english_repeat: int = typer.Option(6, min=1, help="Times the LibriVox clips (14 s) are joined over."),
-    talk_minutes: float = typer.Option(3.0, min=0.2, help="Length of the French talk every variant runs on."),
+    english_repeat: int = typer.Option(3, min=1, help="Times the LibriVox clips (18 s with pauses) are joined over."),
+    talk_minutes: float = typer.Option(1.5, min=0.2, help="Length of the French talk every variant runs on."),
     long_minutes: float = typer.Option(
-        10.0, min=0.0, help="Length of the long French talk for faster-whisper int8 (memory as it grows); 0 skips."
+        8.0, min=0.0, help="Length of the long French talk for faster-whisper int8 (memory as it grows); 0 skips."
     ),
     work_dir: str = typer.Option(None, help="Model cache folder (default: ~/.cache/confcast)."),
 ) -> None:

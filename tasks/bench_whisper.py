@@ -196,17 +196,20 @@ def measure(label: str, engine: str, compute_type: str, audio: Audio, cache_dir:
 # --- the table ---------------------------------------------------------------------------------------------------
 
 
+def _row(m: Measure) -> str:
+    return (
+        f"| {m.audio} | {m.variant} | {m.duration_s:.0f} | {m.wall_s:.1f} | {m.speed:.1f} | {m.load_s:.1f} | "
+        f"{m.peak_mb:.0f} | {m.beyond_audio_mb:.0f} | {m.wer * 100:.1f} |"
+    )
+
+
 def table(measures: Sequence[Measure]) -> str:
     """A Markdown table, then the ratios of the fast engine against the reference on each audio."""
     lines = [
         "| audio | variant | audio s | wall s | × real time | load s | peak MB | beyond audio MB | WER % |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for m in measures:
-        lines.append(
-            f"| {m.audio} | {m.variant} | {m.duration_s:.0f} | {m.wall_s:.1f} | {m.speed:.1f} | {m.load_s:.1f} | "
-            f"{m.peak_mb:.0f} | {m.beyond_audio_mb:.0f} | {m.wer * 100:.1f} |"
-        )
+    lines += [_row(m) for m in measures]
     lines.append("")
     for audio in dict.fromkeys(m.audio for m in measures):
         by_variant = {m.variant: m for m in measures if m.audio == audio}
@@ -243,12 +246,12 @@ def run_bench(
         sets = [english_audio(folder, english_repeat), french_talk(folder, talk_minutes, "talk")]
         for audio in sets:
             for label, engine, compute_type in VARIANTS:
-                echo(f"bench: {label} on {audio.name} ({audio.duration_s:.0f} s)")
                 measures.append(measure(label, engine, compute_type, audio, cache_dir))
+                echo(f"bench: {_row(measures[-1])}")  # as it goes: a long run still shows what it measured
         if long_minutes > 0:
             audio = french_talk(folder, long_minutes, "long-talk")
-            echo(f"bench: {FAST} on {audio.name} ({audio.duration_s:.0f} s)")
             measures.append(measure(FAST, VARIANTS[0][1], VARIANTS[0][2], audio, cache_dir))
+            echo(f"bench: {_row(measures[-1])}")
     return measures
 
 
