@@ -224,8 +224,8 @@ def table(measures: Sequence[Measure]) -> str:
     if len(fast_runs) >= 2:
         short, long = min(fast_runs, key=lambda m: m.duration_s), max(fast_runs, key=lambda m: m.duration_s)
         lines.append(
-            f"- memory as the recording grows ({FAST}): {short.duration_s / 60:.1f} min → {short.beyond_audio_mb:.0f} MB "
-            f"beyond the audio, {long.duration_s / 60:.1f} min → {long.beyond_audio_mb:.0f} MB "
+            f"- memory as the recording grows ({FAST}): "
+            f"{short.duration_s / 60:.1f} min → {short.beyond_audio_mb:.0f} MB beyond the audio, {long.duration_s / 60:.1f} min → {long.beyond_audio_mb:.0f} MB "
             f"({long.beyond_audio_mb / short.beyond_audio_mb:.2f}×; the audio itself: {long.audio_mb:.0f} MB)"
         )
     return "\n".join(lines)

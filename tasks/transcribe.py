@@ -425,7 +425,8 @@ def summary_markdown(transcript: Transcript, translation: Transcript | None, pag
         ("Speech", f"{len(transcript.segments)} segments, {words} words, {transcript.duration_s:.0f} s of audio"),
     ]
     if translation is not None:
-        rows.append(("Translation", f"{translation.language}, machine-translated, {len(translation.segments)} segments"))
+        translated = f"{translation.language}, machine-translated, {len(translation.segments)} segments"
+        rows.append(("Translation", translated))
     lines = ["# Publish summary", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {value.replace('|', '/')} |" for name, value in rows]
     warning = language_warning(transcript)

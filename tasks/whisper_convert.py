@@ -166,6 +166,19 @@ def _fused(model: Ct2Model, src: str, dsts: tuple[str, ...]) -> Iterator[tuple[s
             yield f"{dst}.bias", bias
 
 
+def _self_attention(model: Ct2Model, src: str, dst: str) -> Iterator[tuple[str, np.ndarray]]:
+    parts = tuple(f"{dst}.attn.{part}" for part in ("query", "key", "value"))
+    yield from _fused(model, f"{src}/self_attention/linear_0", parts)
+    yield from _linear(model, f"{src}/self_attention/linear_1", f"{dst}.attn.out")
+    yield from _norm(model, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
+
+
+def _feed_forward(model: Ct2Model, src: str, dst: str) -> Iterator[tuple[str, np.ndarray]]:
+    yield from _linear(model, f"{src}/ffn/linear_0", f"{dst}.mlp.0")
+    yield from _linear(model, f"{src}/ffn/linear_1", f"{dst}.mlp.2")
+    yield from _norm(model, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
+
+
 def state_dict_arrays(model: Ct2Model) -> Iterator[tuple[str, np.ndarray]]:
     """openai-whisper's state dict entries (name, float array) from a CTranslate2 Whisper model."""
     dims = dims_of(model)
@@ -173,29 +186,20 @@ def state_dict_arrays(model: Ct2Model) -> Iterator[tuple[str, np.ndarray]]:
     yield from _linear(model, "encoder/conv2", "encoder.conv2")
     yield "encoder.positional_embedding", _weight(model, "encoder/position_encodings/encodings")
     for i in range(dims["n_audio_layer"]):
-        src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        yield from _fused(model, f"{src}/self_attention/linear_0", (f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"))
-        yield from _linear(model, f"{src}/self_attention/linear_1", f"{dst}.attn.out")
-        yield from _norm(model, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
-        yield from _linear(model, f"{src}/ffn/linear_0", f"{dst}.mlp.0")
-        yield from _linear(model, f"{src}/ffn/linear_1", f"{dst}.mlp.2")
-        yield from _norm(model, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
+        yield from _self_attention(model, f"encoder/layer_{i}", f"encoder.blocks.{i}")
+        yield from _feed_forward(model, f"encoder/layer_{i}", f"encoder.blocks.{i}")
     yield from _norm(model, "encoder/layer_norm", "encoder.ln_post")
 
-    yield "decoder.token_embedding.weight", _weight(model, "decoder/embeddings/weight")
+    yield "decoder.token_embedding.weight", _weight(model, "decoder/embeddings/weight")  # projection: an alias
     yield "decoder.positional_embedding", _weight(model, "decoder/position_encodings/encodings")
     for i in range(dims["n_text_layer"]):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        yield from _fused(model, f"{src}/self_attention/linear_0", (f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"))
-        yield from _linear(model, f"{src}/self_attention/linear_1", f"{dst}.attn.out")
-        yield from _norm(model, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
+        yield from _self_attention(model, src, dst)
         yield from _linear(model, f"{src}/attention/linear_0", f"{dst}.cross_attn.query")
         yield from _fused(model, f"{src}/attention/linear_1", (f"{dst}.cross_attn.key", f"{dst}.cross_attn.value"))
         yield from _linear(model, f"{src}/attention/linear_2", f"{dst}.cross_attn.out")
         yield from _norm(model, f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln")
-        yield from _linear(model, f"{src}/ffn/linear_0", f"{dst}.mlp.0")
-        yield from _linear(model, f"{src}/ffn/linear_1", f"{dst}.mlp.2")
-        yield from _norm(model, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
+        yield from _feed_forward(model, src, dst)
     yield from _norm(model, "decoder/layer_norm", "decoder.ln")
 
 
