@@ -317,6 +317,22 @@ def scan_inbox_command(
         typer.echo(url)
 
 
+@app.command()
+def cleanup(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
+    """Remove the work folders that failed runs kept for a retry (never one a running publication uses)."""
+    from tasks.stagecache import remove_if_unused
+
+    settings = settings_or_fail(config, work_dir=work_dir)
+    runs = settings.work_path / "runs"
+    folders = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
+    freed, removed = 0, 0
+    for folder in folders:
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        if remove_if_unused(folder):
+            freed, removed = freed + size, removed + 1
+    typer.echo(f"removed {removed} work folder(s) of {len(folders)}, {freed / 1024**2:.1f} MiB freed")
+
+
 @local_s3_app.command("start")
 def local_s3_start(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Start the embedded S3 server in the background (or report the running one); prints its endpoint."""

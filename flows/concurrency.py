@@ -8,6 +8,7 @@ it is created with one slot only when missing, never reset.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import socket
 from collections.abc import Iterator
@@ -47,5 +48,23 @@ def one_transcription_per_host() -> Iterator[None]:
     """Hold this host's transcription slot for the duration of the block (waits for it if taken)."""
     name = transcription_limit_name()
     ensure_limit(name, TRANSCRIPTION_SLOTS)
+    with concurrency(name, occupy=1, lease_duration=LEASE_S, strict=True):
+        yield
+
+
+SITE_LIMIT_PREFIX = "confcast-site"
+
+
+def site_limit_name(storage_url: str) -> str:
+    """``confcast-site-<hash of the storage URL>``: one name per published site, whatever host writes it."""
+    return f"{SITE_LIMIT_PREFIX}-{hashlib.sha256(storage_url.encode('utf-8')).hexdigest()[:12]}"
+
+
+@contextmanager
+def one_writer_per_site(storage_url: str) -> Iterator[None]:
+    """Hold the site's single writing slot: the catalog, feed and search index are read, changed and written back,
+    so two publications at once (from any host of the Prefect server) would lose one another's entries."""
+    name = site_limit_name(storage_url)
+    ensure_limit(name, 1)
     with concurrency(name, occupy=1, lease_duration=LEASE_S, strict=True):
         yield

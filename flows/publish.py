@@ -23,11 +23,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.settings import Settings, load_settings
-from flows.concurrency import one_transcription_per_host
+from flows.concurrency import one_transcription_per_host, one_writer_per_site
 from flows.hooks import notify_webhook
 from flows.targets import Target, resolve_target
 from tasks import captions, hls, media, transcribe
 from config.ladder import DEFAULT_LADDER
+from tasks.diskspace import check_free_space, estimate_work_bytes
 from tasks.layout import Generator, build_manifest, conference_prefix
 from tasks.layout import file_tag as media_file_tag
 from tasks.metadata import build_meta
@@ -197,13 +198,16 @@ def publish_files(conference: Conference, target: Target, settings: Settings, fi
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
     storage = target.open()
-    return publish_conference_files(
-        storage,
-        conference,
-        manifest,
-        site_title=settings.site_title,
-        site_language=settings.site_language,
-    )
+    # One writer at a time per site (any host): two runs of one conference never mix, and two conferences
+    # published at once never lose each other's catalog, feed or search entries.
+    with one_writer_per_site(storage.url):
+        return publish_conference_files(
+            storage,
+            conference,
+            manifest,
+            site_title=settings.site_title,
+            site_language=settings.site_language,
+        )
 
 
 def package_version(name: str) -> str:
@@ -255,6 +259,9 @@ def publish_conference(
         return unchanged_url
     run_dir = settings.work_path / "runs" / probe.source.sha256[:16]
     claim = FolderClaim(run_dir)  # kept on failure, for a retry that resumes; removed once published
+    rungs = media.plan_ladder_job(probe).rungs
+    needed = estimate_work_bytes(probe.duration_s, [r.video_bitrate for r in rungs], DEFAULT_LADDER.audio_bitrate)
+    check_free_space(run_dir, needed, probe.source.filename)
 
     # Transcoding and transcription share only the probed input: run them side by side.
     video_future = transcode_video.submit(probe, run_dir, show_progress, meta.title)

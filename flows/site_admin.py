@@ -7,6 +7,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from config.settings import Settings, load_settings
+from flows.concurrency import one_writer_per_site
 from flows.targets import resolve_target
 from tasks import publish
 from tasks.publish import RebuildReport, site_info
@@ -22,13 +23,15 @@ def open_site(settings: Settings) -> tuple[Storage, publish.SiteInfo]:
 def rebuild_site_files(settings: Settings) -> RebuildReport:
     storage, site = open_site(settings)
     logger = get_run_logger()
-    return publish.rebuild_site(storage, site, on_page=lambda slug: logger.info("Rewrote the page of %s", slug))
+    with one_writer_per_site(storage.url):
+        return publish.rebuild_site(storage, site, on_page=lambda slug: logger.info("Rewrote the page of %s", slug))
 
 
 @task(name="unpublish-conference-files", cache_policy=NO_CACHE)
 def unpublish_conference_files(slug: str, settings: Settings) -> int:
     storage, site = open_site(settings)
-    return publish.unpublish(storage, site, slug)
+    with one_writer_per_site(storage.url):
+        return publish.unpublish(storage, site, slug)
 
 
 @flow(name="rebuild-site", validate_parameters=False)

@@ -194,3 +194,20 @@ def test_demo_publishes_the_sample_on_the_embedded_server(prefect_server, tmp_pa
         server = running_local_s3(data_dir, port)
         if server is not None:
             stop_local_s3(server)
+
+
+def test_cleanup_removes_kept_work_folders_but_not_one_in_use(tmp_path: Path) -> None:
+    from tasks.stagecache import FolderClaim
+
+    runs = tmp_path / "work" / "runs"
+    for name in ("failed-run", "running"):
+        (runs / name / "video").mkdir(parents=True)
+        (runs / name / "video" / "720p.mp4").write_bytes(b"x" * 2048)
+    claim = FolderClaim(runs / "running")
+    try:
+        result = run_confcast("cleanup", "--work-dir", str(tmp_path / "work"))
+    finally:
+        claim.release()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("removed 1 work folder(s) of 2")
+    assert not (runs / "failed-run").exists() and (runs / "running" / "video" / "720p.mp4").exists()
