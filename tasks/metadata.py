@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -124,6 +125,12 @@ def build_meta(
     today: dt.date | None = None,
 ) -> ConferenceMeta:
     """Options override the sidecar file, which overrides defaults (title from the file name, today's date)."""
+    try:
+        str(source).encode("utf-8")
+    except UnicodeEncodeError:
+        # The path travels as JSON (Prefect parameters, manifest): it must be text.
+        shown = os.fsencode(source).decode("utf-8", "replace")
+        raise MetadataError(f"{shown}: the file name is not valid UTF-8 text; rename the file and publish it again")
     sidecar_path = find_sidecar(source)
     sidecar = load_sidecar(sidecar_path) if sidecar_path else Sidecar()
 
