@@ -60,6 +60,13 @@ def quiet_prefect_console() -> None:
                 handler.setLevel(logging.CRITICAL + 1)
 
 
+def prepare_prefect(settings: Settings, verbose: bool) -> None:
+    """Prefect's environment first (before Prefect is imported), then its console logs off unless asked for."""
+    configure_prefect(settings.work_path)
+    if not verbose:
+        quiet_prefect_console()
+
+
 def check_before_flow(settings: Settings, parameters: dict) -> None:
     """Refuse bad metadata or an unreadable recording at once, before Prefect's start-up (10-20 s)."""
     from tasks import media
@@ -73,17 +80,13 @@ def check_before_flow(settings: Settings, parameters: dict) -> None:
 
 def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **parameters: object) -> str:
     check_before_flow(settings, parameters)
-    configure_prefect(settings.work_path)
+    prepare_prefect(settings, verbose)
     if via_server:
         from flows.serve import publish_via_server
 
-        if not verbose:
-            quiet_prefect_console()
         return publish_via_server({**parameters, "source": str(Path(str(parameters["source"])).resolve())})
     from flows.publish import publish_conference  # Prefect is imported only once its environment is set
 
-    if not verbose:
-        quiet_prefect_console()
     return publish_conference(settings=settings, show_progress=True, **parameters)
 
 
@@ -220,12 +223,9 @@ def rebuild_site(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def run() -> str:
-        configure_prefect(settings.work_path)
+        prepare_prefect(settings, verbose)
         from flows.site_admin import open_site
         from flows.site_admin import rebuild_site as rebuild_flow
-
-        if not verbose:
-            quiet_prefect_console()
         report = rebuild_flow(settings=settings)
         for problem in report.skipped:
             typer.echo(f"confcast: left out {problem}", err=True)
@@ -252,11 +252,8 @@ def unpublish(
         from tasks.metadata import validate_slug
 
         validate_slug(slug)  # refuse a bad slug before Prefect's start-up
-        configure_prefect(settings.work_path)
+        prepare_prefect(settings, verbose)
         from flows.site_admin import unpublish as unpublish_flow
-
-        if not verbose:
-            quiet_prefect_console()
         return unpublish_flow(slug, settings=settings)
 
     deleted = guarded(verbose, run)
@@ -306,11 +303,8 @@ def scan_inbox_command(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def run() -> list[str]:
-        configure_prefect(settings.work_path)
+        prepare_prefect(settings, verbose)
         from flows.inbox import scan_inbox
-
-        if not verbose:
-            quiet_prefect_console()
         return scan_inbox(inbox=inbox, settings=settings)
 
     for url in guarded(verbose, run):
