@@ -38,7 +38,7 @@ BEAM_SIZE = 5
 BEST_OF = 5  # candidates sampled at a temperature above 0
 # Seconds of speech handed to an engine at once: the engines compute features for all they are given, so this
 # bounds the memory beyond the audio itself. Blocks end between VAD speech chunks, never inside speech.
-BLOCK_S = 600.0
+BLOCK_S = 120.0
 # Whisper's default fallback: decode again at a higher temperature when the output looks like a loop.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 UNDETERMINED = "und"  # ISO 639-2 code reported when language is "auto" and the audio holds no speech
@@ -145,6 +145,29 @@ def _check_language(language: str) -> str | None:
     return code
 
 
+def _read_speech_wav(path: Path) -> np.ndarray | None:
+    """A 16 kHz mono 16-bit WAV (what the flow extracts for Whisper) read directly, in pieces: no decoder
+    buffers beside the samples. None for any other file."""
+    import wave
+
+    try:
+        fh = wave.open(str(path), "rb")
+    except (wave.Error, EOFError, OSError):
+        return None
+    with fh:
+        if (fh.getframerate(), fh.getnchannels(), fh.getsampwidth()) != (SAMPLE_RATE, 1, 2):
+            return None
+        samples = np.empty(fh.getnframes(), dtype=np.float32)
+        done = 0
+        while done < samples.size:
+            chunk = np.frombuffer(fh.readframes(SAMPLE_RATE * 60), dtype="<i2")
+            if chunk.size == 0:
+                break
+            samples[done : done + chunk.size] = chunk / 32768.0  # faster-whisper's own scaling
+            done += chunk.size
+    return samples[:done]
+
+
 def _decode(audio: Path):
     """The audio as 16 kHz mono float32 samples."""
     from faster_whisper import decode_audio
@@ -154,7 +177,9 @@ def _decode(audio: Path):
     if audio.stat().st_size == 0:
         raise TranscriptionError(f"cannot transcribe {audio}: the file is empty (0 bytes); give the recording again")
     try:
-        samples = decode_audio(str(audio), sampling_rate=SAMPLE_RATE)
+        samples = _read_speech_wav(audio)
+        if samples is None:
+            samples = decode_audio(str(audio), sampling_rate=SAMPLE_RATE)
     except Exception as exc:  # PyAV raises its own FFmpegError family, and IndexError when there is no audio
         raise TranscriptionError(
             f"cannot decode the audio of {audio}: {_one_line(exc)}; "
