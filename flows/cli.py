@@ -261,6 +261,43 @@ def unpublish(
 
 
 @app.command()
+def captions(
+    slug: Annotated[str, typer.Argument(help="The conference's folder name, as in its page URL.")],
+    replace: Annotated[Path, typer.Option("--replace", help="A corrected WebVTT file (for example the published one, edited).")],
+    lang: Annotated[Optional[str], typer.Option(help="Which caption track (default: the transcript's language).")] = None,
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Replace a conference's captions with a reviewed WebVTT file, without running Whisper again.
+
+    The file is validated; captions, transcript files (TXT, SRT, JSON), page and search data are republished,
+    and the track is marked "reviewed" in the manifest and on the page.
+    """
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+
+    def run() -> str:
+        from tasks.corrections import reviewed_cues
+        from tasks.errors import MetadataError
+        from tasks.metadata import validate_slug
+
+        validate_slug(slug)
+        try:
+            text = replace.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise MetadataError(f"{replace}: cannot read it as UTF-8 text ({error}); give a WebVTT file") from None
+        reviewed_cues(text, replace.name, float("inf"))  # refuse a broken file before Prefect's start-up
+        prepare_prefect(settings, verbose)
+        from flows.site_admin import replace_captions_flow
+
+        return replace_captions_flow(slug, text, replace.name, lang, settings=settings)
+
+    typer.echo(f"reviewed captions published for {slug}: {guarded(verbose, run)}")
+
+
+@app.command()
 def serve(
     inbox: Annotated[
         Optional[str], typer.Option(help="Inbox folder that scan-inbox watches (else inbox_url from settings).")

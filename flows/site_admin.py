@@ -11,6 +11,8 @@ from flows.concurrency import one_writer_per_site
 from flows.targets import resolve_target
 from tasks import publish
 from tasks.publish import RebuildReport, site_info
+from tasks.corrections import replace_captions
+from tasks.layout import Manifest
 from tasks.storage import Storage
 
 
@@ -53,3 +55,22 @@ def unpublish(slug: str, settings: Settings | None = None) -> int:
     deleted = unpublish_conference_files(slug, settings)
     get_run_logger().info("Unpublished %s (%d files deleted)", slug, deleted)
     return deleted
+
+
+@task(name="replace-caption-files", cache_policy=NO_CACHE)
+def replace_caption_files(slug: str, text: str, source_name: str, lang: str | None, settings: Settings) -> Manifest:
+    storage, site = open_site(settings)
+    with one_writer_per_site(storage.url):
+        return replace_captions(storage, site, slug, text, source_name=source_name, lang=lang)
+
+
+@flow(name="replace-captions", validate_parameters=False)
+def replace_captions_flow(
+    slug: str, text: str, source_name: str, lang: str | None = None, settings: Settings | None = None
+) -> str:
+    """Publish reviewed captions for a conference (no Whisper); returns the caption file's path in the manifest."""
+    settings = settings or load_settings()
+    manifest = replace_caption_files(slug, text, source_name, lang, settings)
+    reviewed = [track.path for track in manifest.captions if track.status == "reviewed"]
+    get_run_logger().info("Reviewed captions of %s published: %s", slug, ", ".join(reviewed))
+    return ", ".join(reviewed)
