@@ -52,6 +52,7 @@ def fail(message: str) -> None:
 
 def quiet_prefect_console() -> None:
     """Keep Prefect's console logs (and their tracebacks) off the terminal; they still reach the Prefect API."""
+    import prefect.main  # noqa: F401 - sets up Prefect's logging, whose console handler is quieted here
     from prefect.logging.handlers import PrefectConsoleHandler
 
     for logger in [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]:
