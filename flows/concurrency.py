@@ -21,7 +21,7 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 TRANSCRIPTION_LIMIT_PREFIX = "confcast-transcription"
 TRANSCRIPTION_SLOTS = 1
-LEASE_S = 300  # renewed while the transcription runs; frees the slot this long after a crashed process
+LEASE_S = 60  # renewed while the work runs; a crashed process frees its slot this long after (Prefect's minimum)
 
 
 def transcription_limit_name(host: str | None = None) -> str:
