@@ -7,11 +7,16 @@ from storage. Keys are content-tagged, so new files never overwrite what caches 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+from tasks import hls
 from tasks.captions import parse_vtt, srt_text, transcript_json, transcript_txt, vtt_text
 from tasks.errors import MetadataError, PublishError
 from tasks.layout import (
     MANIFEST,
     Manifest,
+    VideoInfo,
     TranscriptInfo,
     caption_path,
     conference_prefix,
@@ -64,7 +69,9 @@ def replace_captions(
         storage.put_bytes(f"{prefix}/{key}", data, content_type_for(key))
         return key
 
-    vtt_key = put(caption_path(lang), vtt_text(cues, lang, note=REVIEWED_NOTE))
+    vtt_body = vtt_text(cues, lang, note=REVIEWED_NOTE)
+    vtt_key = put(caption_path(lang), vtt_body)
+    video, replaced_hls = _hls_with_captions(storage, prefix, manifest, lang, vtt_body, put)
     captions = tuple(
         track.model_copy(update={"path": vtt_key, "status": "reviewed"}) if track.lang == lang else track
         for track in manifest.captions
@@ -85,7 +92,7 @@ def replace_captions(
             txt=put(transcript_path(lang, "txt"), transcript_txt(transcript)),
             json=put(transcript_path(lang, "json"), transcript_json(transcript)),
         )
-    updated = manifest.model_copy(update={"captions": captions, "transcript": transcript_info})
+    updated = manifest.model_copy(update={"captions": captions, "transcript": transcript_info, "video": video})
     storage.put_bytes(f"{prefix}/{MANIFEST}", updated.to_json().encode("utf-8"), content_type_for(MANIFEST))
     rebuild_site(storage, site)  # page, search data, catalog and feed, from what storage now holds
 
@@ -95,5 +102,44 @@ def replace_captions(
     replaced = {track.path for track in manifest.captions}
     if manifest.transcript is not None:
         replaced |= {manifest.transcript.srt, manifest.transcript.txt, manifest.transcript.json_}
-    storage.delete_keys(f"{prefix}/{path}" for path in sorted(replaced - still_used))
+    storage.delete_keys(f"{prefix}/{path}" for path in sorted((replaced | replaced_hls) - still_used))
     return updated
+
+
+def _hls_with_captions(
+    storage: Storage, prefix: str, manifest: Manifest, lang: str, vtt_body: str, put: Callable[[str, str], str]
+) -> tuple[VideoInfo, set[str]]:
+    """The HLS ladder's subtitle rendition in ``lang`` replaced by the reviewed captions.
+
+    The ladder's folder is content-tagged and cached as immutable, so nothing in it is rewritten: a new subtitle
+    file, its playlist and a new master (pointing at them) are added beside the old ones, under tagged names.
+    Returns the video part of the manifest, pointing at the new master, and the paths it no longer uses.
+    """
+    if manifest.video.hls is None:
+        return manifest.video, set()
+    master_path = PurePosixPath(manifest.video.hls)
+    folder = master_path.parent
+    master = storage.get_bytes(f"{prefix}/{master_path}")
+    if master is None:
+        raise PublishError(f"{prefix}/{master_path} is missing from {storage.url}; republish the conference first")
+    master_text = master.decode("utf-8")
+    old_playlist = hls.subtitle_uri(master_text, lang)
+    if old_playlist is None:  # a ladder published without captions in this language
+        return manifest.video, set()
+    old_playlist_path = folder / old_playlist
+    old_playlist_body = storage.get_bytes(f"{prefix}/{old_playlist_path}")
+    old_vtts = (
+        [str(old_playlist_path.parent / uri) for _, uri in hls.parse_media_playlist(old_playlist_body.decode()).segments]
+        if old_playlist_body is not None
+        else []
+    )
+    subtitles = folder / hls.SUBTITLES_DIR
+    vtt_key = put(str(subtitles / f"{hls.language_tag(lang)}.vtt"), vtt_body)
+    playlist_key = put(
+        str(subtitles / f"{hls.language_tag(lang)}.m3u8"),
+        hls.render_subtitle_playlist(manifest.duration_s, PurePosixPath(vtt_key).name),
+    )
+    new_uri = str(PurePosixPath(playlist_key).relative_to(folder))
+    master_key = put(str(folder / hls.MASTER), hls.with_subtitle_uri(master_text, lang, new_uri))
+    replaced = {str(master_path), str(old_playlist_path), *old_vtts}
+    return manifest.video.model_copy(update={"hls": master_key}), replaced - {master_key, playlist_key, vtt_key}

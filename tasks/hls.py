@@ -303,7 +303,7 @@ def render_master(variants: tuple[HlsVariant, ...], subtitles: tuple[HlsSubtitle
     for i, track in enumerate(subtitles):
         lines.append(
             f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",NAME="{_quoted(track.name)}",'
-            f'LANGUAGE="{_language_tag(track.lang)}",DEFAULT={"YES" if i == 0 else "NO"},AUTOSELECT=YES,'
+            f'LANGUAGE="{language_tag(track.lang)}",DEFAULT={"YES" if i == 0 else "NO"},AUTOSELECT=YES,'
             f'FORCED=NO,URI="{_quoted(track.playlist)}"'
         )
     for v in sorted(variants, key=lambda v: v.height, reverse=True):
@@ -337,12 +337,33 @@ def render_subtitle_playlist(duration_s: float, vtt: str) -> str:
     )
 
 
+def _is_subtitles_in(line: str, lang: str) -> bool:
+    return line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES") and f'LANGUAGE="{language_tag(lang)}"' in line
+
+
+def subtitle_uri(master: str, lang: str) -> str | None:
+    """The URI of the master's subtitle rendition in ``lang`` (relative to the master), None when there is none."""
+    for line in master.splitlines():
+        found = re.search(r'URI="([^"]*)"', line) if _is_subtitles_in(line, lang) else None
+        if found:
+            return found.group(1)
+    return None
+
+
+def with_subtitle_uri(master: str, lang: str, uri: str) -> str:
+    """The master playlist with the subtitle rendition in ``lang`` pointing at ``uri``; the rest unchanged. Pure."""
+    return "".join(
+        re.sub(r'URI="[^"]*"', f'URI="{_quoted(uri)}"', line) if _is_subtitles_in(line, lang) else line
+        for line in master.splitlines(keepends=True)
+    )
+
+
 def _quoted(text: str) -> str:
     """A quoted-string attribute may not hold a double quote nor a line break (RFC 8216, 4.2)."""
     return re.sub(r'["\r\n]', "", text)
 
 
-def _language_tag(lang: str) -> str:
+def language_tag(lang: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]", "", lang) or "und"
 
 
@@ -360,7 +381,7 @@ def add_subtitles(ladder: HlsLadder, tracks: list[tuple[str, Path]], duration_s:
     folder.mkdir(exist_ok=True)
     subtitles = []
     for lang, vtt in tracks:
-        tag = _language_tag(lang)
+        tag = language_tag(lang)
         shutil.copyfile(vtt, folder / f"{tag}.vtt")
         (folder / f"{tag}.m3u8").write_text(render_subtitle_playlist(duration_s, f"{tag}.vtt"), encoding="utf-8")
         subtitles.append(

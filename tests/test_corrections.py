@@ -12,6 +12,7 @@ import pytest
 
 from config.settings import Settings
 from flows.publish import publish_conference
+from tasks.hls import subtitle_uri
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 SLUG = "2026-09-10-corrections"
@@ -65,6 +66,17 @@ def test_reviewed_captions_replace_the_automatic_ones(prefect_server, short_samp
     assert [s["start"] for s in segments] == [0.5, 4.0]
     page = (folder / "index.html").read_text(encoding="utf-8")
     assert "texte relu" in page and "(sous-titres relus)" in page and "automatiques" not in page
-    assert after["video"] == before["video"] and after["source"] == before["source"]  # no new encode
+    assert after["source"] == before["source"]
+    assert {**after["video"], "hls": None} == {**before["video"], "hls": None}  # no new encode
+    # The HLS ladder's subtitle rendition (what Safari and HLS players show) carries the reviewed text too.
+    master = (folder / after["video"]["hls"]).read_text(encoding="utf-8")
+    subtitle_playlist = folder / after["video"]["hls"].rsplit("/", 1)[0] / subtitle_uri(master, "fr")
+    (segment,) = [line for line in subtitle_playlist.read_text(encoding="utf-8").splitlines() if line[:1] not in "#"]
+    assert "texte relu" in (subtitle_playlist.parent / segment).read_text(encoding="utf-8")
+    assert not (folder / before["video"]["hls"]).exists(), "the old master (automatic captions) is removed"
+    caption_files = [p for p in folder.rglob("*.vtt") if not p.name.startswith("thumbnails")]
+    assert len(caption_files) == 2, "the captions track and its HLS copy, no automatic copy left"
+    assert all("texte relu" in p.read_text(encoding="utf-8") for p in caption_files)
+    assert f'src="{after["video"]["hls"]}"' in page
     search = "".join(p.read_text(encoding="utf-8") for p in site.rglob("*.json") if "search" in str(p))
     assert "texte relu" in search

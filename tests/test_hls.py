@@ -11,7 +11,7 @@ import pytest
 
 from media_checks import X264_FAST, check_web_mp4, ffmpeg, jpeg_size, streams_of
 from tasks import hls, media
-from tasks.models import Media, Probe
+from tasks.models import HlsSubtitles, HlsVariant, Media, Probe
 
 DURATION = 9.0
 
@@ -167,3 +167,16 @@ def test_captions_join_as_a_subtitle_rendition(ladder_run, tmp_path: Path) -> No
     assert (root / "subtitles" / "fr.vtt").read_text(encoding="utf-8") == vtt.read_text(encoding="utf-8")
     assert ladder.files[-1] == "master.m3u8" and "subtitles/fr.vtt" in ladder.files
     assert all((root / name).is_file() for name in ladder.files)
+
+
+def test_subtitle_uri_is_found_and_replaced_in_one_language_only() -> None:
+    variant = HlsVariant(name="360p", width=640, height=360, fps=25.0, bandwidth=1, average_bandwidth=1,
+                             codecs="avc1.64001e,mp4a.40.2", playlist="360p/index.m3u8", files=(), bytes=1)
+    tracks = tuple(HlsSubtitles(lang=lang, name=lang, playlist=f"subtitles/{lang}.m3u8", vtt=f"subtitles/{lang}.vtt")
+                   for lang in ("fr", "en"))
+    master = hls.render_master((variant,), tracks)
+    assert hls.subtitle_uri(master, "fr") == "subtitles/fr.m3u8" and hls.subtitle_uri(master, "de") is None
+    changed = hls.with_subtitle_uri(master, "fr", 'subtitles/fr.0123456789ab.m3u8"')
+    assert hls.subtitle_uri(changed, "fr") == "subtitles/fr.0123456789ab.m3u8"  # a quote cannot break out
+    assert hls.subtitle_uri(changed, "en") == "subtitles/en.m3u8"
+    assert changed.replace("fr.0123456789ab.m3u8", "fr.m3u8") == master
