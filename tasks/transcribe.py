@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
+from tasks import vad
 from tasks.errors import TranscriptionError
 from tasks.models import Segment, Transcript, Word
 from tasks.whisper_model import resolve_model
@@ -285,11 +286,9 @@ def load_engine(
 
 
 def speech_chunks(samples: np.ndarray) -> list[dict]:
-    """Where the speech is, as ``{"start", "end"}`` sample indices (Silero VAD with faster-whisper's defaults,
-    chunks no longer than a block)."""
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    return get_speech_timestamps(samples, VadOptions(max_speech_duration_s=BLOCK_S), sampling_rate=SAMPLE_RATE)
+    """Where the speech is, as ``{"start", "end"}`` sample indices (Silero VAD with faster-whisper's defaults, run
+    piece by piece so that its memory does not grow with the recording; chunks no longer than a block)."""
+    return vad.speech_chunks(samples, vad.VadSettings(max_speech_s=BLOCK_S))
 
 
 def group_blocks(chunks: Sequence[dict], block_samples: int) -> list[list[dict]]:
