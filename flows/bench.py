@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import typer
 
-bench_app = typer.Typer(help="Measure speed, memory and accuracy; prints a table with ratios (see README, Performance).")
+bench_app = typer.Typer(
+    help="Measure speed, memory and accuracy; prints a table with ratios (see README, Performance). "
+    "With no subcommand: the whole pipeline (`confcast bench pipeline` with its defaults)."
+)
+
+PIPELINE_MINUTES = "2,10,30"
+PIPELINE_SIZE = "640x360"
+BENCH_BUCKET = "confcast-bench"
+
+
+@bench_app.callback(invoke_without_command=True)
+def bench_default(ctx: typer.Context) -> None:
+    """Measure speed, memory and accuracy. With no subcommand: the whole pipeline on 2, 10 and 30-minute talks."""
+    if ctx.invoked_subcommand is None:
+        run_pipeline_bench(PIPELINE_MINUTES, PIPELINE_SIZE, None, None, None, keep=False)
 
 
 @bench_app.command("search")
@@ -58,3 +72,130 @@ def bench_transcribe(
         echo=lambda line: typer.echo(line, err=True),
     )
     typer.echo(table(measures))
+
+
+@bench_app.command("pipeline")
+def bench_pipeline(
+    minutes: str = typer.Option(PIPELINE_MINUTES, help="Talk lengths in minutes, separated by commas."),
+    size: str = typer.Option(PIPELINE_SIZE, help="Video size of the generated talks, WIDTHxHEIGHT."),
+    to: str = typer.Option(
+        None, "--to", help="Where to publish (s3://bucket/prefix or file:///dir). Default: the embedded SeaweedFS."
+    ),
+    endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3 endpoint URL for --to s3://..."),
+    work_dir: str = typer.Option(None, help="Work folder: talks, reports, caches (default: the settings' work folder)."),
+    keep: bool = typer.Option(False, help="Keep what the bench published (default: delete it at the end)."),
+) -> None:
+    """The publish flow on generated talks: time per stage, overhead, an unchanged re-run, peak memory."""
+    run_pipeline_bench(minutes, size, to, endpoint_url, work_dir, keep=keep)
+
+
+def run_pipeline_bench(
+    minutes: str, size: str, to: str | None, endpoint_url: str | None, work_dir: str | None, *, keep: bool
+) -> None:
+    import datetime as dt
+    import os
+    import shlex
+    import sys
+    from pathlib import Path
+
+    from flows.cli import fail, settings_or_fail
+    from tasks import bench_pipeline as bp
+    from tasks.storage import open_storage
+
+    try:
+        lengths, video_size = bp.parse_minutes(minutes), bp.parse_size(size)
+    except ValueError as error:
+        fail(str(error))
+        return
+    settings = settings_or_fail(None, work_dir=work_dir)
+    work = settings.work_path
+    load_before = bp.load_now()
+    env = dict(os.environ)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if to:
+        storage_url, target = to.rstrip("/"), f"{to} ({'S3' if to.startswith('s3://') else 'local folder'})"
+    else:
+        from tasks.s3server import ensure_local_s3, with_local_credentials
+
+        server = ensure_local_s3(work / "seaweedfs", settings.local_s3_port)  # started here: not in a child's tree
+        env.update(with_local_credentials(server))
+        os.environ.update(with_local_credentials(server))  # for this process's clean-up
+        storage_url, endpoint_url = f"s3://{BENCH_BUCKET}/{stamp}", server.endpoint_url
+        target = f"the embedded SeaweedFS (S3 over boto3, {server.endpoint_url}), a fresh prefix each bench"
+    from tasks.whisper_model import packaged_base_dir
+
+    packaged_base_dir(work)  # the model assembled once, outside the timings
+    runs = work / "runs"
+
+    def child_args(source: Path, title: str, slug: str, report: Path) -> list[str]:
+        args = [sys.executable, "-m", "flows.cli", "bench", "publish-one", str(source), "--title", title,
+                "--slug", slug, "--report", str(report), "--to", storage_url, "--work-dir", str(work)]  # fmt: skip
+        return args + (["--endpoint-url", endpoint_url] if endpoint_url else [])
+
+    def before_first(source: Path) -> None:
+        """A first run starts from nothing: an interrupted earlier bench may have left this talk's stages."""
+        import hashlib
+        import shutil
+
+        digest = hashlib.sha256()
+        with source.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        leftover = runs / digest.hexdigest()[:16]  # the flow's run folder for this recording (flows.publish)
+        if leftover.is_dir():
+            typer.echo(f"confcast: removing {leftover}, left by an interrupted bench", err=True)
+            shutil.rmtree(leftover)
+
+    rows = bp.run_bench(
+        lengths,
+        size=video_size,
+        talks_dir=work / "bench" / "talks",
+        reports_dir=work / "bench" / "reports" / stamp,
+        child_args=child_args,
+        env=env,
+        echo=lambda line: typer.echo(line, err=True),
+        before_first=before_first,
+    )
+    command = "confcast bench pipeline --minutes " + ",".join(f"{m:g}" for m in lengths)
+    if size != PIPELINE_SIZE:
+        command += f" --size {size}"
+    if to:
+        command += f" --to {shlex.quote(to)}"
+    setup = bp.Setup(target=target, machine=bp.machine_line(load_before), command=command)
+    if not keep:
+        storage = open_storage(storage_url, endpoint_url=endpoint_url)
+        storage.delete_keys(storage.list_keys())
+    typer.echo(bp.table(rows, setup))
+
+
+@bench_app.command("publish-one", hidden=True)
+def bench_publish_one(
+    source: str = typer.Argument(...),
+    title: str = typer.Option(...),
+    slug: str = typer.Option(...),
+    report: str = typer.Option(..., help="Write stage intervals and uploaded bytes here (JSON)."),
+    to: str = typer.Option(None, "--to"),
+    endpoint_url: str = typer.Option(None, "--endpoint-url"),
+    work_dir: str = typer.Option(None),
+) -> None:
+    """The bench's child: what `confcast publish` runs, recording stage times and uploads."""
+    from pathlib import Path
+
+    from flows.cli import check_before_flow, guarded, prepare_prefect, settings_or_fail
+    from tasks.bench_pipeline import write_report
+
+    settings = settings_or_fail(None, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+    parameters = {"source": source, "title": title, "date": "2026-01-15", "speakers": ["Banc d'essai"],
+                  "description": None, "language": "fr", "slug": slug}  # fmt: skip
+
+    def run() -> str:
+        check_before_flow(settings, parameters)
+        prepare_prefect(settings, verbose=False)
+        from flows.publish import publish_conference, recording_run
+
+        with recording_run() as run_report:
+            url = publish_conference(settings=settings, show_progress=True, **parameters)
+        write_report(Path(report), run_report)
+        return url
+
+    typer.echo(guarded(False, run))

@@ -5,10 +5,13 @@ Each step is a thin Prefect task around a plain function of `tasks/`; the flow i
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import sys
 import time
+from collections.abc import Iterator
+from contextvars import ContextVar
 from importlib import metadata as package_metadata
 from pathlib import Path
 
@@ -36,8 +39,80 @@ from tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcrip
 from tasks.publish import publish_conference_files, read_manifest
 from tasks.stagecache import FolderClaim, StageCache, remove_if_unused, run_once, stage_key
 from tasks.site import SiteInfo
+from tasks.storage import Storage
 
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
+
+
+@dataclasses.dataclass
+class RunReport:
+    """Where a run's time went and what it uploaded: filled while `recording_run()` is active (`confcast bench`).
+
+    `stages` maps a stage to its (start, end) intervals in epoch seconds (a stage may run twice: translate);
+    stages run side by side (transcode with speech and transcribe), so intervals may overlap.
+    """
+
+    stages: dict[str, list[tuple[float, float]]] = dataclasses.field(default_factory=dict)
+    uploaded_bytes: int = 0
+    uploads: int = 0
+
+    def add_stage(self, stage: str, start: float, end: float) -> None:
+        self.stages.setdefault(stage, []).append((start, end))
+
+    def add_upload(self, size: int) -> None:
+        self.uploaded_bytes += size
+        self.uploads += 1
+
+
+# The report being recorded, if any; Prefect's task threads run in a copy of the caller's context, so they see it.
+_RUN_REPORT: ContextVar[RunReport | None] = ContextVar("confcast_run_report", default=None)
+
+
+@contextlib.contextmanager
+def recording_run() -> Iterator[RunReport]:
+    """Record stage times and uploaded bytes of the flow runs started inside this block."""
+    report = RunReport()
+    token = _RUN_REPORT.set(report)
+    try:
+        yield report
+    finally:
+        _RUN_REPORT.reset(token)
+
+
+@contextlib.contextmanager
+def timed_stage(stage: str) -> Iterator[None]:
+    """Adds this block's wall time to the report being recorded (nothing when none is)."""
+    start = time.time()
+    try:
+        yield
+    finally:
+        report = _RUN_REPORT.get()
+        if report is not None:
+            report.add_stage(stage, start, time.time())
+
+
+class CountedUploads:
+    """A storage that adds every upload's size to a run report, then passes it on."""
+
+    def __init__(self, storage: Storage, report: RunReport) -> None:
+        self._storage = storage
+        self._report = report
+
+    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
+        self._storage.put_file(key, path, content_type)
+        self._report.add_upload(Path(path).stat().st_size)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
+        self._storage.put_bytes(key, data, content_type)
+        self._report.add_upload(len(data))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._storage, name)
+
+
+def counted(storage: Storage) -> Storage:
+    report = _RUN_REPORT.get()
+    return storage if report is None else CountedUploads(storage, report)  # type: ignore[return-value]
 
 
 class StageProgress:
@@ -66,7 +141,8 @@ class StageProgress:
 
 @task(name="probe-recording", cache_policy=NO_CACHE)
 def probe_recording(source: Path) -> Probe:
-    return media.probe_recording(source)
+    with timed_stage("probe"):
+        return media.probe_recording(source)
 
 
 @task(name="transcode-video", cache_policy=NO_CACHE)
@@ -85,22 +161,25 @@ def transcode_video(
     card_title = title if probe.video is None else None
     key = stage_key(probe.source.sha256, DEFAULT_LADDER, package_version("confcast"), card_title)
     result_type = tuple[media.VideoOutputs, Path | None]
-    outputs, reused = run_once(StageCache(run_dir / "stages"), "transcode", key, result_type, make)
+    with timed_stage("transcode"):
+        outputs, reused = run_once(StageCache(run_dir / "stages"), "transcode", key, result_type, make)
     report_reuse("transcode", reused, show_progress)
     return outputs
 
 
 @task(name="add-hls-subtitles", cache_policy=NO_CACHE)
 def add_hls_subtitles(ladder: HlsLadder, tracks: list[TranscriptFiles], duration_s: float) -> HlsLadder:
-    return hls.add_subtitles(ladder, [(files.lang, files.vtt) for files in tracks], duration_s)
+    with timed_stage("subtitles"):
+        return hls.add_subtitles(ladder, [(files.lang, files.vtt) for files in tracks], duration_s)
 
 
 @task(name="extract-speech", cache_policy=NO_CACHE)
 def extract_speech(probe: Probe, run_dir: Path) -> Path:
     key = stage_key(probe.source.sha256, package_version("confcast"))
-    speech, _ = run_once(
-        StageCache(run_dir / "stages"), "speech", key, Path, lambda: media.extract_speech(probe, run_dir / "speech.wav")
-    )
+    with timed_stage("speech"):
+        speech, _ = run_once(
+            StageCache(run_dir / "stages"), "speech", key, Path, lambda: media.extract_speech(probe, run_dir / "speech.wav")
+        )
     return speech
 
 
@@ -131,7 +210,8 @@ def transcribe_speech(
 
     whisper_settings = (settings.whisper_engine, settings.whisper_model, settings.whisper_compute_type)
     key = stage_key(file_digest(speech), language, task, whisper_settings, package_version("confcast"))
-    transcript, reused = run_once(StageCache(speech.parent / "stages"), stage, key, Transcript, run_whisper)
+    with timed_stage(stage):
+        transcript, reused = run_once(StageCache(speech.parent / "stages"), stage, key, Transcript, run_whisper)
     report_reuse(stage, reused, show_progress)
     warning = transcribe.language_warning(transcript)
     if warning:
@@ -143,10 +223,11 @@ def transcribe_speech(
 
 @task(name="write-captions", cache_policy=NO_CACHE)
 def write_captions(transcript: Transcript, run_dir: Path, translated_from: str | None = None) -> TranscriptFiles:
-    if translated_from is None:
-        return captions.write_transcript_files(transcript, run_dir / "text")
-    note = captions.translation_note(translated_from)
-    return captions.write_transcript_files(transcript, run_dir / "translation", note=note)
+    with timed_stage("captions"):
+        if translated_from is None:
+            return captions.write_transcript_files(transcript, run_dir / "text")
+        note = captions.translation_note(translated_from)
+        return captions.write_transcript_files(transcript, run_dir / "translation", note=note)
 
 
 def report_reuse(stage: str, reused: bool, show_progress: bool) -> None:
@@ -172,8 +253,9 @@ def run_fingerprint(meta: ConferenceMeta, probe: Probe, settings: Settings) -> s
 @task(name="check-published", cache_policy=NO_CACHE)
 def published_unchanged(target: Target, slug: str, sha256: str, fingerprint: str) -> str | None:
     """The page URL when this very conference is already published from the same recording and settings."""
-    storage = target.open()
-    manifest = read_manifest(storage, slug)
+    with timed_stage("check"):
+        storage = target.open()
+        manifest = read_manifest(storage, slug)
     if manifest is None or manifest.source.sha256 != sha256 or manifest.generator.fingerprint != fingerprint:
         return None
     return storage.public_url(f"{conference_prefix(slug)}/{manifest.page}")
@@ -197,10 +279,10 @@ def publish_files(conference: Conference, target: Target, settings: Settings, fi
         },
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
-    storage = target.open()
+    storage = counted(target.open())
     # One writer at a time per site (any host): two runs of one conference never mix, and two conferences
     # published at once never lose each other's catalog, feed or search entries.
-    with one_writer_per_site(storage.url):
+    with timed_stage("publish"), one_writer_per_site(storage.url):
         return publish_conference_files(
             storage,
             conference,
