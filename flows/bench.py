@@ -51,10 +51,11 @@ def bench_transcode(
 
 @bench_app.command("transcribe")
 def bench_transcribe(
-    english_repeat: int = typer.Option(3, min=1, help="Times the LibriVox clips (18 s with pauses) are joined over."),
-    talk_minutes: float = typer.Option(1.5, min=0.2, help="Length of the French talk every variant runs on."),
-    long_minutes: float = typer.Option(
-        8.0, min=0.0, help="Length of the long French talk for faster-whisper int8 (memory as it grows); 0 skips."
+    english_repeat: int = typer.Option(3, min=0, help="Times the LibriVox clips (18 s with pauses) are joined; 0 skips."),
+    talk_minutes: float = typer.Option(1.5, min=0.0, help="Length of the French talk every variant runs on; 0 skips."),
+    growth_minutes: str = typer.Option(
+        "10,60", help="Recordings (minutes, a minute of speech in every five) for faster-whisper int8's memory as a "
+        "recording grows; empty skips."
     ),
     work_dir: str = typer.Option(None, help="Model cache folder (default: ~/.cache/confcast)."),
 ) -> None:
@@ -63,11 +64,17 @@ def bench_transcribe(
 
     from tasks.bench_whisper import run_bench, table
 
+    from tasks.bench_pipeline import parse_minutes
+
+    try:
+        growth = parse_minutes(growth_minutes) if growth_minutes.strip() else []
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
     cache = Path(work_dir or "~/.cache/confcast").expanduser()
     measures = run_bench(
         english_repeat=english_repeat,
         talk_minutes=talk_minutes,
-        long_minutes=long_minutes,
+        growth_minutes=growth,
         cache_dir=cache,
         echo=lambda line: typer.echo(line, err=True),
     )

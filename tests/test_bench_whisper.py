@@ -16,16 +16,17 @@ def test_word_error_rate() -> None:
 
 
 def test_table_gives_ratios() -> None:
-    def m(variant: str, audio: str, duration: float, wall: float, peak: float, wer: float) -> Measure:
-        return Measure(variant, audio, duration, wall, 1.0, peak, duration * 16000 * 4 / 2**20, wer)
+    def m(variant: str, audio: str, duration: float, wall: float, peak: float, wer: float, growth=False) -> Measure:
+        return Measure(variant, audio, duration, wall, 1.0, peak, duration * 16000 * 4 / 2**20, wer, growth)
 
     rows = [
         m(FAST, "talk", 180, 20, 500, 0.10),
         m(REFERENCE, "talk", 180, 150, 900, 0.095),
-        m(FAST, "long", 600, 70, 530, 0.11),
+        m(FAST, "ten", 600, 30, 530, 0.11, growth=True),
+        m(FAST, "sixty", 3600, 170, 740, 0.11, growth=True),
     ]
     text = table(rows)
-    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 4  # the header and 3 rows
+    assert len([line for line in text.splitlines() if line.startswith("| ")]) == 5  # the header and 4 rows
     assert "| talk | faster-whisper int8 | 180 | 20.0 | 9.0 |" in text
     assert "7.5× faster than openai-whisper fp32" in text and "WER +0.5 points" in text
-    assert "3.0 min → 489 MB beyond the audio, 10.0 min → 493 MB" in text
+    assert "10.0 min → 493 MB beyond the audio, 60.0 min → 520 MB (1.05×" in text  # the talk is not a growth run
