@@ -48,10 +48,18 @@ class Settings(BaseSettings):
         ["*"],
         description="Web origins allowed to embed the stream and captions (bucket CORS rule); [] removes the rule.",
     )
+    s3_retry_seconds: float = Field(
+        120.0,
+        ge=0,
+        description="How long an S3 request keeps retrying transient errors (server unreachable, timeouts, 5xx, "
+        "throttling) with backoff before the run fails; 0 keeps only boto3's quick retries (under a second).",
+    )
     local_s3_port: int = Field(8333, description="Port of the embedded local S3 server (SeaweedFS).")
     keep_work: bool = Field(False, description="Keep a run's work folder after it is published (it is kept on failure).")
     webhook_url: str | None = Field(None, description="URL that receives a JSON message when a conference is published or fails.")
-    inbox_url: str | None = Field(None, description="Inbox that scan-inbox watches: a folder path or file:// URL.")
+    inbox_url: str | None = Field(
+        None, description="Inbox that scan-inbox watches: a folder path, a file:// URL or s3://bucket/prefix."
+    )
     inbox_cron: str = Field("*/15 * * * *", description="When scan-inbox runs under `confcast serve` (cron).")
 
     @classmethod

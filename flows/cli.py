@@ -301,7 +301,10 @@ def captions(
 @app.command()
 def serve(
     inbox: Annotated[
-        Optional[str], typer.Option(help="Inbox folder that scan-inbox watches (else inbox_url from settings).")
+        Optional[str],
+        typer.Option(
+            help="Inbox that scan-inbox watches: a folder, file:// URL or s3://bucket/prefix (else inbox_url)."
+        ),
     ] = None,
     cron: Annotated[Optional[str], typer.Option(help="When scan-inbox runs (cron; default every 15 minutes).")] = None,
     to: ToOption = None,
@@ -330,7 +333,12 @@ def serve(
 
 @app.command("scan-inbox")
 def scan_inbox_command(
-    inbox: Annotated[str, typer.Argument(help="The inbox folder (or file:// URL).")],
+    inbox: Annotated[
+        str,
+        typer.Argument(
+            help="The inbox: a folder, a file:// URL, or s3://bucket/prefix (private; the storage's endpoint and keys)."
+        ),
+    ],
     to: ToOption = None,
     endpoint_url: EndpointOption = None,
     work_dir: WorkDirOption = None,

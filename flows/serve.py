@@ -15,7 +15,15 @@ PUBLISH_DEPLOYMENT = "publish-conference/publish-conference"
 SCAN_DEPLOYMENT = "scan-inbox/scan-inbox"
 REBUILD_DEPLOYMENT = "rebuild-site/rebuild-site"
 PAGE_LINK_DESCRIPTION = "Published conference page"
-SETTINGS_TO_EXPORT = ("storage_url", "s3_endpoint_url", "public_base_url", "work_dir", "webhook_url", "inbox_url")
+SETTINGS_TO_EXPORT = (
+    "storage_url",
+    "s3_endpoint_url",
+    "public_base_url",
+    "work_dir",
+    "webhook_url",
+    "inbox_url",
+    "s3_retry_seconds",
+)
 
 
 def export_settings(settings: Settings) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass
 
 from config.settings import Settings
@@ -18,6 +20,7 @@ class Target:
     endpoint_url: str | None
     public_base_url: str | None
     cors_origins: tuple[str, ...] | None = None
+    retry_seconds: float = 0.0  # how long S3 requests retry transient errors (settings: s3_retry_seconds)
 
     def open(self) -> Storage:
         return open_storage(
@@ -25,7 +28,21 @@ class Target:
             endpoint_url=self.endpoint_url,
             public_base_url=self.public_base_url,
             cors_origins=self.cors_origins,
+            retry_seconds=self.retry_seconds,
+            on_retry=report_retry,
         )
+
+
+def report_retry(message: str) -> None:
+    """A retried S3 request: a warning on standard error (the operator sees the run is waiting, not stuck) and
+    in the flow run's logs."""
+    print(f"confcast: warning: {message}", file=sys.stderr, flush=True)
+    try:
+        from prefect import get_run_logger
+
+        get_run_logger().warning(message)
+    except Exception:  # outside a flow run (or in a thread without its context): the plain logger
+        logging.getLogger("confcast").warning(message)
 
 
 def resolve_target(settings: Settings) -> Target:
@@ -36,9 +53,19 @@ def resolve_target(settings: Settings) -> Target:
     """
     if settings.storage_url:
         return Target(
-            settings.storage_url, settings.s3_endpoint_url, settings.public_base_url, tuple(settings.cors_origins)
+            settings.storage_url,
+            settings.s3_endpoint_url,
+            settings.public_base_url,
+            tuple(settings.cors_origins),
+            settings.s3_retry_seconds,
         )
     server = ensure_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
     for name, value in with_local_credentials(server).items():
         os.environ[name] = value
-    return Target(EMBEDDED_STORAGE_URL, server.endpoint_url, settings.public_base_url, tuple(settings.cors_origins))
+    return Target(
+        EMBEDDED_STORAGE_URL,
+        server.endpoint_url,
+        settings.public_base_url,
+        tuple(settings.cors_origins),
+        settings.s3_retry_seconds,
+    )

@@ -1,0 +1,198 @@
+"""The S3 inbox (s3://bucket/prefix) on the real SeaweedFS: entries, conditional-write claims (one winner among
+several scanners), done/ and failed/ with reason files, privacy, and a scan through the CLI that publishes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+from config.settings import Settings
+from tasks.errors import ConfigError
+from tasks.inbox import InboxEntry, S3Inbox, ready_entries
+from tasks.s3server import LocalS3Server
+from tasks.storage import S3Storage
+
+CONFCAST = str(Path(sys.executable).with_name("confcast"))
+
+
+def make_bucket(bucket: str) -> None:
+    S3Storage(f"s3://{bucket}", public_read=False).prepare()
+
+
+def put(bucket: str, key: str, data: bytes) -> None:
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=data)
+
+
+def keys(bucket: str, prefix: str) -> set[str]:
+    listed = boto3.client("s3").list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
+    return {item["Key"][len(prefix) :] for item in listed}
+
+
+def read(bucket: str, key: str) -> bytes:
+    return boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def anonymous_status(endpoint: str, bucket: str, key: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{endpoint}/{bucket}/{key}", timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def s3_inbox(bucket: str, downloads: Path) -> S3Inbox:
+    return S3Inbox(S3Storage(f"s3://{bucket}/inbox", public_read=False, max_attempts=2), downloads)
+
+
+def test_s3_inbox_claims_once_and_files_with_a_reason(s3_env: LocalS3Server, bucket_name: str, tmp_path: Path) -> None:
+    make_bucket(bucket_name)
+    put(bucket_name, "inbox/talk.mp4", b"x" * 10)
+    put(bucket_name, "inbox/talk.mp4.yaml", b"title: T\n")
+    put(bucket_name, "inbox/notes.txt", b"not a recording")
+    put(bucket_name, "inbox/done/old.mp4", b"published before")
+    put(bucket_name, "inbox/failed/bad.mp4", b"refused before")
+    put(bucket_name, "inbox/sub/deep.mp4", b"not at the top")
+    put(bucket_name, "elsewhere.mp4", b"outside the prefix")
+    first, second = s3_inbox(bucket_name, tmp_path / "a"), s3_inbox(bucket_name, tmp_path / "b")
+
+    (entry,) = first.entries()
+    assert entry == InboxEntry("talk.mp4", 10, True)
+    claimed = first.claim(entry)
+    assert claimed is not None and claimed.path.read_bytes() == b"x" * 10
+    assert (claimed.path.parent / "talk.mp4.yaml").read_text() == "title: T\n"  # beside it, for the metadata
+    assert second.claim(entry) is None, "another scanner loses the race"
+    assert second.entries() == [], "a claimed recording is not offered again"
+    assert keys(bucket_name, "inbox/processing/") == {"talk.mp4.claim"}
+
+    reason = first.finish(claimed, ok=False, detail=f"{claimed.path}: not a media file")
+    assert reason == f"s3://{bucket_name}/inbox/failed/talk.mp4.txt"
+    text = read(bucket_name, "inbox/failed/talk.mp4.txt").decode()
+    assert text.startswith("failed at ") and text.splitlines()[1] == f"s3://{bucket_name}/inbox/talk.mp4: not a media file"
+    assert keys(bucket_name, "inbox/failed/") == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt", "bad.mp4"}
+    assert read(bucket_name, "inbox/failed/talk.mp4") == b"x" * 10
+    assert keys(bucket_name, "inbox/processing/") == set()
+    assert "talk.mp4" not in keys(bucket_name, "inbox/") and "talk.mp4.yaml" not in keys(bucket_name, "inbox/")
+    assert not claimed.path.parent.exists(), "the download is removed once filed"
+    assert first.entries() == []
+
+
+def test_a_recording_still_growing_waits(s3_env: LocalS3Server, bucket_name: str, tmp_path: Path) -> None:
+    make_bucket(bucket_name)
+    box = s3_inbox(bucket_name, tmp_path)
+    put(bucket_name, "inbox/growing.mp4", b"x" * 100)
+    seen = box.entries()
+    assert ready_entries(seen, {}) == [], "unknown before: wait for a second scan"
+    put(bucket_name, "inbox/growing.mp4", b"x" * 200)
+    memory = {e.name: e.size for e in seen}
+    assert ready_entries(box.entries(), memory) == [], "its size changed since the last scan"
+    memory = {e.name: e.size for e in box.entries()}
+    assert [e.name for e in ready_entries(box.entries(), memory)] == ["growing.mp4"], "stable: taken"
+
+
+def test_two_scanners_take_each_recording_exactly_once(
+    s3_env: LocalS3Server, bucket_name: str, tmp_path: Path
+) -> None:
+    make_bucket(bucket_name)
+    names = [f"talk-{n}.mp4" for n in range(8)]
+    for name in names:
+        put(bucket_name, f"inbox/{name}", name.encode())
+    scanners = [s3_inbox(bucket_name, tmp_path / f"scanner-{n}") for n in range(2)]
+    listings = [scanner.entries() for scanner in scanners]  # both see everything before anyone claims
+    assert all(len(listing) == len(names) for listing in listings)
+    won: dict[int, list[str]] = {0: [], 1: []}
+    start = threading.Barrier(2)
+
+    def scan(index: int) -> None:
+        start.wait()
+        for entry in listings[index]:  # the same order: both go for the same recording each time
+            claimed = scanners[index].claim(entry)
+            if claimed is not None:
+                assert claimed.path.read_bytes() == entry.name.encode()
+                won[index].append(entry.name)
+                scanners[index].finish(claimed, ok=True, detail=f"published by scanner {index}")
+
+    threads = [threading.Thread(target=scan, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(won[0] + won[1]) == sorted(names), f"each recording taken exactly once: {won}"
+    done = keys(bucket_name, "inbox/done/")
+    assert done == {*names, *(f"{name}.txt" for name in names)}
+    assert keys(bucket_name, "inbox/processing/") == set()
+    for name in names:
+        winner = 0 if name in won[0] else 1
+        assert f"published by scanner {winner}" in read(bucket_name, f"inbox/done/{name}.txt").decode()
+
+
+def test_the_inbox_must_stay_private(s3_env: LocalS3Server, bucket_name: str, tmp_path: Path) -> None:
+    from flows.inbox import open_inbox
+
+    work = tmp_path / "work"
+    site = Settings(storage_url=f"s3://{bucket_name}/site", work_dir=work)
+    with pytest.raises(ConfigError, match="inside the published site"):
+        open_inbox(f"s3://{bucket_name}/site/inbox", site)
+    with pytest.raises(ConfigError, match="use another bucket"):
+        open_inbox(f"s3://{bucket_name}/inbox", Settings(storage_url=f"s3://{bucket_name}", work_dir=work))
+    with pytest.raises(ConfigError, match="inbox"):
+        open_inbox("s3://Bad_Bucket/inbox", site)
+
+    S3Storage(f"s3://{bucket_name}/site").prepare()  # the site prefix made public by its bucket policy
+    put(bucket_name, "inbox/talk.mp4", b"secret talk")
+    put(bucket_name, "site/index.html", b"public page")
+    box = open_inbox(f"s3://{bucket_name}/inbox", site)
+    assert [e.name for e in box.entries()] == ["talk.mp4"]
+    assert anonymous_status(s3_env.endpoint_url, bucket_name, "site/index.html") == 200
+    assert anonymous_status(s3_env.endpoint_url, bucket_name, "inbox/talk.mp4") == 403
+
+    S3Storage(f"s3://{bucket_name}/inbox").prepare()  # someone made the inbox prefix public as well
+    with pytest.raises(ConfigError, match="publicly readable"):
+        open_inbox(f"s3://{bucket_name}/inbox", site).entries()
+
+
+@pytest.mark.slow
+def test_scan_an_s3_inbox_with_the_cli(
+    prefect_server, s3_env: LocalS3Server, bucket_name: str, short_sample, bad_inputs, tmp_path: Path
+) -> None:
+    from flows.inbox import scan_memory
+
+    make_bucket(bucket_name)
+    inbox_url, site_url, work = f"s3://{bucket_name}/inbox", f"s3://{bucket_name}/site", tmp_path / "work"
+    put(bucket_name, "inbox/atelier.mp4", short_sample.path.read_bytes())
+    put(bucket_name, "inbox/atelier.mp4.yaml", b"title: Atelier\ndate: 2026-06-05\nlanguage: fr\n")
+    put(bucket_name, "inbox/broken.mp4", bad_inputs["random bytes"].read_bytes())
+    put(bucket_name, "inbox/broken.yaml", b"title: Broken\n")
+    put(bucket_name, "inbox/growing.mp4", b"y" * 2000)  # no sidecar, and 1000 bytes at the previous scan
+    scan_memory(Settings(work_dir=work), inbox_url).save([InboxEntry("growing.mp4", 1000, False)])
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+
+    result = subprocess.run(
+        [CONFCAST, "scan-inbox", inbox_url, "--to", site_url, "--work-dir", str(work)],
+        capture_output=True, text=True, env=env, timeout=600, stdin=subprocess.DEVNULL,
+    )
+
+    assert result.returncode == 0, result.stderr
+    page_key = "site/conferences/2026-06-05-atelier/index.html"
+    assert result.stdout.strip().splitlines() == [f"{s3_env.endpoint_url}/{bucket_name}/{page_key}"]
+    assert anonymous_status(s3_env.endpoint_url, bucket_name, page_key) == 200
+    assert keys(bucket_name, "inbox/done/") == {"atelier.mp4", "atelier.mp4.yaml", "atelier.mp4.txt"}
+    assert read(bucket_name, "inbox/done/atelier.mp4") == short_sample.path.read_bytes()
+    assert f"{bucket_name}/{page_key}" in read(bucket_name, "inbox/done/atelier.mp4.txt").decode()
+    assert anonymous_status(s3_env.endpoint_url, bucket_name, "inbox/done/atelier.mp4") == 403
+
+    assert keys(bucket_name, "inbox/failed/") == {"broken.mp4", "broken.yaml", "broken.mp4.txt"}
+    reason = read(bucket_name, "inbox/failed/broken.mp4.txt").decode().splitlines()
+    assert len(reason) == 2 and reason[0].startswith("failed at ")
+    assert f"{inbox_url}/broken.mp4" in reason[1] and str(work) not in reason[1], reason
+
+    assert {k for k in keys(bucket_name, "inbox/") if "/" not in k} == {"growing.mp4"}, "a growing file is left alone"
+    assert keys(bucket_name, "inbox/processing/") == set()
+    assert not any((work / "inbox-downloads").iterdir())
