@@ -138,12 +138,6 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def fragment_time(seconds: float) -> str:
-    """The `#t=` fragment of a moment: `1m23s`."""
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
-
-
 def rss_duration(seconds: float) -> str:
     total = int(round(seconds))
     return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
@@ -197,7 +191,6 @@ def environment() -> Environment:
     )
     env.filters.update(
         clock=clock,
-        fragment_time=fragment_time,
         rss_duration=rss_duration,
         iso_duration=iso_duration,
         size=human_size,
