@@ -421,7 +421,7 @@ class S3Storage:
         """One line: where, what happened, what to do; never the credentials."""
         what, todo = self._describe(error)
         if retried_s is not None:
-            what += f", still after retrying for {retried_s:.0f} s"
+            what += f", still after {retried_s:.0f} s of retries (s3_retry_seconds: {self.retry_seconds:g})"
             todo += "; then run the same command again (finished work is reused)"
         return PublishError(self._redact(f"S3 {action} failed for {self._where(key)}: {what}; {todo}"))
 
@@ -456,8 +456,8 @@ class S3Storage:
                 delay = min(delay * 2, RETRY_MAX_DELAY_S)
                 what, _todo = self._describe(error)
                 self._report_retry(
-                    f"S3 {action} of {self._where(key)}: {what}; retrying in {wait:.0f} s "
-                    f"(gives up in {left:.0f} s)"
+                    f"S3 {action} of {self._where(key)}: {what}; retrying in {wait:.1f} s "
+                    f"(gives up in {left:.1f} s)"
                 )
                 time.sleep(wait)
 
