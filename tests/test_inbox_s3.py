@@ -196,3 +196,18 @@ def test_scan_an_s3_inbox_with_the_cli(
     assert {k for k in keys(bucket_name, "inbox/") if "/" not in k} == {"growing.mp4"}, "a growing file is left alone"
     assert keys(bucket_name, "inbox/processing/") == set()
     assert not any((work / "inbox-downloads").iterdir())
+
+
+def test_serve_schedules_a_scan_of_an_s3_inbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from flows.serve import SETTINGS_TO_EXPORT, deployments, export_settings
+
+    for name in SETTINGS_TO_EXPORT:  # export_settings writes os.environ: restore every variable afterwards
+        monkeypatch.setenv(f"CONFCAST_{name.upper()}", "")
+        monkeypatch.delenv(f"CONFCAST_{name.upper()}")
+    settings = Settings(storage_url="s3://talks/site", inbox_url="s3://talks/inbox", s3_retry_seconds=30,
+                        work_dir=tmp_path)
+    (scan,) = [d for d in deployments(settings) if d.name == "scan-inbox"]
+    assert scan.parameters == {"inbox": "s3://talks/inbox"}
+    export_settings(settings)  # what served runs (child processes) read back
+    assert os.environ["CONFCAST_INBOX_URL"] == "s3://talks/inbox"
+    assert Settings().s3_retry_seconds == 30 and Settings().inbox_url == "s3://talks/inbox"
