@@ -522,13 +522,16 @@ class S3Storage:
         sid = POLICY_SID_PREFIX + hashlib.sha256(self.prefix.encode()).hexdigest()[:12]
         return {"Sid": sid, "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": resource}
 
-    def _bucket_policy(self) -> dict:
-        """The bucket policy as a mapping ({} when there is none or it is not JSON)."""
+    def _bucket_policy(self, *, denied_is_none: bool = False) -> dict:
+        """The bucket policy as a mapping ({} when there is none or it is not JSON; also when reading it is denied
+        and `denied_is_none`)."""
 
         def read() -> dict:
             try:
                 text = self._client.get_bucket_policy(Bucket=self.bucket)["Policy"]
             except botocore.exceptions.ClientError as error:
+                if _code(error) in _DENIED_CODES and denied_is_none:
+                    return {}
                 if _code(error) not in ("NoSuchBucketPolicy", "NoSuchBucket", "404"):
                     raise
                 return {}
@@ -569,9 +572,10 @@ class S3Storage:
         self._call("bucket policy update", None, write)
 
     def public_statement_for(self, key: str) -> str | None:
-        """The Sid (or "a statement") of a bucket-policy statement that lets anyone read this key; None if none."""
+        """The Sid (or "a statement") of a bucket-policy statement that lets anyone read this key; None if none
+        (or if these credentials may not read the policy: then nothing can be said)."""
         arn = f"arn:aws:s3:::{self.bucket}/{self.object_key(key)}"
-        statements = self._bucket_policy().get("Statement", [])
+        statements = self._bucket_policy(denied_is_none=True).get("Statement", [])
         for statement in statements if isinstance(statements, list) else [statements]:
             if isinstance(statement, dict) and _grants_public_read(statement, arn):
                 return str(statement.get("Sid") or "a statement")
