@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str = Field("auto", description="int8 on CPU, float16 on CUDA when auto.")
     whisper_threads: int = Field(0, ge=0, description="CPU threads for Whisper; 0 uses every core.")
+    host_name: str | None = Field(
+        None,
+        description="This machine in the one-transcription-per-host limit (default: its host name); containers "
+        "sharing one machine set the same name.",
+    )
     language: str = Field("auto", description="Default spoken language: auto (detect) or a code such as fr.")
     translate: Literal["en"] | None = Field(
         None, description="Also make a machine-translated caption track in this language (Whisper translates to en)."

@@ -44,9 +44,9 @@ def ensure_limit(name: str, slots: int) -> None:
 
 
 @contextmanager
-def one_transcription_per_host() -> Iterator[None]:
+def one_transcription_per_host(host: str | None = None) -> Iterator[None]:
     """Hold this host's transcription slot for the duration of the block (waits for it if taken)."""
-    name = transcription_limit_name()
+    name = transcription_limit_name(host)
     ensure_limit(name, TRANSCRIPTION_SLOTS)
     with concurrency(name, occupy=1, lease_duration=LEASE_S, strict=True):
         yield

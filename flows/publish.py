@@ -191,7 +191,7 @@ def transcribe_speech(
     stage = "translate" if task == "translate" else "transcribe"
 
     def run_whisper() -> Transcript:
-        with one_transcription_per_host():
+        with one_transcription_per_host(settings.host_name):
             progress = StageProgress(stage, show_progress)
             transcript = transcribe.transcribe_audio(
                 speech,
