@@ -66,6 +66,13 @@ class Settings(BaseSettings):
         None, description="Inbox that scan-inbox watches: a folder path, a file:// URL or s3://bucket/prefix."
     )
     inbox_cron: str = Field("*/15 * * * *", description="When scan-inbox runs under `confcast serve` (cron).")
+    inbox_claim_hours: float = Field(
+        12.0,
+        gt=0,
+        description="A claim on an inbox recording by another machine is taken back after this many hours (its "
+        "scanner presumed dead); longer than the longest publication. Claims by this machine are taken back as "
+        "soon as their process is gone.",
+    )
 
     @classmethod
     def settings_customise_sources(

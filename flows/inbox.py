@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -12,7 +15,7 @@ from config.settings import Settings, load_settings
 from flows.publish import publish_conference
 from flows.targets import report_retry, resolve_target
 from tasks.errors import ConfcastError, ConfigError
-from tasks.inbox import FolderInbox, Inbox, S3Inbox, ScanMemory, ready_entries
+from tasks.inbox import Claimed, FolderInbox, Inbox, S3Inbox, ScanMemory, is_outage, ready_entries
 from tasks.storage import S3Storage, parse_storage_url
 
 
@@ -61,22 +64,83 @@ def scan_memory(settings: Settings, inbox_url: str) -> ScanMemory:
     return ScanMemory(settings.work_path / "inbox-scans" / f"{digest}.json")
 
 
+def publish_claimed(
+    box: Inbox, claimed: Claimed, publish: Callable[[str], str], logger: logging.Logger | logging.LoggerAdapter
+) -> str | None:
+    """Publish one claimed recording and file it: done/ with its page URL, failed/ with the reason; returns the
+    page URL. A publication that failed only because the S3 storage was unreachable is not the recording's fault:
+    the claim is released and the recording left in place for the next scan."""
+    try:
+        url = publish(str(claimed.path))
+    except ConfcastError as error:
+        if is_outage(error):
+            try:
+                box.release(claimed)
+            except ConfcastError as problem:  # the inbox is on the unreachable server too: the claim stays
+                logger.error("%s: could not release its claim (%s); the first scan after this process ends takes "
+                             "it back", claimed.name, problem)
+                return None
+            logger.warning("%s not filed under failed/: the storage was unreachable (%s); released, the next scan "
+                           "tries again", claimed.name, error)
+            return None
+        box.finish(claimed, ok=False, detail=str(error))
+        logger.error("%s failed: %s", claimed.name, error)
+        return None
+    except Exception as error:  # keep scanning: one broken recording must not block the others
+        box.finish(claimed, ok=False, detail=f"unexpected {type(error).__name__}: {error}")
+        logger.exception("%s failed unexpectedly", claimed.name)
+        return None
+    if box.finish(claimed, ok=True, detail=url) is None:
+        logger.warning("%s was published, but its claim was taken back meanwhile: the new owner files it", claimed.name)
+    return url
+
+
+def take_back_stale_claims(
+    box: Inbox, max_age: dt.timedelta, logger: logging.Logger | logging.LoggerAdapter
+) -> list[Claimed]:
+    """Claims left behind by scanners that are gone (crashed, killed, their machine rebooted), taken back."""
+    taken = []
+    for stale in box.stale_claims(max_age=max_age):
+        try:
+            claimed = box.take_back(stale)
+        except ConfcastError as error:  # e.g. its download failed: the claim is released, the next scan retries
+            logger.error("%s: could not take back the claim from %s: %s", stale.name, stale.describe(), error)
+            continue
+        if claimed is None:
+            if not stale.orphan:
+                logger.info("%s: its stale claim was taken back by another scanner", stale.name)
+            continue
+        logger.warning("%s: took back a claim from %s", stale.name, stale.describe())
+        taken.append(claimed)
+    return taken
+
+
 @flow(name="scan-inbox", validate_parameters=False)
 def scan_inbox(inbox: str | None = None, settings: Settings | None = None) -> list[str]:
-    """Publish every complete recording of the inbox; returns the page URLs published by this scan."""
+    """Publish every complete recording of the inbox, and those whose scanner died; returns the page URLs
+    published by this scan."""
     settings = settings or load_settings()
     inbox = inbox or settings.inbox_url
     if not inbox:
         raise ConfigError("no inbox to scan: give one, or set inbox_url (CONFCAST_INBOX_URL)")
     box = open_inbox(inbox, settings)
     logger = get_run_logger()
+
+    def publish(source: str) -> str:
+        return publish_conference(source=source, settings=settings)
+
+    published = []
+    for claimed in take_back_stale_claims(box, dt.timedelta(hours=settings.inbox_claim_hours), logger):
+        url = publish_claimed(box, claimed, publish, logger)
+        if url is not None:
+            published.append(url)
+
     memory = scan_memory(settings, box.url)
     entries = box.entries()
     ready = ready_entries(entries, memory.load())
     memory.save(entries)
     logger.info("Inbox %s: %d recording(s), %d ready", box.url, len(entries), len(ready))
 
-    published = []
     for entry in ready:
         try:
             claimed = box.claim(entry)
@@ -86,16 +150,7 @@ def scan_inbox(inbox: str | None = None, settings: Settings | None = None) -> li
         if claimed is None:
             logger.info("%s was claimed by another scanner", entry.name)
             continue
-        try:
-            url = publish_conference(source=str(claimed.path), settings=settings)
-        except ConfcastError as error:
-            box.finish(claimed, ok=False, detail=str(error))
-            logger.error("%s failed: %s", entry.name, error)
-            continue
-        except Exception as error:  # keep scanning: one broken recording must not block the others
-            box.finish(claimed, ok=False, detail=f"unexpected {type(error).__name__}: {error}")
-            logger.exception("%s failed unexpectedly", entry.name)
-            continue
-        box.finish(claimed, ok=True, detail=url)
-        published.append(url)
+        url = publish_claimed(box, claimed, publish, logger)
+        if url is not None:
+            published.append(url)
     return published

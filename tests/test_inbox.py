@@ -1,10 +1,20 @@
-"""The inbox: complete-file detection, atomic claims, done/failed with reasons, webhooks; the scan-inbox flow."""
+"""The inbox: complete-file detection, atomic claims, done/failed with reasons, stale claims taken back (from a
+scanner killed mid-publication, a dead process, another machine long ago; one winner among racing scanners), an
+S3 outage that releases the recording instead of failing it, webhooks; the scan-inbox flow."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import http.server
 import json
+import logging
+import os
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +22,37 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from tasks.inbox import FolderInbox, InboxEntry, is_recording, ready_entries, sidecar_names
+from tasks.errors import ProbeError
+from tasks.inbox import (
+    ClaimOwner,
+    FolderInbox,
+    InboxEntry,
+    Machine,
+    is_outage,
+    is_recording,
+    process_start,
+    ready_entries,
+    sidecar_names,
+    stale_reason,
+)
 from tasks.notify import Notice, send_webhook
+from tasks.storage import S3Storage, check_key
+
+REPO = Path(__file__).resolve().parents[1]
+UTC = dt.timezone.utc
+# A scanner that claims the only recording of an inbox, says so, then "publishes" for a minute (until killed).
+SCANNER = """
+import sys, time
+from pathlib import Path
+from tasks.inbox import FolderInbox, S3Inbox
+from tasks.storage import S3Storage
+url = sys.argv[1]
+box = S3Inbox(S3Storage(url, public_read=False), Path(sys.argv[2])) if url.startswith("s3://") else FolderInbox(Path(url))
+(entry,) = box.entries()
+assert box.claim(entry) is not None
+print("claimed", flush=True)
+time.sleep(60)
+"""
 
 
 def test_is_recording_and_sidecars() -> None:
@@ -95,6 +134,8 @@ def test_scan_inbox_publishes_complete_recordings_and_files_them(
     inbox.mkdir()
     shutil.copy(short_sample.path, inbox / "atelier.mp4")
     (inbox / "atelier.mp4.yaml").write_text("title: Atelier\ndate: 2026-06-05\nlanguage: fr\n", encoding="utf-8")
+    claim_as(inbox, "atelier.mp4", dead_owner())  # its scanner died mid-publication
+    (inbox / "atelier.mp4.yaml").rename(inbox / "processing" / "atelier.mp4.yaml")
     shutil.copy(bad_inputs["text file"], inbox / "broken.mp4")
     (inbox / "broken.yaml").write_text("title: Broken\n", encoding="utf-8")
     shutil.copy(bad_inputs["random bytes"], inbox / "copying.mp4")  # no sidecar: waits for a second scan
@@ -116,3 +157,283 @@ def test_scan_inbox_publishes_complete_recordings_and_files_them(
     assert scan_inbox(inbox=str(inbox), settings=settings) == []
     assert (inbox / "failed" / "copying.mp4.txt").exists()
     assert not any(p.is_file() for p in (inbox / "processing").iterdir())
+
+
+# --- stale claims: the pure rules -------------------------------------------------------------------------------
+
+NOW = dt.datetime(2026, 6, 5, 12, 0, tzinfo=UTC)
+HERE = Machine("lab-1", boot="boot-a", pidns="pid:[4026531836]")
+
+
+def owner(**changes: object) -> ClaimOwner:
+    fields = {"claim": "c1", "host": "lab-1", "pid": 4242, "at": NOW - dt.timedelta(hours=1), "started": 1000,
+              "boot": "boot-a", "pidns": "pid:[4026531836]", **changes}
+    return ClaimOwner(**fields)  # type: ignore[arg-type]
+
+
+def test_a_claim_is_stale_only_when_its_owner_is_provably_gone() -> None:
+    running = {4242: 1000}.get  # pid -> start time of the processes running on this machine
+    hours = dt.timedelta(hours=1)
+
+    def why(claim: ClaimOwner | None, alive=running, **kw: object) -> str | None:
+        return stale_reason(claim, now=NOW, here=HERE, alive=alive, max_age=12 * hours, **kw)  # type: ignore[arg-type]
+
+    assert why(owner()) is None, "its process runs: left alone"
+    assert why(owner(at=NOW - 48 * hours)) is None, "a live owner on this machine is never judged by its age"
+    assert why(owner(), alive=lambda pid: None) == "process 4242 is gone"
+    assert why(owner(), alive=lambda pid: 2000) == "pid 4242 is now another process"
+    assert why(owner(started=None), alive=lambda pid: 2000) is None, "no start time recorded: the pid alone"
+    assert why(owner(), alive=lambda pid: -1) is None, "running, start time unknown"
+    assert why(owner(boot="boot-b")) == "the machine has restarted since"
+    assert why(owner(boot=None)) is None, "an owner without boot id: the process decides"
+
+    elsewhere = owner(host="lab-2")
+    assert why(elsewhere, alive=lambda pid: None) is None, "another machine's pids mean nothing here"
+    assert why(owner(host="lab-2", at=NOW - 11 * hours)) is None
+    assert why(owner(host="lab-2", at=NOW - 12 * hours)) == (
+        "held by another machine for 12 h, more than inbox_claim_hours (12 h)"
+    )
+    container = owner(pidns="pid:[4026532000]")  # same host name, another pid namespace: judged by age
+    assert why(container, alive=lambda pid: None) is None
+    assert why(owner(pidns="pid:[4026532000]", at=NOW - 13 * hours)) is not None
+
+    assert why(None, seen_at=NOW - dt.timedelta(minutes=5)) is None, "ownerless but fresh: maybe being claimed"
+    assert why(None, seen_at=NOW - dt.timedelta(minutes=11)) == (
+        "no owner recorded and untouched for more than 10 min"
+    )
+    assert why(None) is not None
+
+
+def dead_pid() -> int:
+    """The pid of a process that has come and gone."""
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_owner_records_and_process_probes() -> None:
+    mine = ClaimOwner.mine()
+    assert mine.pid == os.getpid() and mine.host == socket.gethostname()
+    assert mine.started == process_start(os.getpid()) and mine.started and mine.started > 0
+    assert mine.boot == Machine.current().boot and mine.boot
+    assert ClaimOwner.from_json(mine.to_json()) == mine
+    assert process_start(dead_pid()) is None
+    legacy = json.dumps({"claim": "x", "host": "h", "pid": 7, "at": "2026-06-05T12:00:00+00:00"}).encode()
+    assert ClaimOwner.from_json(legacy) == ClaimOwner("x", "h", 7, NOW), "claims written before owners had more"
+    assert ClaimOwner.from_json(b"not json") is None and ClaimOwner.from_json(b'{"claim": 1}') is None
+    assert stale_reason(mine, now=NOW, here=Machine.current()) is None
+
+
+# --- stale claims in a folder inbox ---------------------------------------------------------------------------
+
+
+def drop(inbox: Path, name: str = "talk.mp4", sidecar: bool = True) -> None:
+    (inbox / name).write_bytes(name.encode())
+    if sidecar:
+        (inbox / f"{name}.yaml").write_text("title: T\n", encoding="utf-8")
+
+
+def claim_as(inbox: Path, name: str, claim: ClaimOwner | None) -> None:
+    """Leave `name` in processing/ as claimed by `claim` (None: no owner file, as older scanners left them)."""
+    (inbox / "processing").mkdir(exist_ok=True)
+    os.rename(inbox / name, inbox / "processing" / name)
+    if claim is not None:
+        (inbox / "processing" / f"{name}.claim").write_bytes(claim.to_json())
+
+
+def _with(base: ClaimOwner, **changes: object) -> ClaimOwner:
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def dead_owner(**changes: object) -> ClaimOwner:
+    """An owner on this machine whose process has exited."""
+    return _with(ClaimOwner.mine(), pid=dead_pid(), **changes)
+
+
+class Lines(logging.Handler):
+    """The messages of a logger of our own (Prefect's logging setup replaces the root handlers pytest captures)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+        self.logger = logging.getLogger(name)
+        self.logger.handlers = [self]
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.propagate = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def publisher(published: list[str]):
+    """Stands in for publish-conference here (the slow flow test runs the real one): reads what it publishes."""
+
+    def publish(source: str) -> str:
+        assert Path(source).read_bytes()
+        published.append(Path(source).name)
+        return f"http://site.example/{Path(source).stem}/"
+
+    return publish
+
+
+def test_a_scanner_killed_mid_publication_is_taken_back_and_its_recording_published(tmp_path: Path) -> None:
+    from flows.inbox import publish_claimed, take_back_stale_claims
+
+    drop(tmp_path)
+    scanner = subprocess.Popen([sys.executable, "-c", SCANNER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                               text=True)
+    try:
+        assert scanner.stdout is not None and scanner.stdout.readline().strip() == "claimed"
+        box = FolderInbox(tmp_path)
+        assert box.entries() == [] and (tmp_path / "processing" / "talk.mp4").exists()
+        assert box.stale_claims() == [], "its scanner is alive: the claim is left alone"
+    finally:
+        scanner.send_signal(signal.SIGKILL)
+        scanner.wait()
+
+    (stale,) = box.stale_claims()
+    assert stale.name == "talk.mp4" and stale.why == f"process {scanner.pid} is gone"
+    log = Lines("test-inbox-killed")
+    (claimed,) = take_back_stale_claims(box, dt.timedelta(hours=12), log.logger)
+    (line,) = [line for line in log.lines if "took back" in line]
+    assert line.startswith(f"talk.mp4: took back a claim from {socket.gethostname()} pid {scanner.pid} (claimed at ")
+    assert line.endswith(f"process {scanner.pid} is gone")
+    owner_now = ClaimOwner.from_json((tmp_path / "processing" / "talk.mp4.claim").read_bytes())
+    assert owner_now is not None and owner_now.pid == os.getpid() and owner_now.claim == claimed.claim_id
+    assert box.stale_claims() == [], "now ours, and we are alive"
+
+    published: list[str] = []
+    assert publish_claimed(box, claimed, publisher(published), log.logger) == "http://site.example/talk/"
+    assert published == ["talk.mp4"]
+    assert {p.name for p in (tmp_path / "done").iterdir()} == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt"}
+    assert not [p.name for p in (tmp_path / "processing").iterdir() if not p.name.startswith(".takeover")]
+
+
+def test_claims_by_live_owners_and_fresh_ownerless_claims_are_left_alone(tmp_path: Path) -> None:
+    for name in ("mine.mp4", "other-host.mp4", "ownerless.mp4", "interrupted.mp4", "being-renamed.mp4"):
+        drop(tmp_path, name, sidecar=False)
+    me = ClaimOwner.mine()
+    claim_as(tmp_path, "mine.mp4", me)
+    claim_as(tmp_path, "other-host.mp4", _with(me, host="lab-far-away", pid=dead_pid(),
+                                               at=dt.datetime.now(UTC) - dt.timedelta(hours=11)))
+    claim_as(tmp_path, "ownerless.mp4", None)  # left by an older confcast
+    # Crashes between the rename and the owner file: the owner is in the pending file written before the rename.
+    claim_as(tmp_path, "interrupted.mp4", None)
+    (tmp_path / "processing" / ".interrupted.mp4.abc.claim-pending").write_bytes(dead_owner().to_json())
+    claim_as(tmp_path, "being-renamed.mp4", None)
+    (tmp_path / "processing" / ".being-renamed.mp4.def.claim-pending").write_bytes(me.to_json())
+    box = FolderInbox(tmp_path)
+
+    assert [(s.name, s.why) for s in box.stale_claims()] == [("interrupted.mp4", f"process {_pid(tmp_path)} is gone")]
+    later = dt.datetime.now(UTC) + dt.timedelta(minutes=11)
+    assert [s.name for s in box.stale_claims(now=later)] == ["interrupted.mp4", "ownerless.mp4"]
+    assert [s.name for s in box.stale_claims(now=later + dt.timedelta(hours=1))] == [
+        "interrupted.mp4", "other-host.mp4", "ownerless.mp4"], "12 h after another machine's claim"
+    assert [s.name for s in box.stale_claims(max_age=dt.timedelta(hours=10))] == ["interrupted.mp4", "other-host.mp4"]
+
+    (interrupted,) = [s for s in box.stale_claims() if s.name == "interrupted.mp4"]
+    claimed = box.take_back(interrupted)
+    assert claimed is not None and claimed.path == tmp_path / "processing" / "interrupted.mp4"
+    assert not (tmp_path / "processing" / ".interrupted.mp4.abc.claim-pending").exists(), "the dead owner's pending"
+    assert (tmp_path / "processing" / ".being-renamed.mp4.def.claim-pending").exists(), "a live owner's stays"
+
+
+def _pid(inbox: Path) -> int:
+    return json.loads((inbox / "processing" / ".interrupted.mp4.abc.claim-pending").read_bytes())["pid"]
+
+
+def test_an_expired_claim_from_another_machine_is_taken_back(tmp_path: Path) -> None:
+    drop(tmp_path)
+    long_ago = dt.datetime.now(UTC) - dt.timedelta(hours=13)
+    claim_as(tmp_path, "talk.mp4", ClaimOwner("old", "lab-far-away", 4242, long_ago))
+    (tmp_path / "talk.mp4.yaml").rename(tmp_path / "processing" / "talk.mp4.yaml")
+    box = FolderInbox(tmp_path)
+    (stale,) = box.stale_claims()
+    assert stale.why.startswith("held by another machine for 13 h") and "lab-far-away pid 4242" in stale.describe()
+    claimed = box.take_back(stale)
+    assert claimed is not None
+    assert box.take_back(stale) is None, "taken once: the same stale claim cannot be taken twice"
+    reason = box.finish(claimed, ok=True, detail="http://site.example/talk/")
+    assert reason == tmp_path / "done" / "talk.mp4.txt" and (tmp_path / "done" / "talk.mp4.yaml").exists()
+
+
+def test_two_scanners_racing_for_stale_claims_win_each_once(tmp_path: Path) -> None:
+    names = sorted(f"talk-{n}.mp4" for n in range(12))
+    gone = dead_owner()
+    for name in names:
+        drop(tmp_path, name, sidecar=False)
+        claim_as(tmp_path, name, _with(gone, claim=f"old-{name}"))
+    scanners = [FolderInbox(tmp_path) for _ in range(2)]
+    seen = [scanner.stale_claims() for scanner in scanners]  # both see every stale claim before anyone takes one
+    assert all([s.name for s in stale] == names for stale in seen)
+    won: dict[int, list] = {0: [], 1: []}
+    start = threading.Barrier(2)
+
+    def recover(index: int) -> None:
+        start.wait()
+        for stale in seen[index]:
+            claimed = scanners[index].take_back(stale)
+            if claimed is not None:
+                won[index].append(claimed)
+
+    threads = [threading.Thread(target=recover, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(c.name for c in won[0] + won[1]) == names, f"each taken back exactly once: {won}"
+    for claimed in won[0] + won[1]:
+        owner_now = ClaimOwner.from_json((tmp_path / "processing" / f"{claimed.name}.claim").read_bytes())
+        assert owner_now is not None and owner_now.claim == claimed.claim_id, "the winner's claim is the one there"
+    assert scanners[0].stale_claims() == []
+
+
+def unreachable_s3_error(monkeypatch: pytest.MonkeyPatch) -> Exception:
+    """The error a publication raises when the S3 server does not answer, from a real S3Storage on a closed port."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    storage = S3Storage("s3://talks/site", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1,
+                        retry_seconds=0.5, on_retry=lambda message: None)
+    with pytest.raises(Exception) as raised:
+        storage.put_bytes("index.html", b"<p>")
+    return raised.value
+
+
+def test_an_s3_outage_releases_the_recording_and_bad_input_still_fails_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.inbox import publish_claimed
+
+    outage = unreachable_s3_error(monkeypatch)
+    assert is_outage(outage), outage
+    with pytest.raises(Exception) as bad_key:
+        check_key("../escape.html")
+    refused = [bad_key.value, ProbeError("talk.mp4: not a media file")]
+    assert not any(is_outage(error) for error in refused)
+
+    def failing(error: Exception):
+        def publish(source: str) -> str:
+            raise error
+
+        return publish
+
+    drop(tmp_path)
+    box = FolderInbox(tmp_path)
+    log = Lines("test-inbox-outage")
+    claimed = box.claim(box.entries()[0])
+    assert claimed is not None
+    assert publish_claimed(box, claimed, failing(outage), log.logger) is None
+    assert {p.name for p in tmp_path.iterdir() if p.is_file()} == {"talk.mp4", "talk.mp4.yaml"}, "back in place"
+    assert list((tmp_path / "failed").iterdir()) == [] and not (tmp_path / "processing" / "talk.mp4.claim").exists()
+    (line,) = [line for line in log.lines if "not filed" in line]
+    assert line.startswith("talk.mp4 not filed under failed/: the storage was unreachable (S3 upload failed")
+    assert line.endswith("released, the next scan tries again")
+
+    claimed = box.claim(box.entries()[0])
+    assert claimed is not None
+    assert publish_claimed(box, claimed, failing(ProbeError("talk.mp4: not a media file")), log.logger) is None
+    assert "not a media file" in (tmp_path / "failed" / "talk.mp4.txt").read_text(encoding="utf-8")
