@@ -211,10 +211,12 @@ def stale_reason(
 
 
 def _span(delta: dt.timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h" if seconds % 360 == 0 else f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+    """A duration for people: 13 h, 12 h 30 min, 10 min, 40 s."""
+    seconds = delta.total_seconds()
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours and minutes else f"{hours} h" if hours else f"{minutes} min"
 
 
 @dataclass(frozen=True)

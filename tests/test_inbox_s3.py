@@ -1,9 +1,14 @@
 """The S3 inbox (s3://bucket/prefix) on the real SeaweedFS: entries, conditional-write claims (one winner among
-several scanners), done/ and failed/ with reason files, privacy, and a scan through the CLI that publishes."""
+several scanners), stale claims taken back (If-Match on the stale claim: one winner), an outage that releases the
+recording, done/ and failed/ with reason files, privacy, and a scan through the CLI that publishes."""
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -16,7 +21,7 @@ import pytest
 
 from config.settings import Settings
 from tasks.errors import ConfigError
-from tasks.inbox import InboxEntry, S3Inbox, ready_entries
+from tasks.inbox import ClaimOwner, InboxEntry, S3Inbox, ready_entries
 from tasks.s3server import LocalS3Server
 from tasks.storage import S3Storage
 
@@ -211,3 +216,164 @@ def test_serve_schedules_a_scan_of_an_s3_inbox(monkeypatch: pytest.MonkeyPatch, 
     export_settings(settings)  # what served runs (child processes) read back
     assert os.environ["CONFCAST_INBOX_URL"] == "s3://talks/inbox"
     assert Settings().s3_retry_seconds == 30 and Settings().inbox_url == "s3://talks/inbox"
+
+
+# --- stale claims ---------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+UTC = dt.timezone.utc
+SCANNER = """
+import sys, time
+from pathlib import Path
+from tasks.inbox import S3Inbox
+from tasks.storage import S3Storage
+box = S3Inbox(S3Storage(sys.argv[1], public_read=False), Path(sys.argv[2]))
+(entry,) = box.entries()
+assert box.claim(entry) is not None
+print("claimed", flush=True)
+time.sleep(60)
+"""
+
+
+def quiet_logger(name: str) -> tuple[logging.Logger, list[str]]:
+    """A logger of our own whose messages the test reads (Prefect's logging setup replaces pytest's handlers)."""
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger(name)
+    logger.handlers, logger.propagate = [handler], False
+    logger.setLevel(logging.DEBUG)
+    return logger, lines
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_claim_of_a_killed_scanner_is_taken_back_and_published(
+    s3_env: LocalS3Server, bucket_name: str, tmp_path: Path
+) -> None:
+    from flows.inbox import publish_claimed, take_back_stale_claims
+
+    make_bucket(bucket_name)
+    put(bucket_name, "inbox/talk.mp4", b"x" * 10)
+    put(bucket_name, "inbox/talk.mp4.yaml", b"title: T\n")
+    scanner = subprocess.Popen(
+        [sys.executable, "-c", SCANNER, f"s3://{bucket_name}/inbox", str(tmp_path / "killed")],
+        cwd=REPO, stdout=subprocess.PIPE, text=True,
+    )
+    box = s3_inbox(bucket_name, tmp_path / "downloads")
+    try:
+        assert scanner.stdout is not None and scanner.stdout.readline().strip() == "claimed"
+        assert box.entries() == [] and box.stale_claims() == [], "its scanner is alive: the claim is left alone"
+    finally:
+        scanner.send_signal(signal.SIGKILL)
+        scanner.wait()
+
+    (stale,) = box.stale_claims()
+    assert stale.why == f"process {scanner.pid} is gone" and not stale.orphan
+    logger, lines = quiet_logger("test-inbox-s3-killed")
+    (claimed,) = take_back_stale_claims(box, dt.timedelta(hours=12), logger)
+    assert [line for line in lines if "took back" in line] == [f"talk.mp4: took back a claim from {stale.describe()}"]
+    assert f"{socket.gethostname()} pid {scanner.pid}" in lines[0]
+    assert claimed.path.read_bytes() == b"x" * 10 and (claimed.path.parent / "talk.mp4.yaml").exists()
+    assert ClaimOwner.from_json(read(bucket_name, "inbox/processing/talk.mp4.claim")).claim == claimed.claim_id
+    assert box.stale_claims() == [] and box.entries() == []
+
+    assert publish_claimed(box, claimed, lambda source: "http://site.example/talk/", logger) == "http://site.example/talk/"
+    assert keys(bucket_name, "inbox/done/") == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt"}
+    assert keys(bucket_name, "inbox/processing/") == set()
+
+
+def test_scanners_racing_for_stale_claims_win_each_once(
+    s3_env: LocalS3Server, bucket_name: str, tmp_path: Path
+) -> None:
+    make_bucket(bucket_name)
+    names = sorted(f"talk-{n}.mp4" for n in range(8))
+    gone = ClaimOwner.mine()
+    long_ago = dt.datetime.now(UTC) - dt.timedelta(hours=13)
+    for index, name in enumerate(names):
+        put(bucket_name, f"inbox/{name}", name.encode())
+        owner = ClaimOwner(f"old-{index}", "lab-far-away", 4242, long_ago) if index % 2 else (
+            ClaimOwner(f"old-{index}", gone.host, dead_pid(), gone.at, boot=gone.boot, pidns=gone.pidns))
+        put(bucket_name, f"inbox/processing/{name}.claim", owner.to_json())
+    scanners = [s3_inbox(bucket_name, tmp_path / f"scanner-{n}") for n in range(2)]
+    seen = [scanner.stale_claims() for scanner in scanners]
+    assert all([s.name for s in stale] == names for stale in seen)
+    won: dict[int, list] = {0: [], 1: []}
+    start = threading.Barrier(2)
+
+    def recover(index: int) -> None:
+        start.wait()
+        for stale in seen[index]:
+            claimed = scanners[index].take_back(stale)
+            if claimed is not None:
+                won[index].append(claimed)
+
+    threads = [threading.Thread(target=recover, args=(index,)) for index in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(c.name for c in won[0] + won[1]) == names, f"each taken back exactly once: {won}"
+    for claimed in won[0] + won[1]:
+        owner = ClaimOwner.from_json(read(bucket_name, f"inbox/processing/{claimed.name}.claim"))
+        assert owner is not None and owner.claim == claimed.claim_id, "the winner's claim is the one there"
+        assert claimed.path.read_bytes() == claimed.name.encode()
+    assert not any(scanner.stale_claims() for scanner in scanners)
+
+
+def test_an_expired_claim_from_another_machine_is_taken_back_and_a_recent_one_kept(
+    s3_env: LocalS3Server, bucket_name: str, tmp_path: Path
+) -> None:
+    make_bucket(bucket_name)
+    now = dt.datetime.now(UTC)
+    for name, hours in (("old.mp4", 13), ("recent.mp4", 1)):
+        put(bucket_name, f"inbox/{name}", name.encode())
+        owner = ClaimOwner(f"c-{name}", "lab-far-away", 4242, now - dt.timedelta(hours=hours))
+        put(bucket_name, f"inbox/processing/{name}.claim", owner.to_json())
+    put(bucket_name, "inbox/processing/gone.mp4.claim",  # its scanner filed the recording, then died
+        ClaimOwner("c-gone", "lab-far-away", 4242, now - dt.timedelta(hours=20)).to_json())
+    box = s3_inbox(bucket_name, tmp_path)
+
+    assert [(s.name, s.orphan) for s in box.stale_claims()] == [("gone.mp4", True), ("old.mp4", False)]
+    assert [s.name for s in box.stale_claims(max_age=dt.timedelta(minutes=30))] == ["gone.mp4", "old.mp4", "recent.mp4"]
+    orphan, old = box.stale_claims()
+    assert old.why == "held by another machine for 13 h, more than inbox_claim_hours (12 h)"
+    assert box.take_back(orphan) is None and "gone.mp4.claim" not in keys(bucket_name, "inbox/processing/")
+    claimed = box.take_back(old)
+    assert claimed is not None and claimed.path.read_bytes() == b"old.mp4"
+    assert box.take_back(old) is None, "its ETag has changed: nobody takes it twice"
+    assert box.finish(claimed, ok=True, detail="http://site.example/old/") == f"s3://{bucket_name}/inbox/done/old.mp4.txt"
+    assert keys(bucket_name, "inbox/processing/") == {"recent.mp4.claim"}
+
+
+def test_an_outage_of_the_site_releases_the_s3_claim(
+    s3_env: LocalS3Server, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flows.inbox import publish_claimed
+
+    make_bucket(bucket_name)
+    put(bucket_name, "inbox/talk.mp4", b"x" * 10)
+    put(bucket_name, "inbox/talk.mp4.yaml", b"title: T\n")
+    with socket.socket() as probe:  # a site on an S3 server that does not answer
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    site = S3Storage("s3://talks/site", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1, retry_seconds=0.5,
+                     on_retry=lambda message: None)
+
+    def publish(source: str) -> str:
+        site.put_file("conferences/talk/video.mp4", Path(source))
+        return "never"
+
+    box = s3_inbox(bucket_name, tmp_path)
+    claimed = box.claim(box.entries()[0])
+    assert claimed is not None
+    logger, lines = quiet_logger("test-inbox-s3-outage")
+    assert publish_claimed(box, claimed, publish, logger) is None
+    assert any(line.startswith("talk.mp4 not filed under failed/: the storage was unreachable") for line in lines)
+    assert keys(bucket_name, "inbox/processing/") == set() and keys(bucket_name, "inbox/failed/") == set()
+    assert {e.name for e in box.entries()} == {"talk.mp4"}, "offered again at the next scan"
+    assert not claimed.path.parent.exists()
