@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -97,9 +97,9 @@ def publish_claimed(
 
 def take_back_stale_claims(
     box: Inbox, max_age: dt.timedelta, logger: logging.Logger | logging.LoggerAdapter
-) -> list[Claimed]:
-    """Claims left behind by scanners that are gone (crashed, killed, their machine rebooted), taken back."""
-    taken = []
+) -> Iterator[Claimed]:
+    """Claims left behind by scanners that are gone (crashed, killed, their machine rebooted), taken back one at a
+    time, as the caller asks for the next (so that one scanner does not hold them all while it publishes one)."""
     for stale in box.stale_claims(max_age=max_age):
         try:
             claimed = box.take_back(stale)
@@ -111,8 +111,7 @@ def take_back_stale_claims(
                 logger.info("%s: its stale claim was taken back by another scanner", stale.name)
             continue
         logger.warning("%s: took back a claim from %s", stale.name, stale.describe())
-        taken.append(claimed)
-    return taken
+        yield claimed
 
 
 @flow(name="scan-inbox", validate_parameters=False)
