@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from config.settings import Settings
-from tasks.errors import ProbeError
+from tasks.errors import ProbeError, PublishError
 from tasks.inbox import (
     ClaimOwner,
     FolderInbox,
@@ -40,14 +40,12 @@ from tasks.storage import S3Storage, check_key
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
-# A scanner that claims the only recording of an inbox, says so, then "publishes" for a minute (until killed).
+# A scanner that claims the only recording of a folder inbox, says so, then "publishes" for a minute (until killed).
 SCANNER = """
 import sys, time
 from pathlib import Path
-from tasks.inbox import FolderInbox, S3Inbox
-from tasks.storage import S3Storage
-url = sys.argv[1]
-box = S3Inbox(S3Storage(url, public_read=False), Path(sys.argv[2])) if url.startswith("s3://") else FolderInbox(Path(url))
+from tasks.inbox import FolderInbox
+box = FolderInbox(Path(sys.argv[1]))
 (entry,) = box.entries()
 assert box.claim(entry) is not None
 print("claimed", flush=True)
@@ -410,6 +408,10 @@ def test_an_s3_outage_releases_the_recording_and_bad_input_still_fails_it(
 
     outage = unreachable_s3_error(monkeypatch)
     assert is_outage(outage), outage
+    assert is_outage(PublishError(str(outage))), "told by its message alone (as after a trip through Prefect)"
+    flagged = PublishError("S3 upload failed: the server answered 503")
+    flagged.transient = True  # type: ignore[attr-defined]  # an explicit flag wins
+    assert is_outage(flagged)
     with pytest.raises(Exception) as bad_key:
         check_key("../escape.html")
     refused = [bad_key.value, ProbeError("talk.mp4: not a media file")]

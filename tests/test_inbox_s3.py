@@ -282,7 +282,8 @@ def test_a_claim_of_a_killed_scanner_is_taken_back_and_published(
     assert ClaimOwner.from_json(read(bucket_name, "inbox/processing/talk.mp4.claim")).claim == claimed.claim_id
     assert box.stale_claims() == [] and box.entries() == []
 
-    assert publish_claimed(box, claimed, lambda source: "http://site.example/talk/", logger) == "http://site.example/talk/"
+    page = "http://site.example/talk/"
+    assert publish_claimed(box, claimed, lambda source: page, logger) == page
     assert keys(bucket_name, "inbox/done/") == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt"}
     assert keys(bucket_name, "inbox/processing/") == set()
 
@@ -346,7 +347,8 @@ def test_an_expired_claim_from_another_machine_is_taken_back_and_a_recent_one_ke
     claimed = box.take_back(old)
     assert claimed is not None and claimed.path.read_bytes() == b"old.mp4"
     assert box.take_back(old) is None, "its ETag has changed: nobody takes it twice"
-    assert box.finish(claimed, ok=True, detail="http://site.example/old/") == f"s3://{bucket_name}/inbox/done/old.mp4.txt"
+    reason = box.finish(claimed, ok=True, detail="http://site.example/old/")
+    assert reason == f"s3://{bucket_name}/inbox/done/old.mp4.txt"
     assert keys(bucket_name, "inbox/processing/") == {"recent.mp4.claim"}
 
 
