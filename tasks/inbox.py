@@ -7,6 +7,7 @@ reason file that an operator can read.
 Layout of a folder inbox (claims are renames, atomic within one file system):
     talk.mp4, talk.mp4.yaml        waiting (the sidecar is optional)
     processing/talk.mp4            claimed by a scanner, being published
+    processing/talk.mp4.claim      who claimed it (JSON: host, pid, process start, boot id, when)
     done/talk.mp4, done/talk.mp4.txt      published; the .txt says where
     failed/talk.mp4, failed/talk.mp4.txt  refused or failed; the .txt says why
 
