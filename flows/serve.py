@@ -23,6 +23,8 @@ SETTINGS_TO_EXPORT = (
     "webhook_url",
     "inbox_url",
     "s3_retry_seconds",
+    "inbox_claim_hours",
+    "host_name",
 )
 
 

@@ -46,13 +46,14 @@ from typing import Protocol
 
 from tasks.errors import ConfigError, PublishError
 from tasks.metadata import SIDECAR_SUFFIXES
-from tasks.storage import _MISSING_CODES, _PRECONDITION_CODES, S3Storage, _code, is_transient
+from tasks.storage import S3Storage, is_transient
 
 RECORDING_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .ts .mts .mpg .mpeg .flv .wmv .m4a .mp3 .wav .ogg .oga .opus .flac .aac".split()
 )
 PROCESSING, DONE, FAILED = "processing", "done", "failed"
 CLAIM_SUFFIX = ".claim"
+CLAIM_TYPE = "application/json; charset=utf-8"
 PENDING_SUFFIX = ".claim-pending"  # a folder claim's owner, written before the rename
 TAKEOVER_LOCK = ".takeover.lock"  # in processing/: serializes taking back stale folder claims
 # A claim whose owner is unknown (a claim made by an older confcast, or an unreadable owner file) is stale once
@@ -507,7 +508,7 @@ class S3Inbox:
         marker = f"{PROCESSING}/{entry.name}{CLAIM_SUFFIX}"
         owner = ClaimOwner.mine(machine=self.machine)
         token = owner.to_json()
-        if not self.storage.put_bytes_if_absent(marker, token, "application/json; charset=utf-8"):
+        if not self.storage.put_bytes_if_absent(marker, token, CLAIM_TYPE):
             # Taken, unless our own write went through and only its answer was lost (then a retry found it there).
             if self.storage.get_bytes(marker) != token:
                 return None
@@ -577,7 +578,7 @@ class S3Inbox:
             name = key[len(PROCESSING) + 1 : -len(CLAIM_SUFFIX)]
             if not key.endswith(CLAIM_SUFFIX) or not is_recording(name):
                 continue
-            read = read_with_etag(self.storage, key)
+            read = self.storage.get_with_etag(key)
             if read is None:
                 continue  # released or filed meanwhile
             data, etag, modified = read
@@ -595,51 +596,10 @@ class S3Inbox:
         marker = f"{PROCESSING}/{stale.name}{CLAIM_SUFFIX}"
         owner = ClaimOwner.mine(machine=self.machine)
         token = owner.to_json()
-        if stale.etag is None or not put_bytes_if_match(self.storage, marker, token, stale.etag):
+        if stale.etag is None or not self.storage.put_bytes_if_match(marker, token, stale.etag, CLAIM_TYPE):
             if self.storage.get_bytes(marker) != token:  # unless only the answer to our write was lost
                 return None
         return self._download(stale.name, marker, owner.claim)
-
-
-def read_with_etag(storage: S3Storage, key: str) -> tuple[bytes, str, dt.datetime] | None:
-    """An object's content, ETag and last-modified time; None when it does not exist.
-    (Belongs in S3Storage; kept here, on its client and its retries, while only the inbox needs it.)"""
-    full = storage.object_key(key)
-
-    def read() -> tuple[bytes, str, dt.datetime] | None:
-        try:
-            response = storage._client.get_object(Bucket=storage.bucket, Key=full)
-        except storage._client.exceptions.ClientError as error:
-            if _code(error) in _MISSING_CODES:
-                return None
-            raise
-        return response["Body"].read(), str(response["ETag"]), response["LastModified"]
-
-    return storage._call("download", key, read)
-
-
-def put_bytes_if_match(storage: S3Storage, key: str, data: bytes, etag: str) -> bool:
-    """Replace an object only if it is still the version with this ETag (a conditional PUT, `If-Match`): True when
-    this call replaced it, False when it had changed or gone. Atomic on the server: of several writers, one wins.
-    (Belongs in S3Storage beside put_bytes_if_absent; kept here while only the inbox needs it.)"""
-    full = storage.object_key(key)
-
-    def put() -> bool:
-        try:
-            storage._client.put_object(
-                Bucket=storage.bucket,
-                Key=full,
-                Body=bytes(data),
-                ContentType="application/json; charset=utf-8",
-                IfMatch=etag,
-            )
-            return True
-        except storage._client.exceptions.ClientError as error:
-            if _code(error) in _PRECONDITION_CODES or _code(error) in _MISSING_CODES:
-                return False
-            raise
-
-    return storage._call("conditional upload", key, put)
 
 
 class ScanMemory:

@@ -19,6 +19,7 @@ Errors from botocore come out as one-line PublishError messages that never conta
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import io
 import json
@@ -423,7 +424,9 @@ class S3Storage:
         if retried_s is not None:
             what += f", still after {retried_s:.0f} s of retries (s3_retry_seconds: {self.retry_seconds:g})"
             todo += "; then run the same command again (finished work is reused)"
-        return PublishError(self._redact(f"S3 {action} failed for {self._where(key)}: {what}; {todo}"))
+        failure = PublishError(self._redact(f"S3 {action} failed for {self._where(key)}: {what}; {todo}"))
+        failure.transient = is_transient(error)  # read by the inbox: an outage leaves the recording for a later scan
+        return failure
 
     def _report_retry(self, message: str) -> None:
         """Tell the operator about a retry, at most once a second (parallel requests fail together)."""
@@ -628,6 +631,44 @@ class S3Storage:
                 raise
 
         return self._call("conditional upload", key, put)
+
+    def put_bytes_if_match(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> bool:
+        """Replace an object only if it is still the version with this ETag (a conditional PUT, `If-Match`): True
+        when this call replaced it, False when it had changed or gone. Atomic on the server: of several writers, one
+        wins."""
+        full = self.object_key(key)
+
+        def put() -> bool:
+            try:
+                self._client.put_object(
+                    Bucket=self.bucket,
+                    Key=full,
+                    Body=bytes(data),
+                    ContentType=content_type or content_type_for(key),
+                    IfMatch=etag,
+                )
+                return True
+            except botocore.exceptions.ClientError as error:
+                if _code(error) in _PRECONDITION_CODES or _code(error) in _MISSING_CODES:
+                    return False
+                raise
+
+        return self._call("conditional upload", key, put)
+
+    def get_with_etag(self, key: str) -> tuple[bytes, str, dt.datetime] | None:
+        """An object's content, ETag and last-modified time; None when it does not exist."""
+        full = self.object_key(key)
+
+        def read() -> tuple[bytes, str, dt.datetime] | None:
+            try:
+                response = self._client.get_object(Bucket=self.bucket, Key=full)
+            except botocore.exceptions.ClientError as error:
+                if _code(error) in _MISSING_CODES:
+                    return None
+                raise
+            return response["Body"].read(), str(response["ETag"]), response["LastModified"]
+
+        return self._call("download", key, read)
 
     def get_bytes(self, key: str) -> bytes | None:
         full = self.object_key(key)
