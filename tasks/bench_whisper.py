@@ -142,13 +142,9 @@ def english_audio(folder: Path, repeat: int) -> Audio:
 
 def french_talk(folder: Path, minutes: float, name: str) -> Audio:
     """A French talk of about ``minutes`` spoken by espeak-ng, sentences in turn, a pause between paragraphs."""
-    words_needed = minutes * ESPEAK_WORDS_PER_MINUTE
-    sentences, words = [], 0
-    while words < words_needed:
-        sentence = FRENCH_SENTENCES[len(sentences) % len(FRENCH_SENTENCES)]
-        sentences.append(sentence)
-        words += len(sentence.split())
-    text = " ".join(sentences)
+    from tasks.bench_pipeline import talk_text
+
+    text = talk_text(minutes, FRENCH_SENTENCES, wpm=ESPEAK_WORDS_PER_MINUTE)
     raw, out = folder / f"{name}-raw.wav", folder / f"{name}.wav"
     text_file = folder / f"{name}.txt"
     text_file.write_text(text, encoding="utf-8")

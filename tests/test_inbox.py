@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from claim_race import race_take_back
 from config.settings import Settings
 from tasks.errors import ProbeError, PublishError
 from tasks.inbox import (
@@ -364,23 +365,9 @@ def test_two_scanners_racing_for_stale_claims_win_each_once(tmp_path: Path) -> N
     scanners = [FolderInbox(tmp_path) for _ in range(2)]
     seen = [scanner.stale_claims() for scanner in scanners]  # both see every stale claim before anyone takes one
     assert all([s.name for s in stale] == names for stale in seen)
-    won: dict[int, list] = {0: [], 1: []}
-    start = threading.Barrier(2)
-
-    def recover(index: int) -> None:
-        start.wait()
-        for stale in seen[index]:
-            claimed = scanners[index].take_back(stale)
-            if claimed is not None:
-                won[index].append(claimed)
-
-    threads = [threading.Thread(target=recover, args=(index,)) for index in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sorted(c.name for c in won[0] + won[1]) == names, f"each taken back exactly once: {won}"
-    for claimed in won[0] + won[1]:
+    won = race_take_back(scanners, seen, timeout_s=30)
+    assert sorted(c.name for c in won) == names, f"each taken back exactly once: {won}"
+    for claimed in won:
         owner_now = ClaimOwner.from_json((tmp_path / "processing" / f"{claimed.name}.claim").read_bytes())
         assert owner_now is not None and owner_now.claim == claimed.claim_id, "the winner's claim is the one there"
     assert scanners[0].stale_claims() == []

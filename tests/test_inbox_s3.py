@@ -19,6 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from claim_race import race_take_back
 from config.settings import Settings
 from tasks.errors import ConfigError
 from tasks.inbox import ClaimOwner, InboxEntry, S3Inbox, ready_entries
@@ -303,23 +304,9 @@ def test_scanners_racing_for_stale_claims_win_each_once(
     scanners = [s3_inbox(bucket_name, tmp_path / f"scanner-{n}") for n in range(2)]
     seen = [scanner.stale_claims() for scanner in scanners]
     assert all([s.name for s in stale] == names for stale in seen)
-    won: dict[int, list] = {0: [], 1: []}
-    start = threading.Barrier(2)
-
-    def recover(index: int) -> None:
-        start.wait()
-        for stale in seen[index]:
-            claimed = scanners[index].take_back(stale)
-            if claimed is not None:
-                won[index].append(claimed)
-
-    threads = [threading.Thread(target=recover, args=(index,)) for index in (0, 1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert sorted(c.name for c in won[0] + won[1]) == names, f"each taken back exactly once: {won}"
-    for claimed in won[0] + won[1]:
+    won = race_take_back(scanners, seen, timeout_s=60)
+    assert sorted(c.name for c in won) == names, f"each taken back exactly once: {won}"
+    for claimed in won:
         owner = ClaimOwner.from_json(read(bucket_name, f"inbox/processing/{claimed.name}.claim"))
         assert owner is not None and owner.claim == claimed.claim_id, "the winner's claim is the one there"
         assert claimed.path.read_bytes() == claimed.name.encode()
