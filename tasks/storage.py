@@ -613,29 +613,15 @@ class S3Storage:
     def put_bytes_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:
         """Write an object only if no object has this key (a conditional PUT, `If-None-Match: *`): True when this
         call created it, False when one was there. Atomic on the server: of several writers, one wins."""
-        full = self.object_key(key)
-
-        def put() -> bool:
-            try:
-                self._client.put_object(
-                    Bucket=self.bucket,
-                    Key=full,
-                    Body=bytes(data),
-                    ContentType=content_type or content_type_for(key),
-                    IfNoneMatch="*",
-                )
-                return True
-            except botocore.exceptions.ClientError as error:
-                if _code(error) in _PRECONDITION_CODES:
-                    return False
-                raise
-
-        return self._call("conditional upload", key, put)
+        return self._conditional_put(key, data, content_type, {"IfNoneMatch": "*"})
 
     def put_bytes_if_match(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> bool:
         """Replace an object only if it is still the version with this ETag (a conditional PUT, `If-Match`): True
         when this call replaced it, False when it had changed or gone. Atomic on the server: of several writers, one
         wins."""
+        return self._conditional_put(key, data, content_type, {"IfMatch": etag})
+
+    def _conditional_put(self, key: str, data: bytes, content_type: str | None, condition: dict[str, str]) -> bool:
         full = self.object_key(key)
 
         def put() -> bool:
@@ -645,11 +631,11 @@ class S3Storage:
                     Key=full,
                     Body=bytes(data),
                     ContentType=content_type or content_type_for(key),
-                    IfMatch=etag,
+                    **condition,
                 )
                 return True
             except botocore.exceptions.ClientError as error:
-                if _code(error) in _PRECONDITION_CODES or _code(error) in _MISSING_CODES:
+                if _code(error) in _PRECONDITION_CODES or ("IfMatch" in condition and _code(error) in _MISSING_CODES):
                     return False
                 raise
 
