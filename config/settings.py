@@ -74,6 +74,20 @@ class Settings(BaseSettings):
         "soon as their process is gone.",
     )
 
+    transcription_deployment: str | None = Field(
+        None,
+        description="Transcribe through this Prefect deployment (e.g. transcribe-recording/transcribe-recording, "
+        "on a GPU work pool) instead of in the publishing process; empty: transcribe here.",
+    )
+    handover_url: str | None = Field(
+        None,
+        description="Private s3://bucket/prefix where publishing and transcription runs hand over the speech and "
+        "its transcript (never inside the published site); empty: <bucket>/handover beside an s3:// site prefix.",
+    )
+    transcription_wait_hours: float = Field(
+        6.0, gt=0, description="How long a publication waits for its transcription run on another work pool."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from importlib import metadata as package_metadata
 from pathlib import Path
 
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import (
     create_link_artifact,
     create_markdown_artifact,
@@ -230,6 +230,16 @@ def write_captions(transcript: Transcript, run_dir: Path, translated_from: str |
         return captions.write_transcript_files(transcript, run_dir / "translation", note=note)
 
 
+def transcription_task(settings: Settings, storage_url: str) -> Task:
+    """transcribe_speech, or with `transcription_deployment` set the task that hands over to that deployment's pool
+    (flows/transcription.py, loaded only then: it imports this module)."""
+    if not settings.transcription_deployment:
+        return transcribe_speech
+    from flows.transcription import transcription_task as remote_transcription_task
+
+    return remote_transcription_task(settings, storage_url)
+
+
 def report_reuse(stage: str, reused: bool, show_progress: bool) -> None:
     if reused:
         get_run_logger().info("%s: reused the finished result of an earlier run", stage)
@@ -332,6 +342,7 @@ def publish_conference(
     )
     probe = probe_recording(source_path)
     target = resolve_target(settings)
+    transcriber = transcription_task(settings, target.storage_url)
     fingerprint = run_fingerprint(meta, probe, settings)
     unchanged_url = published_unchanged(target, meta.slug, probe.source.sha256, fingerprint)
     if unchanged_url is not None:  # a re-run of a published, unchanged conference costs nothing
@@ -350,12 +361,12 @@ def publish_conference(
     speech, transcript, files, translation, translations = None, None, None, None, ()
     if probe.main_audio is not None:  # a silent recording is published without captions, with a notice
         speech_future = extract_speech.submit(probe, run_dir)
-        transcript_future = transcribe_speech.submit(speech_future, meta.language, settings, show_progress)
+        transcript_future = transcriber.submit(speech_future, meta.language, settings, show_progress)
         transcript = transcript_future.result()
         files = write_captions(transcript, run_dir)
         speech = speech_future.result()
         if wants_translation(transcript, settings.translate):  # the source language, detected or forced, is known
-            translation = transcribe_speech(speech, transcript.language, settings, show_progress, "translate")
+            translation = transcriber(speech, transcript.language, settings, show_progress, "translate")
             translations = (write_captions(translation, run_dir, translated_from=transcript.language),)
     video, audio = video_future.result()
     if files is not None:  # captions join the HLS master as a subtitle rendition once both sides are done
@@ -371,6 +382,10 @@ def publish_conference(
         translations=translations,
     )
     page_url = publish_files(conference, target, settings, fingerprint)
+    if settings.transcription_deployment:
+        from flows.transcription import remove_handover
+
+        remove_handover(speech, settings)
     claim.release()
     if not settings.keep_work:
         remove_if_unused(run_dir)
