@@ -7,18 +7,21 @@ runs on the "GPU" pool's worker, with S3 URIs only, and what is handed over stay
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import shutil
 import signal
 import subprocess
+import threading
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
 from flows.transcription import handover_location, speech_key, split_object_uri, transcript_key
-from tasks.errors import ConfigError
+from tasks.errors import ConfigError, TranscriptionError
 from test_inbox_s3 import anonymous_status
 from test_workers import PREFECT, ROOT, prefect_cli
 
@@ -78,6 +81,74 @@ def test_handover_keys_are_content_addressed() -> None:
         split_object_uri("s3://talks")
 
 
+# --- the flow and the wait, on the session's Prefect server (no worker, no Whisper) ------------------
+
+
+def test_transcribe_recording_looks_the_transcript_up_first(prefect_server, tmp_path: Path) -> None:
+    from config.settings import Settings
+    from flows.transcription import transcribe_recording
+    from tasks.models import Segment, Transcript
+
+    done = Transcript(language="fr", language_probability=None, duration_s=2.0,
+                      segments=(Segment(start=0.0, end=2.0, text="Bonjour"),), engine="faster-whisper", model="base")
+    result = tmp_path / "handover" / "transcript.json"
+    result.parent.mkdir()
+    result.write_text(done.model_dump_json(), encoding="utf-8")
+    settings = Settings(work_dir=tmp_path / "work")
+    speech_uri = (tmp_path / "handover" / "speech.wav").as_uri()  # absent: it is not even fetched
+    assert transcribe_recording(speech_uri, result.as_uri(), language="fr", settings=settings) == result.as_uri()
+    assert not (tmp_path / "work" / "transcriptions").exists()
+
+    missing = tmp_path / "handover" / "other.json"
+    with pytest.raises(TranscriptionError, match="no speech at file://") as error:
+        transcribe_recording(speech_uri, missing.as_uri(), language="fr", settings=settings)
+    assert "\n" not in str(error.value) and not missing.exists()
+
+
+def test_a_failed_transcription_run_is_one_line_naming_deployment_and_run(prefect_server, tmp_path: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.states import Failed
+
+    from config.settings import Settings
+    from flows.transcription import wait_for_remote
+
+    name = f"test-{uuid.uuid4().hex[:8]}"
+    with get_client(sync_client=True) as client:  # a deployment nobody serves: its run is failed by hand below
+        deployment_id = client.create_deployment(client.create_flow_from_name("transcribe-recording"), name)
+    settings = Settings(work_dir=tmp_path / "work")
+    parameters = {"speech_uri": "s3://b/h/speech.wav", "result_uri": "s3://b/h/t.json"}
+    outcome: list[BaseException] = []
+    context = contextvars.copy_context()  # the session server's Prefect settings, in the waiting thread too
+    waiting = threading.Thread(target=lambda: context.run(capture, outcome, wait_for_remote,
+                                                          f"transcribe-recording/{name}", parameters,
+                                                          "s3://b/h/t.json", settings))
+    waiting.start()
+    with get_client(sync_client=True) as client:
+        deadline = time.monotonic() + 60
+        while not (runs := client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))):
+            assert time.monotonic() < deadline and not outcome, outcome
+            time.sleep(0.5)
+        client.set_flow_run_state(runs[0].id, Failed(message="CUDA out of memory\non gpu-1"), force=True)
+    waiting.join(60)
+    [error] = outcome
+    assert isinstance(error, TranscriptionError)
+    message = str(error)
+    assert "\n" not in message and f"transcribe-recording/{name}" in message and runs[0].name in message
+    assert str(runs[0].id) in message and "Failed" in message and "CUDA out of memory on gpu-1" in message
+
+    with pytest.raises(TranscriptionError, match="could not start transcription deployment transcribe-recording/nope"):
+        wait_for_remote("transcribe-recording/nope", parameters, "s3://b/h/t.json", settings)
+
+
+def capture(outcome: list[BaseException], function, *args) -> None:
+    try:
+        function(*args)
+    except BaseException as error:  # noqa: BLE001 - handed to the test thread
+        outcome.append(error)
+
+
 # --- two pools, one worker each ----------------------------------------------------------------------
 
 
@@ -105,6 +176,7 @@ def test_transcription_runs_on_its_own_pool_with_s3_uris_only(
     prefect_server, s3_env, bucket_name: str, short_sample, tmp_path: Path
 ) -> None:
     from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
 
     from config.settings import Settings
@@ -128,21 +200,23 @@ def test_transcription_runs_on_its_own_pool_with_s3_uris_only(
         CONFCAST_S3_RETRY_SECONDS="5",
         PREFECT_WORKER_QUERY_SECONDS="2",
     )
-    for name in (pool, gpu_pool):
-        prefect_cli("work-pool", "create", name, "--type", "process", env=env)
-    prefect_cli("deploy", "--name", "publish-conference", "--name", "transcribe-recording",
-                "--prefect-file", str(ROOT / "prefect.yaml"), env=env)
+    with get_client(sync_client=True) as client:  # as `prefect work-pool create NAME --type process`, faster
+        for name in (pool, gpu_pool):
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
 
     source = tmp_path / "archive" / "atelier.mp4"
     source.parent.mkdir()
     shutil.copy(short_sample.path, source)
-    workers = [
+    workers = [  # started first: they come up while the deployments are made
         start_worker(pool, "worker-publish", {**env, "CONFCAST_WORK_DIR": str(tmp_path / "work-publish")},
                      tmp_path / "worker-publish.log"),
         start_worker(gpu_pool, "worker-gpu", {**env, "CONFCAST_WORK_DIR": str(tmp_path / "work-gpu"),
-                                              "CONFCAST_HOST_NAME": f"gpu-{pool}"}, tmp_path / "worker-gpu.log"),
+                                              "CONFCAST_HOST_NAME": f"gpu-{pool}", "CONFCAST_WHISPER_THREADS": "2"},
+                     tmp_path / "worker-gpu.log"),
     ]
     try:
+        prefect_cli("deploy", "--name", "publish-conference", "--name", "transcribe-recording",
+                    "--prefect-file", str(ROOT / "prefect.yaml"), env=env)
         page_url = publish_via_server(
             {"source": str(source), "title": "Atelier", "date": "2026-05-05", "language": "fr"}, timeout_s=600
         )
