@@ -18,13 +18,16 @@ for the retry).
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import sys
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import MissingContextError
 
 from config.settings import Settings, load_settings
 from flows.publish import package_version, report_reuse, timed_stage, transcribe_speech
@@ -265,15 +268,24 @@ def wait_for_remote(deployment: str, parameters: dict[str, str], result_uri: str
     """Run the deployment as a subflow, wait for it, read its transcript; one clear line when it fails."""
     from prefect.deployments import run_deployment
 
-    timeout_s = settings.transcription_wait_hours * 3600
+    from prefect.client.orchestration import get_client
+
     try:
-        run = run_deployment(deployment, parameters=parameters, timeout=timeout_s, poll_interval=POLL_S,
-                             as_subflow=True)
+        run = run_deployment(deployment, parameters=parameters, timeout=0, as_subflow=True)
     except Exception as error:  # the server or the deployment is missing
         raise TranscriptionError(
             f"could not start transcription deployment {deployment} ({' '.join(str(error).split())}); deploy it "
             "from prefect.yaml (prefect deploy --name transcribe-recording) or unset transcription_deployment"
         ) from None
+    run_logger().info(
+        "Transcription run %s of %s started; waiting for a worker of work pool %s",
+        run.name, deployment, run.work_pool_name or "(none)",
+    )
+    deadline = time.monotonic() + settings.transcription_wait_hours * 3600
+    with get_client(sync_client=True) as client:
+        while not (run.state is not None and run.state.is_final()) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+            run = client.read_flow_run(run.id)
     state = run.state
     if state is None or not state.is_final():
         raise TranscriptionError(
@@ -295,6 +307,14 @@ def wait_for_remote(deployment: str, parameters: dict[str, str], result_uri: str
     return transcript
 
 
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The flow run's logger, or confcast's plain one outside a run."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("confcast")
+
+
 def remove_handover(speech: Path | None, settings: Settings) -> None:
     """Remove the speech and transcripts handed over for this run, once published (kept with keep_work). The page
     is out by then: a failure here is a warning, the objects are left for `confcast`'s next run to reuse."""
@@ -305,7 +325,7 @@ def remove_handover(speech: Path | None, settings: Settings) -> None:
         sha = sha256_of(speech)
         storage.delete_keys(storage.list_keys(f"{sha}/"))
     except ConfcastError as error:
-        get_run_logger().warning("handover objects left in place: %s", error)
+        run_logger().warning("handover objects left in place: %s", error)
 
 
 def transcription_task(settings: Settings, storage_url: str) -> Task:
