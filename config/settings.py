@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str = Field("auto", description="int8 on CPU, float16 on CUDA when auto.")
     whisper_threads: int = Field(0, ge=0, description="CPU threads for Whisper; 0 uses every core.")
+    whisper_temperature_fallback: bool = Field(
+        True,
+        description="Decode a passage again at higher temperatures when it looks wrong (Whisper's default, against "
+        "loops); off: one beam-search pass, several times faster on speech Whisper finds hard (synthetic voices).",
+    )
     host_name: str | None = Field(
         None,
         description="This machine in the one-transcription-per-host limit (default: its host name); containers "

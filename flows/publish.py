@@ -183,6 +183,11 @@ def extract_speech(probe: Probe, run_dir: Path) -> Path:
     return speech
 
 
+def whisper_temperatures(settings: Settings) -> tuple[float, ...]:
+    """Whisper's temperature fallback, or one pass at temperature 0 when the operator turned it off."""
+    return transcribe.TEMPERATURES if settings.whisper_temperature_fallback else (0.0,)
+
+
 @task(name="transcribe-speech", cache_policy=NO_CACHE)
 def transcribe_speech(
     speech: Path, language: str, settings: Settings, show_progress: bool, task: str = "transcribe"
@@ -203,12 +208,18 @@ def transcribe_speech(
                 device=settings.whisper_device,
                 compute_type=settings.whisper_compute_type,
                 threads=settings.whisper_threads,
+                temperatures=whisper_temperatures(settings),
                 on_progress=progress,
             )
             progress(1.0)
         return transcript
 
-    whisper_settings = (settings.whisper_engine, settings.whisper_model, settings.whisper_compute_type)
+    whisper_settings = (
+        settings.whisper_engine,
+        settings.whisper_model,
+        settings.whisper_compute_type,
+        settings.whisper_temperature_fallback,
+    )
     key = stage_key(file_digest(speech), language, task, whisper_settings, package_version("confcast"))
     with timed_stage(stage):
         transcript, reused = run_once(StageCache(speech.parent / "stages"), stage, key, Transcript, run_whisper)

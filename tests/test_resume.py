@@ -85,20 +85,21 @@ def test_a_killed_run_resumes_without_redoing_finished_stages(
 ) -> None:
     site, work = tmp_path / "site", tmp_path / "work"
     args = publish_args(short_sample.path, site, work)
-    # The killed run's transcription slot stays taken until its lease ends (60 s); this test is about resuming,
-    # so it uses a transcription limit of its own rather than wait for that.
-    env = {**os.environ, "CONFCAST_HOST_NAME": f"{tmp_path.name}-{os.getpid()}"}
+    # The killed run's transcription slot stays taken until its lease ends (60 s, Prefect's minimum); this test is
+    # about resuming, so the resumed run counts as another host's rather than wait for that.
+    killed_env = {**os.environ, "CONFCAST_HOST_NAME": f"killed-{tmp_path.name}-{os.getpid()}"}
+    resumed_env = {**os.environ, "CONFCAST_HOST_NAME": f"resumed-{tmp_path.name}-{os.getpid()}"}
     if kill_point == "upload":
         def trigger(line: str) -> bool:  # both heavy stages are done once the transcript is written
             return "transcribe 100.0%" in line and "transcode" in finished_stages(work)
     else:
         def trigger(line: str) -> bool:
             return f"confcast: {kill_point} " in line and "%" in line and not line.rstrip().endswith(" 0.0%")
-    kill_when(args, trigger, env)
+    kill_when(args, trigger, killed_env)
     done_before = finished_stages(work)
     assert not (site / "conferences" / SLUG / "manifest.json").exists(), "killed before publishing the manifest"
 
-    resumed = run(args, env)
+    resumed = run(args, resumed_env)
     assert resumed.returncode == 0, resumed.stderr
     for stage in done_before & {"transcode", "transcribe"}:
         assert f"confcast: {stage} already done, reused" in resumed.stderr, (stage, resumed.stderr)

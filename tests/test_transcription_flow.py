@@ -17,7 +17,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from config.settings import Settings
 from flows.concurrency import one_transcription_per_host, transcription_limit_name
-from flows.publish import publish_conference
+from flows.publish import publish_conference, whisper_temperatures
+from tasks import transcribe
 from tasks.transcribe import transcribe_audio
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,12 @@ def timed_transcription(cache_dir: Path) -> tuple[float, float, str]:
 def two_transcriptions(cache_dir: Path) -> list[tuple[float, float, str]]:
     futures = [timed_transcription.submit(cache_dir) for _ in range(2)]
     return [f.result() for f in futures]
+
+
+def test_temperature_fallback_is_whisper_default_unless_turned_off() -> None:
+    assert whisper_temperatures(Settings(whisper_temperature_fallback=True)) == transcribe.TEMPERATURES
+    assert whisper_temperatures(Settings(whisper_temperature_fallback=False)) == (0.0,)
+    assert Settings.model_fields["whisper_temperature_fallback"].default is True
 
 
 def test_two_transcriptions_in_one_flow_run_do_not_overlap(prefect_server, tmp_path: Path) -> None:
