@@ -19,6 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from child_env import child_env
 from claim_race import race_take_back
 from config.settings import Settings
 from tasks.errors import ConfigError
@@ -178,7 +179,7 @@ def test_scan_an_s3_inbox_with_the_cli(
     put(bucket_name, "inbox/broken.yaml", b"title: Broken\n")
     put(bucket_name, "inbox/growing.mp4", b"y" * 2000)  # no sidecar, and 1000 bytes at the previous scan
     scan_memory(Settings(work_dir=work), inbox_url).save([InboxEntry("growing.mp4", 1000, False)])
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+    env = child_env()
 
     result = subprocess.run(
         [CONFCAST, "scan-inbox", inbox_url, "--to", site_url, "--work-dir", str(work)],

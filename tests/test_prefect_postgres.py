@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from child_env import child_env
 from prefect_server import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +134,7 @@ def test_publish_on_a_prefect_server_backed_by_postgresql(
     postgres: Postgres, prefect_on_postgres: str, short_sample, tmp_path: Path
 ) -> None:
     site = tmp_path / "site"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+    env = child_env()
     env.update(
         PREFECT_API_URL=prefect_on_postgres,
         PREFECT_HOME=str(tmp_path / "prefect-client-home"),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from child_env import child_env
+
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
 pytestmark = pytest.mark.slow
@@ -32,7 +34,7 @@ def wait_for_deployment(name: str, timeout_s: float = 120) -> object:
 def test_serve_and_publish_via_server(prefect_server, short_sample, tmp_path: Path) -> None:
     site, inbox, work = tmp_path / "site", tmp_path / "inbox", tmp_path / "work"
     inbox.mkdir()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+    env = child_env()
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
         [CONFCAST, "serve", "--to", site.as_uri(), "--work-dir", str(work), "--inbox", str(inbox), "--cron", "0 3 * * *"],

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from child_env import child_env
 from flows.transcription import handover_location, speech_key, split_object_uri, transcript_key
 from tasks.errors import ConfigError, TranscriptionError
 from test_inbox_s3 import anonymous_status
@@ -187,7 +188,7 @@ def test_transcription_runs_on_its_own_pool_with_s3_uris_only(
     pool = f"confcast-test-{uuid.uuid4().hex[:8]}"
     gpu_pool = f"{pool}-gpu"
     site_url, handover_url = f"s3://{bucket_name}/site", f"s3://{bucket_name}/private/handover"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+    env = child_env()
     env.update(
         CONFCAST_WORK_POOL=pool,
         CONFCAST_TRANSCRIPTION_POOL=gpu_pool,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from child_env import child_env
+
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 
@@ -33,7 +35,7 @@ def test_two_workers_share_a_season_each_conference_once(prefect_server, short_s
 
     pool = f"confcast-test-{uuid.uuid4().hex[:8]}"
     site = tmp_path / "site"
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+    env = child_env()
     env.update(
         CONFCAST_WORK_POOL=pool,
         CONFCAST_CHECKOUT=str(ROOT),
