@@ -10,7 +10,7 @@ import dataclasses
 import datetime as dt
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -38,7 +38,6 @@ from tasks.metadata import build_meta
 from tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
 from tasks.publish import publish_conference_files, read_manifest
 from tasks.stagecache import FolderClaim, StageCache, remove_if_unused, run_once, stage_key
-from tasks.site import SiteInfo
 from tasks.storage import Storage
 
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
@@ -221,8 +220,15 @@ def transcribe_speech(
         settings.whisper_temperature_fallback,
     )
     key = stage_key(file_digest(speech), language, task, whisper_settings, package_version("confcast"))
+    return transcript_stage(stage, key, speech, run_whisper, show_progress)
+
+
+def transcript_stage(
+    stage: str, key: str, speech: Path, make: Callable[[], Transcript], show_progress: bool
+) -> Transcript:
+    """A transcription stage run once (or its earlier result reused), then a doubtful language detection flagged."""
     with timed_stage(stage):
-        transcript, reused = run_once(StageCache(speech.parent / "stages"), stage, key, Transcript, run_whisper)
+        transcript, reused = run_once(StageCache(speech.parent / "stages"), stage, key, Transcript, make)
     report_reuse(stage, reused, show_progress)
     warning = transcribe.language_warning(transcript)
     if warning:

@@ -23,19 +23,17 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from config.settings import Settings, load_settings
-from flows.publish import package_version, report_reuse, timed_stage, transcribe_speech
+from flows.publish import package_version, transcribe_speech, transcript_stage
 from flows.targets import report_retry, resolve_target
-from tasks import transcribe
 from tasks.errors import ConfcastError, ConfigError, TranscriptionError
 from tasks.models import Transcript
-from tasks.stagecache import FolderClaim, StageCache, remove_if_unused, run_once, stage_key
+from tasks.stagecache import FolderClaim, remove_if_unused, stage_key
 from tasks.storage import FileStorage, S3Storage, Storage, StorageTarget, parse_storage_url
 
 TRANSCRIPTION_DEPLOYMENT = "transcribe-recording/transcribe-recording"
@@ -255,13 +253,7 @@ def transcribe_on_pool(
                       "model": settings.whisper_model}
         return wait_for_remote(deployment, parameters, result_uri, settings)
 
-    with timed_stage(stage):
-        transcript, reused = run_once(StageCache(speech.parent / "stages"), stage, key, Transcript, run_remotely)
-    report_reuse(stage, reused, show_progress)
-    warning = transcribe.language_warning(transcript)
-    if warning:
-        get_run_logger().warning(warning)
-    return transcript
+    return transcript_stage(stage, key, speech, run_remotely, show_progress)
 
 
 def wait_for_remote(deployment: str, parameters: dict[str, str], result_uri: str, settings: Settings) -> Transcript:

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
 import uuid
@@ -21,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from child_env import child_env
+from prefect_workers import ROOT, start_worker, stop_workers
 from flows.transcription import handover_location, speech_key, split_object_uri, transcript_key
 from tasks.errors import ConfigError, TranscriptionError
 from test_inbox_s3 import anonymous_status
-from test_workers import PREFECT, ROOT, prefect_cli
+from test_workers import prefect_cli
 
 SHA = "ab" * 32
 
@@ -151,25 +149,6 @@ def capture(outcome: list[BaseException], function, *args) -> None:
 
 
 # --- two pools, one worker each ----------------------------------------------------------------------
-
-
-def start_worker(pool: str, name: str, env: dict[str, str], log: Path) -> subprocess.Popen:
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            [PREFECT, "worker", "start", "--pool", pool, "--name", name, "--limit", "1"],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-
-def stop_workers(workers: list[subprocess.Popen]) -> None:
-    for worker in workers:
-        os.killpg(worker.pid, signal.SIGTERM)
-    for worker in workers:
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 from child_env import child_env
-
-ROOT = Path(__file__).resolve().parents[1]
-PREFECT = str(Path(sys.executable).with_name("prefect"))
+from prefect_workers import PREFECT, ROOT, start_worker, stop_workers
 
 pytestmark = pytest.mark.slow
 
@@ -56,23 +51,11 @@ def test_two_workers_share_a_season_each_conference_once(prefect_server, short_s
                                                         encoding="utf-8")
         sources.append(str(path))
 
-    workers = []
-    for name in ("worker-a", "worker-b"):
-        log = (tmp_path / f"{name}.log").open("wb")
-        workers.append(subprocess.Popen(
-            [PREFECT, "worker", "start", "--pool", pool, "--name", name, "--limit", "1"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        ))
+    workers = [start_worker(pool, name, env, tmp_path / f"{name}.log") for name in ("worker-a", "worker-b")]
     try:
         run_ids = publish_season(sources=sources, timeout_s=900)
     finally:
-        for worker in workers:
-            os.killpg(worker.pid, signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
+        stop_workers(workers)
 
     for slug in ("2026-03-01-premier", "2026-03-01-deuxieme", "2026-03-01-troisieme"):
         assert (site / "conferences" / slug / "manifest.json").exists(), slug
