@@ -132,7 +132,6 @@ def run_pipeline_bench(
     from tasks.whisper_model import packaged_base_dir
 
     packaged_base_dir(work)  # the model assembled once, outside the timings
-    runs = work / "runs"
 
     def child_args(source: Path, title: str, slug: str, report: Path) -> list[str]:
         args = [sys.executable, "-m", "flows.cli", "bench", "publish-one", str(source), "--title", title,
@@ -141,14 +140,12 @@ def run_pipeline_bench(
 
     def before_first(source: Path) -> None:
         """A first run starts from nothing: an interrupted earlier bench may have left this talk's stages."""
-        import hashlib
         import shutil
 
-        digest = hashlib.sha256()
-        with source.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        leftover = runs / digest.hexdigest()[:16]  # the flow's run folder for this recording (flows.publish)
+        from flows.publish import run_folder
+        from tasks.layout import file_sha256
+
+        leftover = run_folder(work, file_sha256(source))
         if leftover.is_dir():
             typer.echo(f"confcast: removing {leftover}, left by an interrupted bench", err=True)
             shutil.rmtree(leftover)

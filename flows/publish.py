@@ -264,6 +264,11 @@ def report_reuse(stage: str, reused: bool, show_progress: bool) -> None:
             print(f"confcast: {stage} already done, reused", file=sys.stderr, flush=True)
 
 
+def run_folder(work_path: Path, source_sha256: str) -> Path:
+    """A recording's work folder: named by its content, so that a re-run of the same recording finds it."""
+    return work_path / "runs" / source_sha256[:16]
+
+
 def file_digest(path: Path) -> str:
     """The speech's own hash: a transcript depends on the audio it heard, whatever recording it came from."""
     return media_file_tag(path)
@@ -367,7 +372,7 @@ def publish_conference(
         if show_progress:
             print("confcast: unchanged since its publication, nothing to do", file=sys.stderr, flush=True)
         return unchanged_url
-    run_dir = settings.work_path / "runs" / probe.source.sha256[:16]
+    run_dir = run_folder(settings.work_path, probe.source.sha256)
     claim = FolderClaim(run_dir)  # kept on failure, for a retry that resumes; removed once published
     rungs = media.plan_ladder_job(probe).rungs
     needed = estimate_work_bytes(probe.duration_s, [r.video_bitrate for r in rungs], DEFAULT_LADDER.audio_bitrate)

@@ -17,7 +17,6 @@ for the retry).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import sys
@@ -32,6 +31,7 @@ from config.settings import Settings, load_settings
 from flows.publish import package_version, transcribe_speech, transcript_stage
 from flows.targets import report_retry, resolve_target
 from tasks.errors import ConfcastError, ConfigError, TranscriptionError
+from tasks.layout import file_sha256
 from tasks.models import Transcript
 from tasks.stagecache import FolderClaim, remove_if_unused, stage_key
 from tasks.storage import FileStorage, S3Storage, Storage, StorageTarget, parse_storage_url
@@ -164,14 +164,6 @@ def write_transcript(uri: str, transcript: Transcript, settings: Settings) -> No
     open_location(location, settings).put_bytes(name, data, "application/json; charset=utf-8")
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- the transcribe-recording flow (on the transcription pool's workers) ---------------------------------
 
 
@@ -233,7 +225,7 @@ def transcribe_on_pool(
     """Hand the speech over to the `transcription_deployment` and wait for its transcript (see the module)."""
     deployment = settings.transcription_deployment or TRANSCRIPTION_DEPLOYMENT
     stage = "translate" if task == "translate" else "transcribe"
-    sha = sha256_of(speech)
+    sha = file_sha256(speech)
     key = stage_key(sha, language, task, settings.whisper_model, package_version("confcast"), "remote")
 
     def run_remotely() -> Transcript:
@@ -314,7 +306,7 @@ def remove_handover(speech: Path | None, settings: Settings) -> None:
         return
     try:
         _, storage = handover_storage(settings)
-        sha = sha256_of(speech)
+        sha = file_sha256(speech)
         storage.delete_keys(storage.list_keys(f"{sha}/"))
     except ConfcastError as error:
         run_logger().warning("handover objects left in place: %s", error)

@@ -41,13 +41,18 @@ def content_tag(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:CONTENT_TAG_CHARS]
 
 
-@functools.lru_cache(maxsize=256)
-def _file_tag(path: Path, size: int, mtime_ns: int) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's content, in hex, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1024 * 1024), b""):
             digest.update(block)
-    return digest.hexdigest()[:CONTENT_TAG_CHARS]
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _file_tag(path: Path, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)[:CONTENT_TAG_CHARS]
 
 
 def file_tag(path: Path) -> str:
