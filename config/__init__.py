@@ -1,5 +1,5 @@
 """Settings and default presets. Nothing here reads the environment at import time."""
 
-from config.settings import Settings, load_settings
+from confcast.config.settings import Settings, load_settings
 
 __all__ = ["Settings", "load_settings"]

@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
-from tasks.errors import ConfigError
+from confcast.tasks.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("~/.config/confcast/config.yaml")
 

@@ -28,7 +28,7 @@ def bench_search(
     query: list[str] = typer.Option(None, "--query", help="Words to search (default: a frequent, a middling, a rare one)."),
 ) -> None:
     """What a viewer's browser loads for a first search: one file vs a term map vs confcast's shards."""
-    from tasks.search_bench import measure, table
+    from confcast.tasks.bench.search import measure, table
 
     rows, figures = measure(talks, minutes, tuple(query or ()))
     typer.echo(table(rows, figures))
@@ -42,7 +42,7 @@ def bench_transcode(
     """The single-decode HLS ladder vs the same ladder as one ffmpeg process per rendition (equal settings)."""
     from pathlib import Path
 
-    from tasks.bench_media import measure, table
+    from confcast.tasks.bench.media import measure, table
 
     typer.echo(f"confcast: making a {seconds:g} s 1080p source, then encoding the ladder three ways", err=True)
     rows, probe = measure(seconds, Path(work_dir) if work_dir else None)
@@ -62,9 +62,9 @@ def bench_transcribe(
     """faster-whisper int8 and float32 vs openai-whisper fp32 on the same weights and audio: speed, memory, WER."""
     from pathlib import Path
 
-    from tasks.bench_whisper import run_bench, table
+    from confcast.tasks.bench.whisper import run_bench, table
 
-    from tasks.bench_pipeline import parse_minutes
+    from confcast.tasks.bench.pipeline import parse_minutes
 
     try:
         growth = parse_minutes(growth_minutes) if growth_minutes.strip() else []
@@ -105,9 +105,9 @@ def run_pipeline_bench(
     import sys
     from pathlib import Path
 
-    from flows.cli import fail, settings_or_fail
-    from tasks import bench_pipeline as bp
-    from tasks.storage import open_storage
+    from confcast.flows.cli import fail, settings_or_fail
+    from confcast.tasks.bench import pipeline as bp
+    from confcast.tasks.storage.objects import open_storage
 
     try:
         lengths, video_size = bp.parse_minutes(minutes), bp.parse_size(size)
@@ -122,19 +122,19 @@ def run_pipeline_bench(
     if to:
         storage_url, target = to.rstrip("/"), f"{to} ({'S3' if to.startswith('s3://') else 'local folder'})"
     else:
-        from tasks.s3server import ensure_local_s3, with_local_credentials
+        from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
 
         server = ensure_local_s3(work / "seaweedfs", settings.local_s3_port)  # started here: not in a child's tree
         env.update(with_local_credentials(server))
         os.environ.update(with_local_credentials(server))  # for this process's clean-up
         storage_url, endpoint_url = f"s3://{BENCH_BUCKET}/{stamp}", server.endpoint_url
         target = f"the embedded SeaweedFS (S3 over boto3, {server.endpoint_url}), a fresh prefix each bench"
-    from tasks.whisper_model import packaged_base_dir
+    from confcast.tasks.transcription.model_lookup import packaged_base_dir
 
     packaged_base_dir(work)  # the model assembled once, outside the timings
 
     def child_args(source: Path, title: str, slug: str, report: Path) -> list[str]:
-        args = [sys.executable, "-m", "flows.cli", "bench", "publish-one", str(source), "--title", title,
+        args = [sys.executable, "-m", "confcast.flows.cli", "bench", "publish-one", str(source), "--title", title,
                 "--slug", slug, "--report", str(report), "--to", storage_url, "--work-dir", str(work)]  # fmt: skip
         return args + (["--endpoint-url", endpoint_url] if endpoint_url else [])
 
@@ -142,8 +142,8 @@ def run_pipeline_bench(
         """A first run starts from nothing: an interrupted earlier bench may have left this talk's stages."""
         import shutil
 
-        from flows.publish import run_folder
-        from tasks.layout import file_sha256
+        from confcast.flows.publish import run_folder
+        from confcast.tasks.site.layout import file_sha256
 
         leftover = run_folder(work, file_sha256(source))
         if leftover.is_dir():
@@ -185,8 +185,8 @@ def bench_publish_one(
     """The bench's child: what `confcast publish` runs, recording stage times and uploads."""
     from pathlib import Path
 
-    from flows.cli import check_before_flow, guarded, prepare_prefect, settings_or_fail
-    from tasks.bench_pipeline import write_report
+    from confcast.flows.cli import check_before_flow, guarded, prepare_prefect, settings_or_fail
+    from confcast.tasks.bench.pipeline import write_report
 
     settings = settings_or_fail(None, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
     parameters = {"source": source, "title": title, "date": "2026-01-15", "speakers": ["Banc d'essai"],
@@ -195,7 +195,7 @@ def bench_publish_one(
     def run() -> str:
         check_before_flow(settings, parameters)
         prepare_prefect(settings, verbose=False)
-        from flows.publish import publish_conference, recording_run
+        from confcast.flows.publish import publish_conference, recording_run
 
         with recording_run() as run_report:
             url = publish_conference(settings=settings, show_progress=True, **parameters)

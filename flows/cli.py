@@ -12,10 +12,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from config.settings import Settings, load_settings
-from flows.bench import bench_app
-from flows.prefect_env import configure_prefect
-from tasks.errors import ConfcastError
+from confcast.config.settings import Settings, load_settings
+from confcast.flows.bench import bench_app
+from confcast.flows.prefect_env import configure_prefect
+from confcast.tasks.errors import ConfcastError
 
 app = typer.Typer(
     name="confcast",
@@ -70,8 +70,8 @@ def prepare_prefect(settings: Settings, verbose: bool) -> None:
 
 def check_before_flow(settings: Settings, parameters: dict) -> None:
     """Refuse bad metadata or an unreadable recording at once, before Prefect's start-up (10-20 s)."""
-    from tasks import media
-    from tasks.metadata import build_meta
+    from confcast.tasks.media import transcode as media
+    from confcast.tasks.metadata import build_meta
 
     source = Path(str(parameters["source"])).expanduser()
     meta_options = {key: parameters.get(key) for key in ("title", "date", "speakers", "description", "language", "slug")}
@@ -83,10 +83,10 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
     check_before_flow(settings, parameters)
     prepare_prefect(settings, verbose)
     if via_server:
-        from flows.serve import publish_via_server
+        from confcast.flows.serve import publish_via_server
 
         return publish_via_server({**parameters, "source": str(Path(str(parameters["source"])).resolve())})
-    from flows.publish import publish_conference  # Prefect is imported only once its environment is set
+    from confcast.flows.publish import publish_conference  # Prefect is imported only once its environment is set
 
     return publish_conference(settings=settings, show_progress=True, **parameters)
 
@@ -191,7 +191,7 @@ def demo(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def make_and_publish() -> str:
-        from tasks.sample import make_sample_conference
+        from confcast.tasks.demo.sample import make_sample_conference
 
         typer.echo("confcast: making the sample conference (espeak-ng, ffmpeg)", err=True)
         sample = make_sample_conference(settings.work_path / "demo")
@@ -225,8 +225,8 @@ def rebuild_site(
 
     def run() -> str:
         prepare_prefect(settings, verbose)
-        from flows.site_admin import open_site
-        from flows.site_admin import rebuild_site as rebuild_flow
+        from confcast.flows.site_admin import open_site
+        from confcast.flows.site_admin import rebuild_site as rebuild_flow
         report = rebuild_flow(settings=settings)
         for problem in report.skipped:
             typer.echo(f"confcast: left out {problem}", err=True)
@@ -250,11 +250,11 @@ def unpublish(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def run() -> int:
-        from tasks.metadata import validate_slug
+        from confcast.tasks.metadata import validate_slug
 
         validate_slug(slug)  # refuse a bad slug before Prefect's start-up
         prepare_prefect(settings, verbose)
-        from flows.site_admin import unpublish as unpublish_flow
+        from confcast.flows.site_admin import unpublish as unpublish_flow
         return unpublish_flow(slug, settings=settings)
 
     deleted = guarded(verbose, run)
@@ -280,9 +280,9 @@ def captions(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def run() -> str:
-        from tasks.corrections import reviewed_cues
-        from tasks.errors import MetadataError
-        from tasks.metadata import validate_slug
+        from confcast.tasks.site.corrections import reviewed_cues
+        from confcast.tasks.errors import MetadataError
+        from confcast.tasks.metadata import validate_slug
 
         validate_slug(slug)
         try:
@@ -291,7 +291,7 @@ def captions(
             raise MetadataError(f"{replace}: cannot read it as UTF-8 text ({error}); give a WebVTT file") from None
         reviewed_cues(text, replace.name, float("inf"))  # refuse a broken file before Prefect's start-up
         prepare_prefect(settings, verbose)
-        from flows.site_admin import replace_captions_flow
+        from confcast.flows.site_admin import replace_captions_flow
 
         return replace_captions_flow(slug, text, replace.name, lang, settings=settings)
 
@@ -324,7 +324,7 @@ def serve(
 
     def run() -> None:
         configure_prefect(settings.work_path)
-        from flows.serve import serve_deployments
+        from confcast.flows.serve import serve_deployments
 
         serve_deployments(settings)
 
@@ -350,7 +350,7 @@ def scan_inbox_command(
 
     def run() -> list[str]:
         prepare_prefect(settings, verbose)
-        from flows.inbox import scan_inbox
+        from confcast.flows.inbox import scan_inbox
         return scan_inbox(inbox=inbox, settings=settings)
 
     for url in guarded(verbose, run):
@@ -360,7 +360,7 @@ def scan_inbox_command(
 @app.command()
 def cleanup(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Remove the work folders that failed runs kept for a retry (never one a running publication uses)."""
-    from tasks.stagecache import remove_if_unused
+    from confcast.tasks.stagecache import remove_if_unused
 
     settings = settings_or_fail(config, work_dir=work_dir)
     runs = settings.work_path / "runs"
@@ -376,7 +376,7 @@ def cleanup(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None
 @local_s3_app.command("start")
 def local_s3_start(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Start the embedded S3 server in the background (or report the running one); prints its endpoint."""
-    from tasks.s3server import ensure_local_s3
+    from confcast.tasks.storage.seaweedfs import ensure_local_s3
 
     settings = settings_or_fail(config, work_dir=work_dir)
     server = guarded(False, lambda: ensure_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port))
@@ -386,7 +386,7 @@ def local_s3_start(work_dir: WorkDirOption = None, config: ConfigOption = None) 
 @local_s3_app.command("stop")
 def local_s3_stop(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Stop the embedded S3 server if it is running."""
-    from tasks.s3server import running_local_s3, stop_local_s3
+    from confcast.tasks.storage.seaweedfs import running_local_s3, stop_local_s3
 
     settings = settings_or_fail(config, work_dir=work_dir)
     server = running_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
@@ -400,7 +400,7 @@ def local_s3_stop(work_dir: WorkDirOption = None, config: ConfigOption = None) -
 @local_s3_app.command("status")
 def local_s3_status(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Say whether the embedded S3 server is running; exits 1 when it is not."""
-    from tasks.s3server import running_local_s3
+    from confcast.tasks.storage.seaweedfs import running_local_s3
 
     settings = settings_or_fail(config, work_dir=work_dir)
     server = running_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)

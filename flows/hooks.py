@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from config.settings import Settings, load_settings
-from tasks.notify import Notice, send_webhook
+from confcast.config.settings import Settings, load_settings
+from confcast.tasks.notify import Notice, send_webhook
 
 
 def run_settings(parameters: dict[str, Any]) -> Settings:

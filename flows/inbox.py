@@ -11,12 +11,12 @@ from urllib.parse import unquote, urlsplit
 
 from prefect import flow, get_run_logger
 
-from config.settings import Settings, load_settings
-from flows.publish import publish_conference
-from flows.targets import report_retry, resolve_target
-from tasks.errors import ConfcastError, ConfigError
-from tasks.inbox import Claimed, FolderInbox, Inbox, S3Inbox, ScanMemory, is_outage, ready_entries
-from tasks.storage import S3Storage, parse_storage_url
+from confcast.config.settings import Settings, load_settings
+from confcast.flows.publish import publish_conference
+from confcast.flows.targets import report_retry, resolve_target
+from confcast.tasks.errors import ConfcastError, ConfigError
+from confcast.tasks.storage.inbox import Claimed, FolderInbox, Inbox, S3Inbox, ScanMemory, is_outage, ready_entries
+from confcast.tasks.storage.objects import S3Storage, parse_storage_url
 
 
 def open_inbox(url: str, settings: Settings | None = None) -> Inbox:

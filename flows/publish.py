@@ -25,20 +25,23 @@ from prefect.artifacts import (
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from config.settings import Settings, load_settings
-from flows.concurrency import one_transcription_per_host, one_writer_per_site
-from flows.hooks import notify_webhook
-from flows.targets import Target, resolve_target
-from tasks import captions, hls, media, transcribe
-from config.ladder import DEFAULT_LADDER
-from tasks.diskspace import check_free_space, estimate_work_bytes
-from tasks.layout import Generator, build_manifest, conference_prefix
-from tasks.layout import file_tag as media_file_tag
-from tasks.metadata import build_meta
-from tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
-from tasks.publish import publish_conference_files, read_manifest
-from tasks.stagecache import FolderClaim, StageCache, remove_if_unused, run_once, stage_key
-from tasks.storage import Storage
+from confcast.config.settings import Settings, load_settings
+from confcast.flows.concurrency import one_transcription_per_host, one_writer_per_site
+from confcast.flows.hooks import notify_webhook
+from confcast.flows.targets import Target, resolve_target
+from confcast.tasks.transcription import captions
+from confcast.tasks.media import hls
+from confcast.tasks.media import transcode as media
+from confcast.tasks.transcription import transcribe
+from confcast.config.ladder import DEFAULT_LADDER
+from confcast.tasks.media.diskspace import check_free_space, estimate_work_bytes
+from confcast.tasks.site.layout import Generator, build_manifest, conference_prefix
+from confcast.tasks.site.layout import file_tag as media_file_tag
+from confcast.tasks.metadata import build_meta
+from confcast.tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
+from confcast.tasks.site.publish import publish_conference_files, read_manifest
+from confcast.tasks.stagecache import FolderClaim, StageCache, remove_if_unused, run_once, stage_key
+from confcast.tasks.storage.objects import Storage
 
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
 
@@ -252,7 +255,7 @@ def transcription_task(settings: Settings, storage_url: str) -> Task:
     (flows/transcription.py, loaded only then: it imports this module)."""
     if not settings.transcription_deployment:
         return transcribe_speech
-    from flows.transcription import transcription_task as remote_transcription_task
+    from confcast.flows.transcription import transcription_task as remote_transcription_task
 
     return remote_transcription_task(settings, storage_url)
 
@@ -405,7 +408,7 @@ def publish_conference(
     )
     page_url = publish_files(conference, target, settings, fingerprint)
     if settings.transcription_deployment:
-        from flows.transcription import remove_handover
+        from confcast.flows.transcription import remove_handover
 
         remove_handover(speech, settings)
     claim.release()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 
-from flows.serve import PUBLISH_DEPLOYMENT
-from tasks.errors import ConfcastError
+from confcast.flows.serve import PUBLISH_DEPLOYMENT
+from confcast.tasks.errors import ConfcastError
 
 POLL_S = 2.0
 

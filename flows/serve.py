@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from config.settings import Settings
+from confcast.config.settings import Settings
 
 PUBLISH_DEPLOYMENT = "publish-conference/publish-conference"
 SCAN_DEPLOYMENT = "scan-inbox/scan-inbox"
@@ -37,9 +37,9 @@ def export_settings(settings: Settings) -> None:
 
 
 def deployments(settings: Settings) -> list[Any]:
-    from flows.inbox import scan_inbox
-    from flows.publish import publish_conference
-    from flows.site_admin import rebuild_site
+    from confcast.flows.inbox import scan_inbox
+    from confcast.flows.publish import publish_conference
+    from confcast.flows.site_admin import rebuild_site
 
     served = [
         publish_conference.to_deployment(name="publish-conference", description="Publish one recording."),
@@ -70,7 +70,7 @@ def publish_via_server(parameters: dict[str, Any], timeout_s: float | None = Non
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
     from prefect.deployments import run_deployment
 
-    from tasks.errors import ConfcastError
+    from confcast.tasks.errors import ConfcastError
 
     wanted = {key: value for key, value in parameters.items() if value is not None}
     try:

@@ -6,14 +6,14 @@ from __future__ import annotations
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from config.settings import Settings, load_settings
-from flows.concurrency import one_writer_per_site
-from flows.targets import resolve_target
-from tasks import publish
-from tasks.publish import RebuildReport, site_info
-from tasks.corrections import replace_captions
-from tasks.layout import Manifest
-from tasks.storage import Storage
+from confcast.config.settings import Settings, load_settings
+from confcast.flows.concurrency import one_writer_per_site
+from confcast.flows.targets import resolve_target
+from confcast.tasks.site import publish
+from confcast.tasks.site.publish import RebuildReport, site_info
+from confcast.tasks.site.corrections import replace_captions
+from confcast.tasks.site.layout import Manifest
+from confcast.tasks.storage.objects import Storage
 
 
 def open_site(settings: Settings) -> tuple[Storage, publish.SiteInfo]:

@@ -7,9 +7,9 @@ import os
 import sys
 from dataclasses import dataclass
 
-from config.settings import Settings
-from tasks.s3server import ensure_local_s3, with_local_credentials
-from tasks.storage import Storage, open_storage
+from confcast.config.settings import Settings
+from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
+from confcast.tasks.storage.objects import Storage, open_storage
 
 EMBEDDED_STORAGE_URL = "s3://confcast/site"
 

@@ -27,14 +27,14 @@ from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from config.settings import Settings, load_settings
-from flows.publish import package_version, transcribe_speech, transcript_stage
-from flows.targets import report_retry, resolve_target
-from tasks.errors import ConfcastError, ConfigError, TranscriptionError
-from tasks.layout import file_sha256
-from tasks.models import Transcript
-from tasks.stagecache import FolderClaim, remove_if_unused, stage_key
-from tasks.storage import FileStorage, S3Storage, Storage, StorageTarget, parse_storage_url
+from confcast.config.settings import Settings, load_settings
+from confcast.flows.publish import package_version, transcribe_speech, transcript_stage
+from confcast.flows.targets import report_retry, resolve_target
+from confcast.tasks.errors import ConfcastError, ConfigError, TranscriptionError
+from confcast.tasks.site.layout import file_sha256
+from confcast.tasks.models import Transcript
+from confcast.tasks.stagecache import FolderClaim, remove_if_unused, stage_key
+from confcast.tasks.storage.objects import FileStorage, S3Storage, Storage, StorageTarget, parse_storage_url
 
 TRANSCRIPTION_DEPLOYMENT = "transcribe-recording/transcribe-recording"
 DEFAULT_HANDOVER_PREFIX = "handover"

@@ -82,7 +82,7 @@ def main(devices: list[str], clips: list[str]) -> None:
     import torch
     import whisper
 
-    from tasks.whisper_convert import openai_checkpoint
+    from confcast.tasks.transcription.convert import openai_checkpoint
 
     cublas = subprocess.run(["bash", "-c", "ldconfig -p | grep -o 'libcublas.so[.0-9]*' | sort -u"],
                             capture_output=True, text=True).stdout.split()

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from tasks.errors import MetadataError
-from tasks.models import ConferenceMeta
+from confcast.tasks.errors import MetadataError
+from confcast.tasks.models import ConferenceMeta
 
 MAX_TITLE_CHARS = 300
 MAX_SLUG_CHARS = 80

@@ -24,7 +24,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # on the engines directly (test_transcribe.py), with the production defaults.
 os.environ.setdefault("CONFCAST_WHISPER_TEMPERATURE_FALLBACK", "false")
 
-from tasks.s3server import LocalS3Server, find_free_port, start_local_s3, stop_local_s3, weed_binary  # noqa: E402
+from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, start_local_s3, stop_local_s3, weed_binary  # noqa: E402
 
 # --- the real S3 server ----------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.sample import SampleConference, make_sample_conference
+from confcast.tasks.demo.sample import SampleConference, make_sample_conference
 
 SHORT_TEXT_FR = (
     "Bonjour à tous et merci d'être venus. "

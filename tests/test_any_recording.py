@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from media_checks import X264_FAST, check_web_mp4, ffmpeg, ffmpeg_stderr, jpeg_size, stream_duration, streams_of
-from tasks import hls, media
-from tasks.models import Media
+from confcast.tasks.media import hls
+from confcast.tasks.media import transcode as media
+from confcast.tasks.models import Media
 
 
 def make(source: Path, out: Path) -> Media:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tasks import bench_pipeline as bp
-from tasks.bench_pipeline import COLUMNS, MB, Row, RunMeasure, Setup
+from confcast.tasks.bench import pipeline as bp
+from confcast.tasks.bench.pipeline import COLUMNS, MB, Row, RunMeasure, Setup
 
 # --- pure functions ---------------------------------------------------------------------------------------------
 
@@ -112,7 +112,7 @@ def test_sampler_sees_a_grandchild_allocating() -> None:
 
 
 def test_bare_bench_runs_the_pipeline_and_subcommands_remain(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows import bench
+    from confcast.flows import bench
 
     calls = []
     monkeypatch.setattr(bench, "run_pipeline_bench", lambda *args, **kwargs: calls.append((args, kwargs)))
@@ -127,7 +127,7 @@ def test_bare_bench_runs_the_pipeline_and_subcommands_remain(monkeypatch: pytest
 def test_tiny_bench_end_to_end(prefect_server, s3_env, bucket_name: str, tmp_path: Path) -> None:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "bench", "pipeline", "--minutes", "0.2", "--to", f"s3://{bucket_name}/site",
+        [sys.executable, "-m", "confcast.flows.cli", "bench", "pipeline", "--minutes", "0.2", "--to", f"s3://{bucket_name}/site",
          "--endpoint-url", s3_env.endpoint_url, "--work-dir", str(tmp_path / "work")],
         capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
     )  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.bench_whisper import FAST, REFERENCE, Measure, table, word_error_rate
+from confcast.tasks.bench.whisper import FAST, REFERENCE, Measure, table, word_error_rate
 
 
 def test_word_error_rate() -> None:

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from config.settings import Settings
-from flows.publish import publish_conference
-from tasks.captions import write_transcript_files
-from tasks.layout import Generator, build_manifest
-from tasks.models import (
+from confcast.config.settings import Settings
+from confcast.flows.publish import publish_conference
+from confcast.tasks.transcription.captions import write_transcript_files
+from confcast.tasks.site.layout import Generator, build_manifest
+from confcast.tasks.models import (
     AudioStream,
     Conference,
     ConferenceMeta,
@@ -35,9 +35,9 @@ from tasks.models import (
     Transcript,
     VideoStream,
 )
-from tasks.publish import publish_conference_files
-from tasks.search import normalize
-from tasks.storage import open_storage
+from confcast.tasks.site.publish import publish_conference_files
+from confcast.tasks.site.search import normalize
+from confcast.tasks.storage.objects import open_storage
 
 pytestmark = pytest.mark.slow
 

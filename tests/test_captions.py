@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.captions import (
+from confcast.tasks.transcription.captions import (
     Cue,
     layout_cues,
     parse_vtt,
@@ -20,8 +20,8 @@ from tasks.captions import (
     vtt_text,
     write_transcript_files,
 )
-from tasks.errors import TranscriptionError
-from tasks.models import Segment, Transcript, Word
+from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.models import Segment, Transcript, Word
 
 MAX_CHARS, MAX_LINES, MIN_S, MAX_S, MAX_CPS = 42, 2, 5 / 6, 7.0, 17.0
 MS = 0.001  # captions are timed to the millisecond

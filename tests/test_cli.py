@@ -15,9 +15,9 @@ import boto3
 import jiwer
 import pytest
 
-from tasks.hls import parse_media_playlist
-from tasks.s3server import LocalS3Server, find_free_port, running_local_s3, stop_local_s3
-from tasks.sample import SAMPLE_TEXT_FR
+from confcast.tasks.media.hls import parse_media_playlist
+from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, running_local_s3, stop_local_s3
+from confcast.tasks.demo.sample import SAMPLE_TEXT_FR
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
@@ -197,7 +197,7 @@ def test_demo_publishes_the_sample_on_the_embedded_server(prefect_server, tmp_pa
 
 
 def test_cleanup_removes_kept_work_folders_but_not_one_in_use(tmp_path: Path) -> None:
-    from tasks.stagecache import FolderClaim
+    from confcast.tasks.stagecache import FolderClaim
 
     runs = tmp_path / "work" / "runs"
     for name in ("failed-run", "running"):

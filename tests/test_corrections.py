@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from config.settings import Settings
-from flows.publish import publish_conference
-from tasks.hls import subtitle_uri
+from confcast.config.settings import Settings
+from confcast.flows.publish import publish_conference
+from confcast.tasks.media.hls import subtitle_uri
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 SLUG = "2026-09-10-corrections"

@@ -11,10 +11,10 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.errors import ConfcastError, MetadataError
-from tasks.layout import conference_prefix
-from tasks.metadata import SLUG_PATTERN, build_meta, slugify, validate_slug
-from tasks.storage import check_key, parse_storage_url
+from confcast.tasks.errors import ConfcastError, MetadataError
+from confcast.tasks.site.layout import conference_prefix
+from confcast.tasks.metadata import SLUG_PATTERN, build_meta, slugify, validate_slug
+from confcast.tasks.storage.objects import check_key, parse_storage_url
 
 DATES = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2100, 12, 31))
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from media_checks import X264_FAST, check_web_mp4, ffmpeg, jpeg_size, streams_of
-from tasks import hls, media
-from tasks.models import HlsSubtitles, HlsVariant, Media, Probe
+from confcast.tasks.media import hls
+from confcast.tasks.media import transcode as media
+from confcast.tasks.models import HlsSubtitles, HlsVariant, Media, Probe
 
 DURATION = 9.0
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from claim_race import race_take_back
-from config.settings import Settings
-from tasks.errors import ProbeError, PublishError
-from tasks.inbox import (
+from confcast.config.settings import Settings
+from confcast.tasks.errors import ProbeError, PublishError
+from confcast.tasks.storage.inbox import (
     ClaimOwner,
     FolderInbox,
     InboxEntry,
@@ -36,8 +36,8 @@ from tasks.inbox import (
     sidecar_names,
     stale_reason,
 )
-from tasks.notify import Notice, send_webhook
-from tasks.storage import S3Storage, check_key
+from confcast.tasks.notify import Notice, send_webhook
+from confcast.tasks.storage.objects import S3Storage, check_key
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -45,7 +45,7 @@ UTC = dt.timezone.utc
 SCANNER = """
 import sys, time
 from pathlib import Path
-from tasks.inbox import FolderInbox
+from confcast.tasks.storage.inbox import FolderInbox
 box = FolderInbox(Path(sys.argv[1]))
 (entry,) = box.entries()
 assert box.claim(entry) is not None
@@ -126,7 +126,7 @@ def test_webhook_retries_then_reports_without_the_token(webhook) -> None:
 def test_scan_inbox_publishes_complete_recordings_and_files_them(
     prefect_server, short_sample, bad_inputs, webhook, tmp_path: Path
 ) -> None:
-    from flows.inbox import scan_inbox
+    from confcast.flows.inbox import scan_inbox
 
     url, handler = webhook
     inbox = tmp_path / "inbox"
@@ -276,7 +276,7 @@ def publisher(published: list[str]):
 
 
 def test_a_scanner_killed_mid_publication_is_taken_back_and_its_recording_published(tmp_path: Path) -> None:
-    from flows.inbox import publish_claimed, take_back_stale_claims
+    from confcast.flows.inbox import publish_claimed, take_back_stale_claims
 
     drop(tmp_path)
     scanner = subprocess.Popen([sys.executable, "-c", SCANNER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
@@ -391,7 +391,7 @@ def unreachable_s3_error(monkeypatch: pytest.MonkeyPatch) -> Exception:
 def test_an_s3_outage_releases_the_recording_and_bad_input_still_fails_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.inbox import publish_claimed
+    from confcast.flows.inbox import publish_claimed
 
     outage = unreachable_s3_error(monkeypatch)
     assert is_outage(outage), outage

@@ -21,11 +21,11 @@ import pytest
 
 from child_env import child_env
 from claim_race import race_take_back
-from config.settings import Settings
-from tasks.errors import ConfigError
-from tasks.inbox import ClaimOwner, InboxEntry, S3Inbox, ready_entries
-from tasks.s3server import LocalS3Server
-from tasks.storage import S3Storage
+from confcast.config.settings import Settings
+from confcast.tasks.errors import ConfigError
+from confcast.tasks.storage.inbox import ClaimOwner, InboxEntry, S3Inbox, ready_entries
+from confcast.tasks.storage.seaweedfs import LocalS3Server
+from confcast.tasks.storage.objects import S3Storage
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
@@ -141,7 +141,7 @@ def test_two_scanners_take_each_recording_exactly_once(
 
 
 def test_the_inbox_must_stay_private(s3_env: LocalS3Server, bucket_name: str, tmp_path: Path) -> None:
-    from flows.inbox import open_inbox
+    from confcast.flows.inbox import open_inbox
 
     work = tmp_path / "work"
     site = Settings(storage_url=f"s3://{bucket_name}/site", work_dir=work)
@@ -169,7 +169,7 @@ def test_the_inbox_must_stay_private(s3_env: LocalS3Server, bucket_name: str, tm
 def test_scan_an_s3_inbox_with_the_cli(
     prefect_server, s3_env: LocalS3Server, bucket_name: str, short_sample, bad_inputs, tmp_path: Path
 ) -> None:
-    from flows.inbox import scan_memory
+    from confcast.flows.inbox import scan_memory
 
     make_bucket(bucket_name)
     inbox_url, site_url, work = f"s3://{bucket_name}/inbox", f"s3://{bucket_name}/site", tmp_path / "work"
@@ -206,7 +206,7 @@ def test_scan_an_s3_inbox_with_the_cli(
 
 
 def test_serve_schedules_a_scan_of_an_s3_inbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from flows.serve import SETTINGS_TO_EXPORT, deployments, export_settings
+    from confcast.flows.serve import SETTINGS_TO_EXPORT, deployments, export_settings
 
     for name in SETTINGS_TO_EXPORT:  # export_settings writes os.environ: restore every variable afterwards
         monkeypatch.setenv(f"CONFCAST_{name.upper()}", "")
@@ -227,8 +227,8 @@ UTC = dt.timezone.utc
 SCANNER = """
 import sys, time
 from pathlib import Path
-from tasks.inbox import S3Inbox
-from tasks.storage import S3Storage
+from confcast.tasks.storage.inbox import S3Inbox
+from confcast.tasks.storage.objects import S3Storage
 box = S3Inbox(S3Storage(sys.argv[1], public_read=False), Path(sys.argv[2]))
 (entry,) = box.entries()
 assert box.claim(entry) is not None
@@ -257,7 +257,7 @@ def dead_pid() -> int:
 def test_a_claim_of_a_killed_scanner_is_taken_back_and_published(
     s3_env: LocalS3Server, bucket_name: str, tmp_path: Path
 ) -> None:
-    from flows.inbox import publish_claimed, take_back_stale_claims
+    from confcast.flows.inbox import publish_claimed, take_back_stale_claims
 
     make_bucket(bucket_name)
     put(bucket_name, "inbox/talk.mp4", b"x" * 10)
@@ -343,7 +343,7 @@ def test_an_expired_claim_from_another_machine_is_taken_back_and_a_recent_one_ke
 def test_an_outage_of_the_site_releases_the_s3_claim(
     s3_env: LocalS3Server, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from flows.inbox import publish_claimed
+    from confcast.flows.inbox import publish_claimed
 
     make_bucket(bucket_name)
     put(bucket_name, "inbox/talk.mp4", b"x" * 10)

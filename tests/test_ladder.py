@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from config.ladder import DEFAULT_LADDER, LadderPreset, RungPreset
-from tasks import hls, ladder, thumbnails
-from tasks.models import HlsSubtitles, HlsVariant
+from confcast.config.ladder import DEFAULT_LADDER, LadderPreset, RungPreset
+from confcast.tasks.media import hls
+from confcast.tasks.media import ladder
+from confcast.tasks.media import thumbnails
+from confcast.tasks.models import HlsSubtitles, HlsVariant
 
 # --- sizes ------------------------------------------------------------------------------------------
 
@@ -359,8 +361,8 @@ def test_default_preset_is_sane() -> None:
 
 
 def test_bench_table_compares_side_by_side() -> None:
-    from tasks import bench_media
-    from tasks.models import AudioStream, Probe, SourceFile, VideoStream
+    from confcast.tasks.bench import media as bench_media
+    from confcast.tasks.models import AudioStream, Probe, SourceFile, VideoStream
 
     probe = Probe(
         source=SourceFile(path=Path("/b/src.mp4"), filename="src.mp4", sha256="0" * 64, bytes=250_000_000),

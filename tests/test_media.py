@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from media_checks import X264_FAST, ffmpeg, integrated_loudness, streams_of, top_level_boxes
-from tasks import media
-from tasks.errors import ProbeError, TranscodeError
-from tasks.models import AudioStream, Probe, SourceFile, VideoStream
+from confcast.tasks.media import transcode as media
+from confcast.tasks.errors import ProbeError, TranscodeError
+from confcast.tasks.models import AudioStream, Probe, SourceFile, VideoStream
 
 # --- helpers ----------------------------------------------------------------------------------------
 

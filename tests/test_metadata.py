@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.errors import MetadataError
-from tasks.metadata import build_meta, slugify, validate_slug
+from confcast.tasks.errors import MetadataError
+from confcast.tasks.metadata import build_meta, slugify, validate_slug
 
 DAY = dt.date(2026, 4, 4)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from config.settings import Settings
-from flows.publish import publish_conference
-from tasks.hls import parse_media_playlist
+from confcast.config.settings import Settings
+from confcast.flows.publish import publish_conference
+from confcast.tasks.media.hls import parse_media_playlist
 
 pytestmark = pytest.mark.slow
 

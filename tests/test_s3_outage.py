@@ -16,9 +16,9 @@ import botocore.exceptions
 import pytest
 from boto3.exceptions import S3UploadFailedError
 
-from tasks.errors import PublishError
-from tasks.s3server import LocalS3Server, find_free_port, start_local_s3, stop_local_s3
-from tasks.storage import S3Storage, content_tagged_unit, is_transient
+from confcast.tasks.errors import PublishError
+from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, start_local_s3, stop_local_s3
+from confcast.tasks.storage.objects import S3Storage, content_tagged_unit, is_transient
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
@@ -26,10 +26,10 @@ CONFCAST = str(Path(sys.executable).with_name("confcast"))
 PAUSE_AT_FIRST_UPLOAD = '''
 import os, sys, time
 from pathlib import Path
-import tasks.storage
+import confcast.tasks.storage.objects as storage_objects
 
 signals = Path(os.environ["OUTAGE_SIGNALS"])
-upload = tasks.storage.S3Storage.put_file
+upload = storage_objects.S3Storage.put_file
 
 def put_file(self, key, path, content_type=None):
     if not (signals / "upload-started").exists():
@@ -39,8 +39,8 @@ def put_file(self, key, path, content_type=None):
             time.sleep(0.05)
     return upload(self, key, path, content_type)
 
-tasks.storage.S3Storage.put_file = put_file
-from flows.cli import main
+storage_objects.S3Storage.put_file = put_file
+from confcast.flows.cli import main
 sys.argv = ["confcast", *sys.argv[1:]]
 main()
 '''

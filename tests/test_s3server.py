@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.s3server import (
+from confcast.tasks.storage.seaweedfs import (
     LocalS3Error,
     LocalS3Server,
     WeedPorts,
@@ -169,7 +169,7 @@ def test_detached_server_outlives_the_process_that_started_it(tmp_path: Path) ->
     script = textwrap.dedent(
         f"""
         from pathlib import Path
-        from tasks.s3server import ensure_local_s3
+        from confcast.tasks.storage.seaweedfs import ensure_local_s3
         server = ensure_local_s3(Path({str(data_dir)!r}), {port})
         print(server.pid)
         """

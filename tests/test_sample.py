@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tasks import media, sample
-from tasks.errors import ConfcastError
+from confcast.tasks.media import transcode as media
+from confcast.tasks.demo import sample
+from confcast.tasks.errors import ConfcastError
 
 SHORT_TEXT = "Bonjour à tous. Voici une courte démonstration du matériel libre, fabriqué dans nos laboratoires."
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tasks.s3server import LocalS3Server
+from confcast.tasks.storage.seaweedfs import LocalS3Server
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from tasks.layout import (
+from confcast.tasks.site.layout import (
     CaptionTrack,
     Catalog,
     Generator,
@@ -21,8 +21,8 @@ from tasks.layout import (
     remove_entry,
     upsert_entry,
 )
-from tasks.errors import MetadataError
-from tasks.models import (
+from confcast.tasks.errors import MetadataError
+from confcast.tasks.models import (
     AudioStream,
     Conference,
     ConferenceMeta,
@@ -35,7 +35,7 @@ from tasks.models import (
     TranscriptFiles,
     VideoStream,
 )
-from tasks.search import (
+from confcast.tasks.site.search import (
     IndexedConference,
     Passage,
     build_search,
@@ -49,8 +49,8 @@ from tasks.search import (
     terms_from_shards,
     terms_of,
 )
-from tasks.storage import cache_control_for
-from tasks.site import (
+from confcast.tasks.storage.objects import cache_control_for
+from confcast.tasks.site.pages import (
     SiteInfo,
     clock,
     human_size,

@@ -18,12 +18,12 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from config.settings import Settings
-from flows.site_admin import rebuild_site, unpublish
-from tasks.captions import write_transcript_files
-from tasks.errors import PublishError
-from tasks.layout import Generator, build_manifest
-from tasks.models import (
+from confcast.config.settings import Settings
+from confcast.flows.site_admin import rebuild_site, unpublish
+from confcast.tasks.transcription.captions import write_transcript_files
+from confcast.tasks.errors import PublishError
+from confcast.tasks.site.layout import Generator, build_manifest
+from confcast.tasks.models import (
     AudioStream,
     Conference,
     ConferenceMeta,
@@ -35,9 +35,9 @@ from tasks.models import (
     Transcript,
     VideoStream,
 )
-from tasks.publish import publish_conference_files, rebuild_site as rebuild_site_files, site_info
-from tasks.search import SEARCH_INDEX, SearchIndex, terms_from_shards
-from tasks.storage import FileStorage, Storage, open_storage
+from confcast.tasks.site.publish import publish_conference_files, rebuild_site as rebuild_site_files, site_info
+from confcast.tasks.site.search import SEARCH_INDEX, SearchIndex, terms_from_shards
+from confcast.tasks.storage.objects import FileStorage, Storage, open_storage
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 TALKS = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from tasks.stagecache import StageCache, paths_in, run_once, stage_key
+from confcast.tasks.stagecache import StageCache, paths_in, run_once, stage_key
 
 
 class Output(BaseModel):
@@ -80,7 +80,7 @@ def test_concurrent_runs_of_a_stage_take_turns_and_reuse(tmp_path: Path) -> None
 
 
 def test_a_work_folder_in_use_is_not_removed(tmp_path: Path) -> None:
-    from tasks.stagecache import FolderClaim, remove_if_unused
+    from confcast.tasks.stagecache import FolderClaim, remove_if_unused
 
     folder = tmp_path / "run"
     claim = FolderClaim(folder)

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from tasks.errors import ConfigError, PublishError
-from tasks.s3server import LocalS3Server, find_free_port
-from tasks.storage import (
+from confcast.tasks.errors import ConfigError, PublishError
+from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port
+from confcast.tasks.storage.objects import (
     FileStorage,
     S3Storage,
     Storage,

@@ -14,10 +14,10 @@ from pathlib import Path
 import jiwer
 import pytest
 
-from tasks.errors import TranscriptionError
-from tasks.models import Transcript
-from tasks import transcribe as transcribe_module
-from tasks.transcribe import (
+from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.models import Transcript
+from confcast.tasks.transcription import transcribe as transcribe_module
+from confcast.tasks.transcription.transcribe import (
     group_blocks,
     is_silence_hallucination,
     language_warning,
@@ -25,7 +25,7 @@ from tasks.transcribe import (
     summary_markdown,
     transcribe_audio,
 )
-from tasks.whisper_model import packaged_base_dir, packaged_parts, resolve_model
+from confcast.tasks.transcription.model_lookup import packaged_base_dir, packaged_parts, resolve_model
 
 pytestmark = pytest.mark.slow
 

@@ -15,11 +15,11 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from config.settings import Settings
-from flows.concurrency import one_transcription_per_host, transcription_limit_name
-from flows.publish import publish_conference, whisper_temperatures
-from tasks import transcribe
-from tasks.transcribe import transcribe_audio
+from confcast.config.settings import Settings
+from confcast.flows.concurrency import one_transcription_per_host, transcription_limit_name
+from confcast.flows.publish import publish_conference, whisper_temperatures
+from confcast.tasks.transcription import transcribe
+from confcast.tasks.transcription.transcribe import transcribe_audio
 
 pytestmark = pytest.mark.slow
 

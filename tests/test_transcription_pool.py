@@ -19,8 +19,8 @@ import pytest
 
 from child_env import child_env
 from prefect_workers import ROOT, start_worker, stop_workers
-from flows.transcription import handover_location, speech_key, split_object_uri, transcript_key
-from tasks.errors import ConfigError, TranscriptionError
+from confcast.flows.transcription import handover_location, speech_key, split_object_uri, transcript_key
+from confcast.tasks.errors import ConfigError, TranscriptionError
 from test_inbox_s3 import anonymous_status
 from test_workers import prefect_cli
 
@@ -84,9 +84,9 @@ def test_handover_keys_are_content_addressed() -> None:
 
 
 def test_transcribe_recording_looks_the_transcript_up_first(prefect_server, tmp_path: Path) -> None:
-    from config.settings import Settings
-    from flows.transcription import transcribe_recording
-    from tasks.models import Segment, Transcript
+    from confcast.config.settings import Settings
+    from confcast.flows.transcription import transcribe_recording
+    from confcast.tasks.models import Segment, Transcript
 
     done = Transcript(language="fr", language_probability=None, duration_s=2.0,
                       segments=(Segment(start=0.0, end=2.0, text="Bonjour"),), engine="faster-whisper", model="base")
@@ -109,8 +109,8 @@ def test_a_failed_transcription_run_is_one_line_naming_deployment_and_run(prefec
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
     from prefect.states import Failed
 
-    from config.settings import Settings
-    from flows.transcription import wait_for_remote
+    from confcast.config.settings import Settings
+    from confcast.flows.transcription import wait_for_remote
 
     name = f"test-{uuid.uuid4().hex[:8]}"
     with get_client(sync_client=True) as client:  # a deployment nobody serves: its run is failed by hand below
@@ -159,10 +159,10 @@ def test_transcription_runs_on_its_own_pool_with_s3_uris_only(
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
 
-    from config.settings import Settings
-    from flows.serve import publish_via_server
-    from flows.transcription import TRANSCRIPTION_DEPLOYMENT, remove_handover
-    from tasks.storage import S3Storage
+    from confcast.config.settings import Settings
+    from confcast.flows.serve import publish_via_server
+    from confcast.flows.transcription import TRANSCRIPTION_DEPLOYMENT, remove_handover
+    from confcast.tasks.storage.objects import S3Storage
 
     pool = f"confcast-test-{uuid.uuid4().hex[:8]}"
     gpu_pool = f"{pool}-gpu"

@@ -10,7 +10,7 @@ import pytest
 from faster_whisper import decode_audio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from tasks import vad
+from confcast.tasks.transcription import vad
 
 LIBRIVOX = Path(__file__).parent / "fixtures" / "librivox"
 

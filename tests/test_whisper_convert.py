@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from tasks.errors import TranscriptionError
-from tasks.whisper_convert import convert_model, dims_of, openai_checkpoint, read_ct2_model
-from tasks.whisper_model import packaged_base_dir
+from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.transcription.convert import convert_model, dims_of, openai_checkpoint, read_ct2_model
+from confcast.tasks.transcription.model_lookup import packaged_base_dir
 
 BASE_DIMS = {
     "n_mels": 80, "n_audio_ctx": 1500, "n_audio_state": 512, "n_audio_head": 8, "n_audio_layer": 6,
@@ -67,7 +67,7 @@ def test_reads_the_binary_format(tmp_path: Path) -> None:
     np.testing.assert_array_equal(model.variables["a/weight"].array(), weight)
     np.testing.assert_array_equal(model.variables["q/weight"].array(), quantised)
 
-    from tasks.whisper_convert import _weight
+    from confcast.tasks.transcription.convert import _weight
 
     np.testing.assert_array_equal(_weight(model, "b/weight"), weight)  # through the alias
     np.testing.assert_allclose(_weight(model, "q/weight"), [[1, -2], [1.5, 2]])  # int8 / per-row scale

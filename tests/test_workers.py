@@ -25,8 +25,8 @@ def prefect_cli(*args: str, env: dict[str, str]) -> str:
 def test_two_workers_share_a_season_each_conference_once(prefect_server, short_sample, tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
 
-    from config.settings import Settings
-    from flows.season import publish_season
+    from confcast.config.settings import Settings
+    from confcast.flows.season import publish_season
 
     pool = f"confcast-test-{uuid.uuid4().hex[:8]}"
     site = tmp_path / "site"

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from tasks import hls
-from tasks.captions import parse_vtt, srt_text, transcript_json, transcript_txt, vtt_text
-from tasks.errors import MetadataError, PublishError
-from tasks.layout import (
+from confcast.tasks.media import hls
+from confcast.tasks.transcription.captions import parse_vtt, srt_text, transcript_json, transcript_txt, vtt_text
+from confcast.tasks.errors import MetadataError, PublishError
+from confcast.tasks.site.layout import (
     MANIFEST,
     Manifest,
     VideoInfo,
@@ -24,10 +24,10 @@ from tasks.layout import (
     tagged,
     transcript_path,
 )
-from tasks.models import Segment, Transcript
-from tasks.publish import read_manifest, rebuild_site, transcript_lang
-from tasks.site import SiteInfo
-from tasks.storage import Storage, content_type_for
+from confcast.tasks.models import Segment, Transcript
+from confcast.tasks.site.publish import read_manifest, rebuild_site, transcript_lang
+from confcast.tasks.site.pages import SiteInfo
+from confcast.tasks.storage.objects import Storage, content_type_for
 
 REVIEWED_NOTE = "Captions reviewed by a person (corrected after the automatic transcription)."
 END_TOLERANCE_S = 1.0  # a reviewed cue may end a little after the recording, not long after

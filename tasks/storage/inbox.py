@@ -44,9 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from tasks.errors import ConfigError, PublishError
-from tasks.metadata import SIDECAR_SUFFIXES
-from tasks.storage import S3Storage, is_transient
+from confcast.tasks.errors import ConfigError, PublishError
+from confcast.tasks.metadata import SIDECAR_SUFFIXES
+from confcast.tasks.storage.objects import S3Storage, is_transient
 
 RECORDING_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .ts .mts .mpg .mpeg .flv .wmv .m4a .mp3 .wav .ogg .oga .opus .flac .aac".split()

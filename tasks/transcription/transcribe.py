@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 
-from tasks import vad
-from tasks.errors import TranscriptionError
-from tasks.models import Segment, Transcript, Word
-from tasks.whisper_model import resolve_model
+from confcast.tasks.transcription import vad
+from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.models import Segment, Transcript, Word
+from confcast.tasks.transcription.model_lookup import resolve_model
 
 if TYPE_CHECKING:  # the import costs a second; do it when a transcription is asked for
     from faster_whisper import WhisperModel
@@ -271,7 +271,7 @@ def load_engine(
 ) -> Engine:
     """The engine with its model loaded (once per process for the same settings)."""
     if check_engine(engine) == "openai-whisper":
-        from tasks import whisper_reference
+        from confcast.tasks.transcription import openai_whisper_engine as whisper_reference
 
         return whisper_reference.load_engine(
             model, cache_dir=cache_dir, device=pick_device(device, engine), compute_type=compute_type,

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from config.ladder import DEFAULT_LADDER, LadderPreset
-from tasks.errors import TranscodeError
-from tasks.ladder import Rung
-from tasks.models import HlsLadder, HlsSubtitles, HlsVariant
-from tasks.sample import FONT_FILE, filter_value
-from tasks.thumbnails import SpritePlan
+from confcast.config.ladder import DEFAULT_LADDER, LadderPreset
+from confcast.tasks.errors import TranscodeError
+from confcast.tasks.media.ladder import Rung
+from confcast.tasks.models import HlsLadder, HlsSubtitles, HlsVariant
+from confcast.tasks.demo.sample import FONT_FILE, filter_value
+from confcast.tasks.media.thumbnails import SpritePlan
 
 MASTER = "master.m3u8"
 FFMPEG_MASTER = "ffmpeg-master.m3u8"  # what ffmpeg writes; only its CODECS are kept

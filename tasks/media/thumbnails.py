@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.ladder import fit_size
+from confcast.tasks.media.ladder import fit_size
 
 TILE_BOX = (160, 90)  # pixels: the largest a seek thumbnail may be
 SPRITE_COLUMNS = 10

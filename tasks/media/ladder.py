@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from config.ladder import DEFAULT_LADDER, LadderPreset
+from confcast.config.ladder import DEFAULT_LADDER, LadderPreset
 
 # Output frame rates: a source within 1% of one keeps it exactly; any other (variable, odd) rate goes up to the
 # next one, so no motion is lost and the output is constant.

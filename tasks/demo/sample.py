@@ -16,7 +16,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.errors import ConfcastError, stderr_tail
+from confcast.tasks.errors import ConfcastError, stderr_tail
 
 SAMPLE_TEXT_FR = (
     "Bonjour à toutes et à tous, et merci d'être venus ce soir. "

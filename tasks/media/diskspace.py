@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from tasks.errors import TranscodeError
+from confcast.tasks.errors import TranscodeError
 
 SPEECH_BYTES_PER_S = 32_000  # 16 kHz mono 16-bit WAV for Whisper
 HEADROOM = 1.5  # VBV peaks, container overhead, thumbnails and captions

@@ -27,7 +27,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from tasks.errors import TranscriptionError
+from confcast.tasks.errors import TranscriptionError
 
 SUPPORTED_BINARY_VERSIONS = (5, 6)
 WHISPER_SPEC = "WhisperSpec"

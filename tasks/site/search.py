@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.layout import conference_prefix, content_tag
-from tasks.models import Segment
+from confcast.tasks.site.layout import conference_prefix, content_tag
+from confcast.tasks.models import Segment
 
 SEARCH_SCHEMA = 1
 SEARCH_INDEX = "search/index.json"

@@ -42,7 +42,7 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from tasks.errors import ConfigError, PublishError
+from confcast.tasks.errors import ConfigError, PublishError
 
 ACCEPTED_FORMS = "s3://bucket/prefix (prefix may be empty) or file:///absolute/dir"
 DEFAULT_REGION = "us-east-1"

@@ -27,11 +27,13 @@ from typing import Any
 
 import ffmpeg
 
-from config.ladder import DEFAULT_LADDER, LadderPreset
-from tasks import hls, sample, thumbnails
-from tasks.errors import ProbeError, TranscodeError, stderr_tail
-from tasks.ladder import fit_size, plan_ladder
-from tasks.models import AudioStream, HlsLadder, Media, Probe, Rendition, SourceFile, Thumbnails, VideoStream
+from confcast.config.ladder import DEFAULT_LADDER, LadderPreset
+from confcast.tasks.media import hls
+from confcast.tasks.demo import sample
+from confcast.tasks.media import thumbnails
+from confcast.tasks.errors import ProbeError, TranscodeError, stderr_tail
+from confcast.tasks.media.ladder import fit_size, plan_ladder
+from confcast.tasks.models import AudioStream, HlsLadder, Media, Probe, Rendition, SourceFile, Thumbnails, VideoStream
 
 # --- constants, with their units --------------------------------------------------------------------
 

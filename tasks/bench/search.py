@@ -17,8 +17,8 @@ import random
 import time
 from dataclasses import dataclass
 
-from tasks.models import Segment
-from tasks.search import (
+from confcast.tasks.models import Segment
+from confcast.tasks.site.search import (
     SHARD_CHARS,
     IndexedConference,
     Passage,

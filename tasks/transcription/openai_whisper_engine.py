@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tasks.errors import TranscriptionError
-from tasks.transcribe import Decoded, RawSegment, RawWord, _one_line, decode_options
-from tasks.whisper_convert import openai_checkpoint
-from tasks.whisper_model import PACKAGED_MODEL, resolve_model
+from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.transcription.transcribe import Decoded, RawSegment, RawWord, _one_line, decode_options
+from confcast.tasks.transcription.convert import openai_checkpoint
+from confcast.tasks.transcription.model_lookup import PACKAGED_MODEL, resolve_model
 
 if TYPE_CHECKING:
     from whisper.model import Whisper

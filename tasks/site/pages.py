@@ -17,8 +17,8 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from tasks.layout import CaptionTrack, Catalog, CatalogEntry, Manifest, conference_prefix
-from tasks.models import Segment
+from confcast.tasks.site.layout import CaptionTrack, Catalog, CatalogEntry, Manifest, conference_prefix
+from confcast.tasks.models import Segment
 
 LANGUAGE_NAMES = {
     "fr": {"fr": "Français", "en": "French"},
@@ -174,16 +174,16 @@ def human_size(count: int, interface: str = "fr") -> str:
 
 @functools.cache
 def script(name: str) -> Markup:
-    """One of our scripts from tasks/static, to inline in a page (one file to fetch, no version skew)."""
-    text = resources.files("tasks").joinpath("static", name).read_text(encoding="utf-8")
+    """One of our scripts from static/ beside this module, to inline in a page (one file to fetch, no version skew)."""
+    text = resources.files(__package__).joinpath("static", name).read_text(encoding="utf-8")
     if "</script" in text.lower():
-        raise ValueError(f"tasks/static/{name} must not contain '</script'")
+        raise ValueError(f"confcast/tasks/site/static/{name} must not contain '</script'")
     return Markup(text)
 
 
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("tasks", "templates"),
+        loader=PackageLoader(__package__, "templates"),
         autoescape=select_autoescape(["html", "xml"], default=True),
         undefined=StrictUndefined,
         trim_blocks=True,

@@ -16,8 +16,8 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from tasks.errors import PublishError
-from tasks.layout import (
+from confcast.tasks.errors import PublishError
+from confcast.tasks.site.layout import (
     CATALOG_JSON,
     CATALOG_PAGE,
     FEED,
@@ -31,8 +31,8 @@ from tasks.layout import (
     remove_entry,
     upsert_entry,
 )
-from tasks.models import Conference, Segment
-from tasks.search import (
+from confcast.tasks.models import Conference, Segment
+from confcast.tasks.site.search import (
     PASSAGES_NAME,
     SEARCH_INDEX,
     SHARD_FOLDER,
@@ -43,8 +43,8 @@ from tasks.search import (
     passages_of,
     terms_from_shards,
 )
-from tasks.site import SiteInfo, render_catalog_page, render_conference_page, render_feed
-from tasks.storage import Storage, content_tagged_unit, content_type_for
+from confcast.tasks.site.pages import SiteInfo, render_catalog_page, render_conference_page, render_feed
+from confcast.tasks.storage.objects import Storage, content_tagged_unit, content_type_for
 
 T = TypeVar("T")
 R = TypeVar("R")

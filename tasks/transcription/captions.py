@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.errors import TranscriptionError
-from tasks.models import Segment, Transcript, TranscriptFiles
+from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.models import Segment, Transcript, TranscriptFiles
 
 # --- layout rules (units in the names) -------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.metadata import validate_slug
-from tasks.models import Conference
+from confcast.tasks.metadata import validate_slug
+from confcast.tasks.models import Conference
 
 MANIFEST_SCHEMA = 1
 CATALOG_SCHEMA = 1
