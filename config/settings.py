@@ -65,8 +65,12 @@ class Settings(BaseSettings):
         "throttling) with backoff before the run fails; 0 keeps only boto3's quick retries (under a second).",
     )
     local_s3_port: int = Field(8333, description="Port of the embedded local S3 server (SeaweedFS).")
-    keep_work: bool = Field(False, description="Keep a run's work folder after it is published (it is kept on failure).")
-    webhook_url: str | None = Field(None, description="URL that receives a JSON message when a conference is published or fails.")
+    keep_work: bool = Field(
+        False, description="Keep a run's work folder after it is published (it is kept on failure)."
+    )
+    webhook_url: str | None = Field(
+        None, description="URL that receives a JSON message when a conference is published or fails."
+    )
     inbox_url: str | None = Field(
         None, description="Inbox that scan-inbox watches: a folder path, a file:// URL or s3://bucket/prefix."
     )

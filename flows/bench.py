@@ -1,8 +1,39 @@
-"""`confcast bench`: measurements printed as tables, every compared variant measured side by side in one run."""
+"""`confcast bench`: measurements printed as tables, every compared variant measured side by side in one run.
+
+The imports inside command bodies defer Prefect, and the flow modules that import it, until its environment is set
+(flows/cli_support.py); everything else is imported here.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
 import typer
+
+from confcast.flows.cli_support import (
+    EndpointOption,
+    ToOption,
+    check_before_flow,
+    fail,
+    guarded,
+    prepare_prefect,
+    settings_or_fail,
+)
+from confcast.flows.prefect_env import configure_prefect
+from confcast.tasks.bench import media as media_bench
+from confcast.tasks.bench import pipeline as bp
+from confcast.tasks.bench import search as search_bench
+from confcast.tasks.bench import whisper as whisper_bench
+from confcast.tasks.bench.uploads import site_listing
+from confcast.tasks.site.layout import file_sha256
+from confcast.tasks.storage.factory import open_storage
+from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
+from confcast.tasks.transcription.model_lookup import packaged_base_dir
 
 bench_app = typer.Typer(
     help="Measure speed, memory and accuracy; prints a table with ratios (see README, Performance). "
@@ -25,13 +56,13 @@ def bench_default(ctx: typer.Context) -> None:
 def bench_search(
     talks: int = typer.Option(100, help="Talks on the synthetic site."),
     minutes: int = typer.Option(120, help="Length of each talk, in minutes."),
-    query: list[str] = typer.Option(None, "--query", help="Words to search (default: a frequent, a middling, a rare one)."),
+    query: list[str] = typer.Option(
+        None, "--query", help="Words to search (default: a frequent, a middling, a rare one)."
+    ),
 ) -> None:
     """What a viewer's browser loads for a first search: one file vs a term map vs confcast's shards."""
-    from confcast.tasks.bench.search import measure, table
-
-    rows, figures = measure(talks, minutes, tuple(query or ()))
-    typer.echo(table(rows, figures))
+    rows, figures = search_bench.measure(talks, minutes, tuple(query or ()))
+    typer.echo(search_bench.table(rows, figures))
 
 
 @bench_app.command("transcode")
@@ -40,18 +71,16 @@ def bench_transcode(
     work_dir: str = typer.Option(None, help="Keep the source and outputs in this folder (default: a temporary one)."),
 ) -> None:
     """The single-decode HLS ladder vs the same ladder as one ffmpeg process per rendition (equal settings)."""
-    from pathlib import Path
-
-    from confcast.tasks.bench.media import measure, table
-
     typer.echo(f"confcast: making a {seconds:g} s 1080p source, then encoding the ladder three ways", err=True)
-    rows, probe = measure(seconds, Path(work_dir) if work_dir else None)
-    typer.echo(table(rows, probe))
+    rows, probe = media_bench.measure(seconds, Path(work_dir) if work_dir else None)
+    typer.echo(media_bench.table(rows, probe))
 
 
 @bench_app.command("transcribe")
 def bench_transcribe(
-    english_repeat: int = typer.Option(3, min=0, help="Times the LibriVox clips (18 s with pauses) are joined; 0 skips."),
+    english_repeat: int = typer.Option(
+        3, min=0, help="Times the LibriVox clips (18 s with pauses) are joined; 0 skips."
+    ),
     talk_minutes: float = typer.Option(1.5, min=0.0, help="Length of the French talk every variant runs on; 0 skips."),
     growth_minutes: str = typer.Option(
         "10,60", help="Recordings (minutes, a minute of speech in every five) for faster-whisper int8's memory as a "
@@ -60,36 +89,30 @@ def bench_transcribe(
     work_dir: str = typer.Option(None, help="Model cache folder (default: ~/.cache/confcast)."),
 ) -> None:
     """faster-whisper int8 and float32 vs openai-whisper fp32 on the same weights and audio: speed, memory, WER."""
-    from pathlib import Path
-
-    from confcast.tasks.bench.whisper import run_bench, table
-
-    from confcast.tasks.bench.pipeline import parse_minutes
-
     try:
-        growth = parse_minutes(growth_minutes) if growth_minutes.strip() else []
+        growth = bp.parse_minutes(growth_minutes) if growth_minutes.strip() else []
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     cache = Path(work_dir or "~/.cache/confcast").expanduser()
-    measures = run_bench(
+    measures = whisper_bench.run_bench(
         english_repeat=english_repeat,
         talk_minutes=talk_minutes,
         growth_minutes=growth,
         cache_dir=cache,
         echo=lambda line: typer.echo(line, err=True),
     )
-    typer.echo(table(measures))
+    typer.echo(whisper_bench.table(measures))
 
 
 @bench_app.command("pipeline")
 def bench_pipeline(
     minutes: str = typer.Option(PIPELINE_MINUTES, help="Talk lengths in minutes, separated by commas."),
     size: str = typer.Option(PIPELINE_SIZE, help="Video size of the generated talks, WIDTHxHEIGHT."),
-    to: str = typer.Option(
-        None, "--to", help="Where to publish (s3://bucket/prefix or file:///dir). Default: the embedded SeaweedFS."
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: str = typer.Option(
+        None, help="Work folder: talks, reports, caches (default: the settings' work folder)."
     ),
-    endpoint_url: str = typer.Option(None, "--endpoint-url", help="S3 endpoint URL for --to s3://..."),
-    work_dir: str = typer.Option(None, help="Work folder: talks, reports, caches (default: the settings' work folder)."),
     keep: bool = typer.Option(False, help="Keep what the bench published (default: delete it at the end)."),
 ) -> None:
     """The publish flow on generated talks: time per stage, overhead, an unchanged re-run, peak memory."""
@@ -99,16 +122,6 @@ def bench_pipeline(
 def run_pipeline_bench(
     minutes: str, size: str, to: str | None, endpoint_url: str | None, work_dir: str | None, *, keep: bool
 ) -> None:
-    import datetime as dt
-    import os
-    import shlex
-    import sys
-    from pathlib import Path
-
-    from confcast.flows.cli import fail, settings_or_fail
-    from confcast.tasks.bench import pipeline as bp
-    from confcast.tasks.storage.objects import open_storage
-
     try:
         lengths, video_size = bp.parse_minutes(minutes), bp.parse_size(size)
     except ValueError as error:
@@ -116,21 +129,18 @@ def run_pipeline_bench(
         return
     settings = settings_or_fail(None, work_dir=work_dir)
     work = settings.work_path
+    configure_prefect(work)  # the children's Prefect home, and this process's (it names run folders, below)
     load_before = bp.load_now()
     env = dict(os.environ)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
     if to:
         storage_url, target = to.rstrip("/"), f"{to} ({'S3' if to.startswith('s3://') else 'local folder'})"
     else:
-        from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
-
         server = ensure_local_s3(work / "seaweedfs", settings.local_s3_port)  # started here: not in a child's tree
         env.update(with_local_credentials(server))
         os.environ.update(with_local_credentials(server))  # for this process's clean-up
         storage_url, endpoint_url = f"s3://{BENCH_BUCKET}/{stamp}", server.endpoint_url
         target = f"the embedded SeaweedFS (S3 over boto3, {server.endpoint_url}), a fresh prefix each bench"
-    from confcast.tasks.transcription.model_lookup import packaged_base_dir
-
     packaged_base_dir(work)  # the model assembled once, outside the timings
 
     def child_args(source: Path, title: str, slug: str, report: Path) -> list[str]:
@@ -140,22 +150,21 @@ def run_pipeline_bench(
 
     def before_first(source: Path) -> None:
         """A first run starts from nothing: an interrupted earlier bench may have left this talk's stages."""
-        import shutil
-
-        from confcast.flows.publish import run_folder
-        from confcast.tasks.site.layout import file_sha256
+        from confcast.flows.stage_tasks import run_folder
 
         leftover = run_folder(work, file_sha256(source))
         if leftover.is_dir():
             typer.echo(f"confcast: removing {leftover}, left by an interrupted bench", err=True)
             shutil.rmtree(leftover)
 
+    site = open_storage(storage_url, endpoint_url=endpoint_url)
     rows = bp.run_bench(
         lengths,
         size=video_size,
         talks_dir=work / "bench" / "talks",
         reports_dir=work / "bench" / "reports" / stamp,
         child_args=child_args,
+        listing=lambda: site_listing(site),
         env=env,
         echo=lambda line: typer.echo(line, err=True),
         before_first=before_first,
@@ -167,8 +176,7 @@ def run_pipeline_bench(
         command += f" --to {shlex.quote(to)}"
     setup = bp.Setup(target=target, machine=bp.machine_line(load_before), command=command)
     if not keep:
-        storage = open_storage(storage_url, endpoint_url=endpoint_url)
-        storage.delete_keys(storage.list_keys())
+        site.delete_keys(site.list_keys())
     typer.echo(bp.table(rows, setup))
 
 
@@ -177,17 +185,12 @@ def bench_publish_one(
     source: str = typer.Argument(...),
     title: str = typer.Option(...),
     slug: str = typer.Option(...),
-    report: str = typer.Option(..., help="Write stage intervals and uploaded bytes here (JSON)."),
-    to: str = typer.Option(None, "--to"),
-    endpoint_url: str = typer.Option(None, "--endpoint-url"),
+    report: str = typer.Option(..., help="Write the flow run's task runs (names, start, end) here (JSON)."),
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
     work_dir: str = typer.Option(None),
 ) -> None:
-    """The bench's child: what `confcast publish` runs, recording stage times and uploads."""
-    from pathlib import Path
-
-    from confcast.flows.cli import check_before_flow, guarded, prepare_prefect, settings_or_fail
-    from confcast.tasks.bench.pipeline import write_report
-
+    """The bench's child: what `confcast publish` runs, then the task runs Prefect recorded of it."""
     settings = settings_or_fail(None, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
     parameters = {"source": source, "title": title, "date": "2026-01-15", "speakers": ["Banc d'essai"],
                   "description": None, "language": "fr", "slug": slug}  # fmt: skip
@@ -195,11 +198,13 @@ def bench_publish_one(
     def run() -> str:
         check_before_flow(settings, parameters)
         prepare_prefect(settings, verbose=False)
-        from confcast.flows.publish import publish_conference, recording_run
+        from confcast.flows.publish import publish_conference
+        from confcast.flows.run_record import task_run_times
 
-        with recording_run() as run_report:
-            url = publish_conference(settings=settings, show_progress=True, **parameters)
-        write_report(Path(report), run_report)
+        state = publish_conference(settings=settings, show_progress=True, return_state=True, **parameters)
+        url = state.result()  # a failed run raises its error here
+        flow_run_id = state.state_details.flow_run_id
+        bp.write_report(Path(report), str(flow_run_id), task_run_times(flow_run_id))
         return url
 
     typer.echo(guarded(False, run))

@@ -1,21 +1,39 @@
 """`confcast`: the command line. Settings are built here, once, and passed down.
 
 Standard output carries only results (the page URL as the last line); progress and errors go to standard error.
+The imports inside command bodies defer Prefect, and the flow modules that import it, until `prepare_prefect` (or
+`configure_prefect`) has set Prefect's environment; everything else is imported here.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
+from importlib import metadata as package_metadata
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from confcast.config.settings import Settings, load_settings
+from confcast.config.settings import Settings
 from confcast.flows.bench import bench_app
+from confcast.flows.cli_support import (
+    ConfigOption,
+    EndpointOption,
+    ToOption,
+    VerboseOption,
+    WorkDirOption,
+    check_before_flow,
+    guarded,
+    prepare_prefect,
+    settings_or_fail,
+)
 from confcast.flows.prefect_env import configure_prefect
-from confcast.tasks.errors import ConfcastError
+from confcast.tasks.demo.sample import make_sample_conference
+from confcast.tasks.errors import MetadataError
+from confcast.tasks.metadata import validate_slug
+from confcast.tasks.site.corrections import reviewed_cues
+from confcast.tasks.stagecache import remove_if_unused
+from confcast.tasks.storage.seaweedfs import ensure_local_s3, running_local_s3, stop_local_s3
 
 app = typer.Typer(
     name="confcast",
@@ -28,55 +46,21 @@ local_s3_app = typer.Typer(help="The embedded local S3 server (SeaweedFS) used b
 app.add_typer(local_s3_app, name="local-s3")
 app.add_typer(bench_app, name="bench")
 
-ConfigOption = Annotated[
-    Optional[Path], typer.Option("--config", help="YAML settings file (default: $CONFCAST_CONFIG or ~/.config/confcast/config.yaml).")
-]
-ToOption = Annotated[
-    Optional[str],
-    typer.Option("--to", help="Where to publish: s3://bucket/prefix or file:///dir. Default: the embedded local S3 server."),
-]
-EndpointOption = Annotated[
-    Optional[str],
-    typer.Option("--endpoint-url", help="S3 endpoint URL (else CONFCAST_S3_ENDPOINT_URL or AWS_ENDPOINT_URL)."),
-]
-WorkDirOption = Annotated[
-    Optional[Path], typer.Option("--work-dir", help="Work folder for intermediate files and caches (default ~/.cache/confcast).")
-]
-VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's logs and full tracebacks.")]
+
+def print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"confcast {package_metadata.version('confcast')}")
+        raise typer.Exit()
 
 
-def fail(message: str) -> None:
-    typer.echo(f"confcast: error: {message}", err=True)
-    raise typer.Exit(1)
-
-
-def quiet_prefect_console() -> None:
-    """Keep Prefect's console logs (and their tracebacks) off the terminal; they still reach the Prefect API."""
-    import prefect.main  # noqa: F401 - sets up Prefect's logging, whose console handler is quieted here
-    from prefect.logging.handlers import PrefectConsoleHandler
-
-    for logger in [logging.getLogger(), *(logging.getLogger(name) for name in logging.root.manager.loggerDict)]:
-        for handler in getattr(logger, "handlers", []):
-            if isinstance(handler, PrefectConsoleHandler):
-                handler.setLevel(logging.CRITICAL + 1)
-
-
-def prepare_prefect(settings: Settings, verbose: bool) -> None:
-    """Prefect's environment first (before Prefect is imported), then its console logs off unless asked for."""
-    configure_prefect(settings.work_path)
-    if not verbose:
-        quiet_prefect_console()
-
-
-def check_before_flow(settings: Settings, parameters: dict) -> None:
-    """Refuse bad metadata or an unreadable recording at once, before Prefect's start-up (10-20 s)."""
-    from confcast.tasks.media import transcode as media
-    from confcast.tasks.metadata import build_meta
-
-    source = Path(str(parameters["source"])).expanduser()
-    meta_options = {key: parameters.get(key) for key in ("title", "date", "speakers", "description", "language", "slug")}
-    build_meta(source, default_language=settings.language, **meta_options)
-    media.probe_recording(source)  # a recording without sound is published too, without a transcript
+@app.callback()
+def confcast_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=print_version, is_eager=True, help="Print confcast's version and exit."),
+    ] = False,
+) -> None:
+    """Options that come before any command."""
 
 
 def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **parameters: object) -> str:
@@ -86,48 +70,38 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
         from confcast.flows.serve import publish_via_server
 
         return publish_via_server({**parameters, "source": str(Path(str(parameters["source"])).resolve())})
-    from confcast.flows.publish import publish_conference  # Prefect is imported only once its environment is set
+    from confcast.flows.publish import publish_conference
 
     return publish_conference(settings=settings, show_progress=True, **parameters)
-
-
-def settings_or_fail(config: Path | None, **options: object) -> Settings:
-    try:
-        return load_settings(config, **options)
-    except ConfcastError as error:
-        fail(str(error))
-        raise AssertionError("unreachable")
-
-
-def guarded(verbose: bool, action):  # noqa: ANN001, ANN201 - a tiny wrapper around any command body
-    try:
-        return action()
-    except ConfcastError as error:
-        fail(str(error))
-    except KeyboardInterrupt:
-        fail("interrupted; nothing more was published")
-    except Exception as error:  # an unexpected failure still gets one line, unless asked for details
-        if verbose:
-            raise
-        fail(f"unexpected {type(error).__name__}: {error}; run again with --verbose for details")
 
 
 @app.command()
 def publish(
     source: Annotated[Path, typer.Argument(help="The recording (any format ffmpeg reads).")],
-    title: Annotated[Optional[str], typer.Option(help="Title of the talk (default: sidecar file, else file name).")] = None,
-    date: Annotated[Optional[str], typer.Option(help="Date of the talk, YYYY-MM-DD (default: sidecar, else today).")] = None,
-    speaker: Annotated[Optional[list[str]], typer.Option("--speaker", help="A speaker's name; repeat for several.")] = None,
-    description: Annotated[Optional[str], typer.Option(help="A short description shown on the page and in the feed.")] = None,
+    title: Annotated[
+        Optional[str], typer.Option(help="Title of the talk (default: sidecar file, else file name).")
+    ] = None,
+    date: Annotated[
+        Optional[str], typer.Option(help="Date of the talk, YYYY-MM-DD (default: sidecar, else today).")
+    ] = None,
+    speaker: Annotated[
+        Optional[list[str]], typer.Option("--speaker", help="A speaker's name; repeat for several.")
+    ] = None,
+    description: Annotated[
+        Optional[str], typer.Option(help="A short description shown on the page and in the feed.")
+    ] = None,
     language: Annotated[
         Optional[str], typer.Option(help="Spoken language: auto (detect), fr, en, ... (default: settings, else auto).")
     ] = None,
     slug: Annotated[
-        Optional[str], typer.Option(help="Folder name of the conference (default: date and title, e.g. 2026-04-04-mon-titre).")
+        Optional[str],
+        typer.Option(help="Folder name of the conference (default: date and title, e.g. 2026-04-04-mon-titre)."),
     ] = None,
     to: ToOption = None,
     endpoint_url: EndpointOption = None,
-    model: Annotated[Optional[str], typer.Option(help="Whisper model: base (packaged) or a local model folder.")] = None,
+    model: Annotated[
+        Optional[str], typer.Option(help="Whisper model: base (packaged) or a local model folder.")
+    ] = None,
     engine: Annotated[
         Optional[str],
         typer.Option(help="Whisper engine: faster-whisper (fast, default) or openai-whisper (the reference, slower)."),
@@ -140,7 +114,9 @@ def publish(
     config: ConfigOption = None,
     via_server: Annotated[
         bool,
-        typer.Option("--via-server", help="Run it on the Prefect server (PREFECT_API_URL) where `confcast serve` runs."),
+        typer.Option(
+            "--via-server", help="Run it on the Prefect server (PREFECT_API_URL) where `confcast serve` runs."
+        ),
     ] = False,
     verbose: VerboseOption = False,
 ) -> None:
@@ -191,8 +167,6 @@ def demo(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def make_and_publish() -> str:
-        from confcast.tasks.demo.sample import make_sample_conference
-
         typer.echo("confcast: making the sample conference (espeak-ng, ffmpeg)", err=True)
         sample = make_sample_conference(settings.work_path / "demo")
         return run_publish(
@@ -250,8 +224,6 @@ def unpublish(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def run() -> int:
-        from confcast.tasks.metadata import validate_slug
-
         validate_slug(slug)  # refuse a bad slug before Prefect's start-up
         prepare_prefect(settings, verbose)
         from confcast.flows.site_admin import unpublish as unpublish_flow
@@ -264,8 +236,12 @@ def unpublish(
 @app.command()
 def captions(
     slug: Annotated[str, typer.Argument(help="The conference's folder name, as in its page URL.")],
-    replace: Annotated[Path, typer.Option("--replace", help="A corrected WebVTT file (for example the published one, edited).")],
-    lang: Annotated[Optional[str], typer.Option(help="Which caption track (default: the transcript's language).")] = None,
+    replace: Annotated[
+        Path, typer.Option("--replace", help="A corrected WebVTT file (for example the published one, edited).")
+    ],
+    lang: Annotated[
+        Optional[str], typer.Option(help="Which caption track (default: the transcript's language).")
+    ] = None,
     to: ToOption = None,
     endpoint_url: EndpointOption = None,
     work_dir: WorkDirOption = None,
@@ -280,10 +256,6 @@ def captions(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def run() -> str:
-        from confcast.tasks.site.corrections import reviewed_cues
-        from confcast.tasks.errors import MetadataError
-        from confcast.tasks.metadata import validate_slug
-
         validate_slug(slug)
         try:
             text = replace.read_text(encoding="utf-8")
@@ -360,8 +332,6 @@ def scan_inbox_command(
 @app.command()
 def cleanup(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Remove the work folders that failed runs kept for a retry (never one a running publication uses)."""
-    from confcast.tasks.stagecache import remove_if_unused
-
     settings = settings_or_fail(config, work_dir=work_dir)
     runs = settings.work_path / "runs"
     folders = sorted(p for p in runs.iterdir() if p.is_dir()) if runs.is_dir() else []
@@ -376,8 +346,6 @@ def cleanup(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None
 @local_s3_app.command("start")
 def local_s3_start(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Start the embedded S3 server in the background (or report the running one); prints its endpoint."""
-    from confcast.tasks.storage.seaweedfs import ensure_local_s3
-
     settings = settings_or_fail(config, work_dir=work_dir)
     server = guarded(False, lambda: ensure_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port))
     typer.echo(server.endpoint_url)
@@ -386,8 +354,6 @@ def local_s3_start(work_dir: WorkDirOption = None, config: ConfigOption = None) 
 @local_s3_app.command("stop")
 def local_s3_stop(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Stop the embedded S3 server if it is running."""
-    from confcast.tasks.storage.seaweedfs import running_local_s3, stop_local_s3
-
     settings = settings_or_fail(config, work_dir=work_dir)
     server = running_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
     if server is None:
@@ -400,8 +366,6 @@ def local_s3_stop(work_dir: WorkDirOption = None, config: ConfigOption = None) -
 @local_s3_app.command("status")
 def local_s3_status(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
     """Say whether the embedded S3 server is running; exits 1 when it is not."""
-    from confcast.tasks.storage.seaweedfs import running_local_s3
-
     settings = settings_or_fail(config, work_dir=work_dir)
     server = running_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
     if server is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from prefect.logging import get_logger
+
 from confcast.config.settings import Settings, load_settings
 from confcast.tasks.notify import Notice, send_webhook
 
@@ -20,8 +22,6 @@ def run_settings(parameters: dict[str, Any]) -> Settings:
 
 def notify_webhook(flow: Any, flow_run: Any, state: Any) -> None:
     """Send `published` or `failed` to settings.webhook_url; never raises (a webhook never fails a publication)."""
-    from prefect.logging import get_logger
-
     parameters = dict(flow_run.parameters or {})
     try:
         settings = run_settings(parameters)

@@ -15,8 +15,9 @@ from confcast.config.settings import Settings, load_settings
 from confcast.flows.publish import publish_conference
 from confcast.flows.targets import report_retry, resolve_target
 from confcast.tasks.errors import ConfcastError, ConfigError
+from confcast.tasks.storage.base import parse_storage_url
 from confcast.tasks.storage.inbox import Claimed, FolderInbox, Inbox, S3Inbox, ScanMemory, is_outage, ready_entries
-from confcast.tasks.storage.objects import S3Storage, parse_storage_url
+from confcast.tasks.storage.s3 import S3Storage
 
 
 def open_inbox(url: str, settings: Settings | None = None) -> Inbox:

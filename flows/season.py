@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
 
 from confcast.flows.serve import PUBLISH_DEPLOYMENT
 from confcast.tasks.errors import ConfcastError
@@ -19,9 +21,6 @@ POLL_S = 2.0
 @flow(name="publish-season", validate_parameters=False)
 def publish_season(sources: list[str], deployment: str = PUBLISH_DEPLOYMENT, timeout_s: float = 6 * 3600) -> list[str]:
     """Start one publish-conference run per recording (sidecar files carry their metadata), wait for them all."""
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-
     logger = get_run_logger()
     started = [
         run_deployment(deployment, parameters={"source": str(Path(source))}, timeout=0, as_subflow=True)

@@ -9,7 +9,16 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from prefect import serve
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+from prefect.deployments import run_deployment
+
 from confcast.config.settings import Settings
+from confcast.flows.inbox import scan_inbox
+from confcast.flows.publish import publish_conference
+from confcast.flows.site_admin import rebuild_site
+from confcast.tasks.errors import ConfcastError
 
 PUBLISH_DEPLOYMENT = "publish-conference/publish-conference"
 SCAN_DEPLOYMENT = "scan-inbox/scan-inbox"
@@ -37,10 +46,6 @@ def export_settings(settings: Settings) -> None:
 
 
 def deployments(settings: Settings) -> list[Any]:
-    from confcast.flows.inbox import scan_inbox
-    from confcast.flows.publish import publish_conference
-    from confcast.flows.site_admin import rebuild_site
-
     served = [
         publish_conference.to_deployment(name="publish-conference", description="Publish one recording."),
         rebuild_site.to_deployment(name="rebuild-site", description="Regenerate pages, catalog, feed and search."),
@@ -58,20 +63,12 @@ def deployments(settings: Settings) -> list[Any]:
 
 
 def serve_deployments(settings: Settings) -> None:
-    from prefect import serve
-
     export_settings(settings)
     serve(*deployments(settings), limit=1)  # one flow run at a time on this host: Whisper and ffmpeg fill the CPU
 
 
 def publish_via_server(parameters: dict[str, Any], timeout_s: float | None = None) -> str:
     """Run publish-conference as a deployment run on the Prefect server; returns the page URL it published."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
-    from prefect.deployments import run_deployment
-
-    from confcast.tasks.errors import ConfcastError
-
     wanted = {key: value for key, value in parameters.items() if value is not None}
     try:
         flow_run = run_deployment(PUBLISH_DEPLOYMENT, parameters=wanted, timeout=timeout_s)

@@ -10,10 +10,10 @@ from confcast.config.settings import Settings, load_settings
 from confcast.flows.concurrency import one_writer_per_site
 from confcast.flows.targets import resolve_target
 from confcast.tasks.site import publish
-from confcast.tasks.site.publish import RebuildReport, site_info
 from confcast.tasks.site.corrections import replace_captions
 from confcast.tasks.site.layout import Manifest
-from confcast.tasks.storage.objects import Storage
+from confcast.tasks.site.publish import RebuildReport, site_info
+from confcast.tasks.storage.base import Storage
 
 
 def open_site(settings: Settings) -> tuple[Storage, publish.SiteInfo]:

@@ -7,9 +7,12 @@ import os
 import sys
 from dataclasses import dataclass
 
+from prefect import get_run_logger
+
 from confcast.config.settings import Settings
+from confcast.tasks.storage.base import Storage
+from confcast.tasks.storage.factory import open_storage
 from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
-from confcast.tasks.storage.objects import Storage, open_storage
 
 EMBEDDED_STORAGE_URL = "s3://confcast/site"
 
@@ -38,8 +41,6 @@ def report_retry(message: str) -> None:
     in the flow run's logs."""
     print(f"confcast: warning: {message}", file=sys.stderr, flush=True)
     try:
-        from prefect import get_run_logger
-
         get_run_logger().warning(message)
     except Exception:  # outside a flow run (or in a thread without its context): the plain logger
         logging.getLogger("confcast").warning(message)

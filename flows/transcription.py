@@ -25,16 +25,20 @@ from pathlib import Path
 
 from prefect import Task, flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
 from prefect.exceptions import MissingContextError
 
 from confcast.config.settings import Settings, load_settings
-from confcast.flows.publish import package_version, transcribe_speech, transcript_stage
+from confcast.flows.stage_tasks import package_version, transcribe_speech, transcript_stage
 from confcast.flows.targets import report_retry, resolve_target
 from confcast.tasks.errors import ConfcastError, ConfigError, TranscriptionError
-from confcast.tasks.site.layout import file_sha256
 from confcast.tasks.models import Transcript
+from confcast.tasks.site.layout import file_sha256
 from confcast.tasks.stagecache import FolderClaim, remove_if_unused, stage_key
-from confcast.tasks.storage.objects import FileStorage, S3Storage, Storage, StorageTarget, parse_storage_url
+from confcast.tasks.storage.base import Storage, StorageTarget, parse_storage_url
+from confcast.tasks.storage.folder import FileStorage
+from confcast.tasks.storage.s3 import S3Storage
 
 TRANSCRIPTION_DEPLOYMENT = "transcribe-recording/transcribe-recording"
 DEFAULT_HANDOVER_PREFIX = "handover"
@@ -144,7 +148,9 @@ def fetch_object(uri: str, path: Path, settings: Settings) -> None:
             shutil.copyfile(source, partial)
             partial.replace(path)
     if not found:
-        raise TranscriptionError(f"no speech at {uri}: the publishing run removed it or never uploaded it; run it again")
+        raise TranscriptionError(
+            f"no speech at {uri}: the publishing run removed it or never uploaded it; run it again"
+        )
 
 
 def read_transcript(uri: str, settings: Settings) -> Transcript | None:
@@ -250,10 +256,6 @@ def transcribe_on_pool(
 
 def wait_for_remote(deployment: str, parameters: dict[str, str], result_uri: str, settings: Settings) -> Transcript:
     """Run the deployment as a subflow, wait for it, read its transcript; one clear line when it fails."""
-    from prefect.deployments import run_deployment
-
-    from prefect.client.orchestration import get_client
-
     try:
         run = run_deployment(deployment, parameters=parameters, timeout=0, as_subflow=True)
     except Exception as error:  # the server or the deployment is missing

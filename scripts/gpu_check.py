@@ -2,25 +2,33 @@
 
 It runs where the project's virtual environment is not installed (a lent GPU machine with its own PyTorch): the
 packaged base weights arrive split in .gpu/{a,b,c}/mb.*, openai-whisper's pure-Python package in .gpu/c/pylib,
-and 16 kHz test audio with reference texts in .gpu/c/audio. It converts the weights with tasks/whisper_convert.py
-and times openai-whisper on CUDA (fp16 and fp32) against the same machine's CPU, with word error rates.
-faster-whisper's CTranslate2 wheel needs cuBLAS 12 (libcublas.so.12): the check reports whether it is there.
+and 16 kHz test audio with reference texts in .gpu/c/audio. It converts the weights with
+tasks/transcription/convert.py and times openai-whisper on CUDA (fp16 and fp32) against the same machine's CPU,
+with word error rates. faster-whisper's CTranslate2 wheel needs cuBLAS 12 (libcublas.so.12): the check reports
+whether it is there.
 
     python3 scripts/gpu_check.py [--devices cuda,cpu] [--audio english,french]   # prints a Markdown table
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
 import time
+import types
 import wave
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU = ROOT / ".gpu"
-sys.path[:0] = [str(GPU / "c" / "pylib"), str(ROOT)]
+sys.path[:0] = [str(GPU / "c" / "pylib")]
+# Where confcast is not installed, its namespace is mapped onto this checkout as pyproject.toml's package-dir does
+# (confcast.tasks is tasks/), so that `from confcast.tasks...` finds the source folders.
+if importlib.util.find_spec("confcast") is None:
+    sys.modules["confcast"] = types.ModuleType("confcast")
+    sys.modules["confcast"].__path__ = [str(ROOT)]
 
 
 def assemble(model_dir: Path) -> Path:
@@ -35,7 +43,7 @@ def assemble(model_dir: Path) -> Path:
     return model_dir
 
 
-def read_wav(path: Path):  # noqa: ANN201 - numpy array
+def read_wav(path: Path):
     import numpy as np
 
     with wave.open(str(path)) as handle:
@@ -59,7 +67,7 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return previous[-1] / max(1, len(ref))
 
 
-def load(checkpoint: Path, device: str):  # noqa: ANN201 - as tasks/whisper_reference.py, without pydantic
+def load(checkpoint: Path, device: str):
     import base64
     import gzip
 
@@ -88,7 +96,10 @@ def main(devices: list[str], clips: list[str]) -> None:
                             capture_output=True, text=True).stdout.split()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     print(f"GPU: {gpu}; torch {torch.__version__}; cuBLAS found: {', '.join(cublas) or 'none'}")
-    print(f"faster-whisper on CUDA: {'possible' if 'libcublas.so.12' in cublas else 'not possible here (CTranslate2 4.8.5 needs libcublas.so.12)'}")
+    print(
+        "faster-whisper on CUDA: "
+        + ("possible" if "libcublas.so.12" in cublas else "not possible here (CTranslate2 4.8.5 needs libcublas.so.12)")
+    )
     started = time.perf_counter()
     checkpoint = openai_checkpoint(assemble(Path("/tmp/confcast-model")), Path("/tmp/confcast-cache"))
     print(f"conversion of the packaged base weights: {time.perf_counter() - started:.1f} s")

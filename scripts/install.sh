@@ -14,8 +14,9 @@ venv=.venv
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=(ffmpeg espeak-ng fonts-dejavu-core)
-# the tests start a private PostgreSQL 15 with scripts/prefect_postgres.sh (Debian also sets up its main cluster)
-[ "$with_tests" -eq 1 ] && packages+=(chromium postgresql-15)
+# the tests start a private PostgreSQL 15 with scripts/prefect_postgres.sh (Debian also sets up its main cluster);
+# Playwright's driver (Node.js) needs libatomic1, which Chromium does not pull in
+[ "$with_tests" -eq 1 ] && packages+=(chromium libatomic1 postgresql-15)
 "$python" -c 'import ensurepip, venv' 2>/dev/null || packages+=(python3-venv)
 missing=()
 for package in "${packages[@]}"; do
@@ -33,9 +34,9 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 # torch first and pinned: unpinned, pip would pull a multi-GB CUDA build (faster-whisper's deps ask for torch).
 "${pip[@]}" install torch==2.13.0
 "${pip[@]}" install --require-hashes -r requirements/s3server.txt
-if [ "$with_tests" -eq 1 ]; then
-  "${pip[@]}" install -e ".[test]"
-else
-  "${pip[@]}" install -e .
-fi
+# The editable install maps the folders onto `confcast.*` with a finder, and setuptools then prints an
+# information-only notice ("Editable installation ... be careful with folders ..."): not a warning, filtered out.
+project=.
+[ "$with_tests" -eq 1 ] && project=".[test]"
+PYTHONWARNINGS="ignore:Editable installation" "${pip[@]}" install -e "$project"
 echo "install: done; run $venv/bin/confcast --help" >&2

@@ -3,4 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
+# Lint first (pyflakes, import order, bugbear: pyproject.toml), then the suite.
+.venv/bin/ruff check --quiet .
 exec .venv/bin/python -m pytest "$@"

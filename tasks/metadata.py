@@ -130,7 +130,9 @@ def build_meta(
     except UnicodeEncodeError:
         # The path travels as JSON (Prefect parameters, manifest): it must be text.
         shown = os.fsencode(source).decode("utf-8", "replace")
-        raise MetadataError(f"{shown}: the file name is not valid UTF-8 text; rename the file and publish it again")
+        raise MetadataError(
+            f"{shown}: the file name is not valid UTF-8 text; rename the file and publish it again"
+        ) from None
     sidecar_path = find_sidecar(source)
     sidecar = load_sidecar(sidecar_path) if sidecar_path else Sidecar()
 

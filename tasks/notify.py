@@ -35,8 +35,9 @@ def send_webhook(url: str, notice: Notice, *, delays: tuple[float, ...] = RETRY_
     request = urllib.request.Request(
         url, data=notice.to_json(), headers={"Content-Type": "application/json; charset=utf-8"}, method="POST"
     )
-    problem = None
-    for attempt, delay in enumerate((0.0, *delays)):
+    problem, attempts = None, 0
+    for delay in (0.0, *delays):
+        attempts += 1
         time.sleep(delay)
         try:
             with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
@@ -49,7 +50,7 @@ def send_webhook(url: str, notice: Notice, *, delays: tuple[float, ...] = RETRY_
                 break  # the receiver refuses this message: retrying will not help
         except (urllib.error.URLError, OSError) as error:
             problem = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
-    return f"webhook {redact_url(url)} failed after {attempt + 1} attempts: {problem}"
+    return f"webhook {redact_url(url)} failed after {attempts} attempts: {problem}"
 
 
 def redact_url(url: str) -> str:

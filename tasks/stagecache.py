@@ -95,7 +95,9 @@ def exclusive(lock_file: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_once(cache: StageCache, stage: str, key: str, result_type: type[T] | Any, produce: Callable[[], T]) -> tuple[T, bool]:
+def run_once(
+    cache: StageCache, stage: str, key: str, result_type: type[T] | Any, produce: Callable[[], T]
+) -> tuple[T, bool]:
     """The remembered result of a stage, or produce and remember it; the flag says whether it was reused.
 
     Two runs of the same stage at once (the same recording published twice) take turns: the second reuses the
@@ -118,7 +120,7 @@ class FolderClaim:
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self._handle = open(folder / IN_USE, "a+b")  # noqa: SIM115 - held for the run, released by release()
+        self._handle = open(folder / IN_USE, "a+b")
         fcntl.flock(self._handle, fcntl.LOCK_SH)
 
     def release(self) -> None:

@@ -1,22 +1,25 @@
 """Any recording becomes web media: each kind of awkward source is generated as a tiny clip and run through the
-real ladder (tasks.media.make_media), then its outputs are read back with ffprobe."""
+real ladder (tasks.media.outputs.make_media), then its outputs are read back with ffprobe."""
 
 from __future__ import annotations
 
 import re
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from media_checks import X264_FAST, check_web_mp4, ffmpeg, ffmpeg_stderr, jpeg_size, stream_duration, streams_of
+
 from confcast.tasks.media import hls
-from confcast.tasks.media import transcode as media
+from confcast.tasks.media.outputs import make_media
+from confcast.tasks.media.probe import probe_recording
+from confcast.tasks.media.video import make_video, plan_ladder_job
 from confcast.tasks.models import Media
 
 
 def make(source: Path, out: Path) -> Media:
-    return media.make_media(media.probe_recording(source), out)
+    return make_media(probe_recording(source), out)
 
 
 def only_mp4(made: Media):
@@ -50,13 +53,13 @@ def test_rotated_phone_video_comes_out_upright(tmp_path: Path) -> None:
     )  # fmt: skip
     source = tmp_path / "portrait.mp4"
     ffmpeg("-i", str(upright), "-c", "copy", "-metadata:s:v", "rotate=90", str(source))
-    probe = media.probe_recording(source)
+    probe = probe_recording(source)
     assert probe.video is not None and probe.video.rotation in (90, 270)
-    made = media.make_media(probe, tmp_path / "out")
+    made = make_media(probe, tmp_path / "out")
     assert rung_sizes(made) == [(240, 320)]
     mp4 = only_mp4(made).path
     check_web_mp4(mp4, 240, 320)
-    assert media.probe_recording(mp4).video.rotation == 0  # upright pixels, no matrix left
+    assert probe_recording(mp4).video.rotation == 0  # upright pixels, no matrix left
     raw = subprocess.run(
         ["ffmpeg", "-v", "error", "-i", str(mp4), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
         check=True,
@@ -88,7 +91,7 @@ def test_variable_frame_rate_becomes_constant_and_stays_in_sync(tmp_path: Path) 
     (out,) = streams_of(mp4, "video")
     assert out["avg_frame_rate"] == out["r_frame_rate"] == "24000/1001"  # constant output
     times = packet_times(mp4)
-    gaps = {round(b - a, 4) for a, b in zip(times, times[1:])}
+    gaps = {round(b - a, 4) for a, b in pairwise(times)}
     assert gaps == {round(1001 / 24000, 4)}, gaps  # every frame the same length apart
     assert abs(stream_duration(mp4, "video") - stream_duration(mp4, "audio")) <= 0.1  # in sync
     assert stream_duration(mp4, "video") == pytest.approx(4.0, abs=0.1)
@@ -149,12 +152,12 @@ def test_interlaced_source_is_deinterlaced(tmp_path: Path) -> None:
         "-f", "lavfi", "-i", "sine=d=3", *X264_FAST, "-flags", "+ildct+ilme", "-x264opts", "tff=1",
         "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(source),
     )  # fmt: skip
-    probe = media.probe_recording(source)
+    probe = probe_recording(source)
     assert probe.video is not None and probe.video.interlaced and probe.video.field_order == "tt"
-    assert "bwdif=" in hls.build_filter_graph(media.plan_ladder_job(probe))
+    assert "bwdif=" in hls.build_filter_graph(plan_ladder_job(probe))
     before = idet_counts(source)
     assert before["TFF"] > before["Progressive"]  # the clip really is interlaced
-    made = media.make_media(probe, tmp_path / "out")
+    made = make_media(probe, tmp_path / "out")
     mp4 = only_mp4(made).path
     (video,) = streams_of(mp4, "video")
     assert video.get("field_order", "progressive") == "progressive"
@@ -171,10 +174,10 @@ def test_audio_only_gets_a_card_video(tmp_path: Path) -> None:
         "-f", "lavfi", "-i", "sine=f=440:d=3", "-i", str(cover), "-map", "0", "-map", "1",
         "-c:a", "aac", "-c:v", "copy", "-disposition:v", "attached_pic", str(source),
     )  # fmt: skip
-    probe = media.probe_recording(source)
+    probe = probe_recording(source)
     assert probe.video is None
     title = "L'atelier: [ouvert], 100% libre; %{pts} \\ « fin »"  # filter-graph and drawtext syntax stays text
-    made = media.make_media(probe, tmp_path / "out", title=title)
+    made = make_media(probe, tmp_path / "out", title=title)
     assert rung_sizes(made) == [(1280, 720)]  # one rung: a still title card needs no ladder
     mp4 = only_mp4(made).path
     check_web_mp4(mp4, 1280, 720)
@@ -186,16 +189,16 @@ def test_audio_only_gets_a_card_video(tmp_path: Path) -> None:
         check=True, capture_output=True,
     ).stdout  # fmt: skip
     assert max(gray) > 200 and min(gray) < 60  # white title on the dark card
-    untitled = media.make_video(probe, tmp_path / "untitled")
+    untitled = make_video(probe, tmp_path / "untitled")
     assert untitled.poster.stat().st_size < made.poster.stat().st_size / 2  # a plain card without a title
 
 
 def test_video_without_audio_is_published_without_sound(tmp_path: Path) -> None:
     source = tmp_path / "silent-film.mp4"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", *X264_FAST, str(source))
-    probe = media.probe_recording(source)
+    probe = probe_recording(source)
     assert probe.audio == () and probe.main_audio is None
-    made = media.make_media(probe, tmp_path / "out")
+    made = make_media(probe, tmp_path / "out")
     assert (made.audio, made.speech, made.audio_track) == (None, None, None)
     assert [v.codecs.split(",")[1:] for v in made.hls.variants] == [[]]  # video only: no mp4a in CODECS
     mp4 = only_mp4(made).path
@@ -211,9 +214,9 @@ def test_audio_longer_than_the_picture(tmp_path: Path) -> None:
         "-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2", "-f", "lavfi", "-i", "sine=d=4",
         *X264_FAST, "-c:a", "aac", str(source),
     )  # fmt: skip
-    probe = media.probe_recording(source)
+    probe = probe_recording(source)
     assert probe.video.duration_s == pytest.approx(2.0, abs=0.05) and probe.duration_s > 3.9
-    made = media.make_media(probe, tmp_path / "out")
+    made = make_media(probe, tmp_path / "out")
     parsed = hls.parse_media_playlist((made.hls.root / made.hls.variants[0].playlist).read_text())
     assert parsed.duration_s == pytest.approx(2.0, abs=0.3)
     assert stream_duration(only_mp4(made).path, "audio") == pytest.approx(4.0, abs=0.1)  # no sound is cut

@@ -14,6 +14,10 @@ from typer.testing import CliRunner
 
 from confcast.tasks.bench import pipeline as bp
 from confcast.tasks.bench.pipeline import COLUMNS, MB, Row, RunMeasure, Setup
+from confcast.tasks.bench.talk import talk_text
+from confcast.tasks.bench.uploads import changes, site_listing
+from confcast.tasks.storage.folder import FileStorage
+from confcast.tasks.storage.s3 import S3Storage
 
 # --- pure functions ---------------------------------------------------------------------------------------------
 
@@ -32,7 +36,7 @@ def test_tree_pids_finds_descendants_only() -> None:
 
 def test_statm_rss_and_labels() -> None:
     assert bp.parse_statm_rss("9000 2500 300 10 0 800 0\n", 4096) == 2500 * 4096
-    assert bp.process_label("/venv/bin/python\0-m\0flows.cli\0bench\0publish-one\0") == "confcast"
+    assert bp.process_label("/venv/bin/python\0-m\0confcast.flows.cli\0bench\0publish-one\0") == "confcast"
     assert bp.process_label("/usr/bin/python3\0-m\0uvicorn\0--app-dir\0/x/prefect/server\0") == "prefect-server"
     assert bp.process_label("/usr/bin/ffmpeg\0-i\0x.mp4\0") == "ffmpeg"
     assert bp.process_label("") == "?"
@@ -60,7 +64,7 @@ def test_options_are_checked() -> None:
 
 
 def test_talk_text_fills_the_length() -> None:
-    text = bp.talk_text(2, ["Un deux trois quatre cinq.", "Six sept huit neuf dix."], wpm=150)
+    text = talk_text(2, ["Un deux trois quatre cinq.", "Six sept huit neuf dix."], wpm=150)
     assert 300 <= len(text.split()) < 310 and text.startswith("Un deux")
 
 
@@ -68,9 +72,50 @@ def _measure(wall: float, stages: dict, uploaded: int, peak_mb: float) -> RunMea
     return RunMeasure(wall, stages, uploaded, 3 if uploaded else 0, int(peak_mb * MB), "confcast 100 MB")
 
 
+def test_task_runs_map_to_their_tasks() -> None:
+    """Prefect names a task run `<task name>-<3 characters>`; the report's rows become intervals per task."""
+    assert bp.task_name("probe-recording-747") == "probe-recording"
+    assert bp.task_name("transcribe-speech-0") == "transcribe-speech"
+    assert bp.task_name("plain") == "plain"
+    rows = [("transcribe-speech-a1f", 5, 50), ("probe-recording-747", 0, 1), ("transcribe-speech-0b2", 60, 70)]
+    assert bp.task_intervals(rows) == {"transcribe-speech": [(5, 50), (60, 70)], "probe-recording": [(0, 1)]}
+    every_task = {name for names in bp.STAGES.values() for name in names}
+    assert {"probe-recording", "transcode-video", "extract-speech", "write-captions", "publish-files"} <= every_task
+
+
+def test_uploads_are_what_is_new_or_changed(tmp_path: Path) -> None:
+    assert changes({}, {"a": (10, "e1"), "b": (5, "e2")}) == (15, 2)
+    assert changes({"a": (10, "e1"), "b": (5, "e2")}, {"a": (10, "e1"), "b": (5, "e2")}) == (0, 0)  # unchanged: nothing
+    assert changes({"a": (10, "e1"), "b": (5, "e2")}, {"a": (12, "e3")}) == (12, 1)  # rewritten counts, deleted not
+    site = FileStorage(tmp_path / "site")
+    site.put_bytes("index.html", b"12345")
+    site.put_bytes("conferences/x/manifest.json", b"{}")
+    before = site_listing(site)
+    assert {key: size for key, (size, _) in before.items()} == {"index.html": 5, "conferences/x/manifest.json": 2}
+    time.sleep(0.01)
+    site.put_bytes("index.html", b"54321")  # same size, new content: seen through its modification time
+    assert changes(before, site_listing(site)) == (5, 1)
+    assert site_listing(FileStorage(tmp_path / "empty")) == {}
+
+
+def test_s3_uploads_are_seen_by_their_etags(s3_env, bucket_name: str) -> None:
+    site = S3Storage(f"s3://{bucket_name}/site", endpoint_url=s3_env.endpoint_url)
+    assert site_listing(site) == {}  # no bucket yet
+    site.prepare()
+    site.put_bytes("index.html", b"12345")
+    site.put_bytes("conferences/x/manifest.json", b"{}")
+    before = site_listing(site)
+    assert {key: size for key, (size, _) in before.items()} == {"index.html": 5, "conferences/x/manifest.json": 2}
+    site.put_bytes("conferences/x/manifest.json", b"{}")  # the same bytes again: the same ETag
+    assert changes(before, site_listing(site)) == (0, 0)
+    site.put_bytes("index.html", b"54321")  # same size, new content
+    assert changes(before, site_listing(site)) == (5, 1)
+
+
 def test_overhead_counts_parallel_stages_once() -> None:
-    m = _measure(100, {"probe": [(0, 1)], "transcode": [(2, 40)], "speech": [(2, 5)], "transcribe": [(5, 50)],
-                       "captions": [(50, 51)], "publish": [(52, 60)], "check": [(1, 2)]}, 10, 500)  # fmt: skip
+    m = _measure(100, {"probe-recording": [(0, 1)], "transcode-video": [(2, 40)], "extract-speech": [(2, 5)],
+                       "transcribe-speech": [(5, 50)], "write-captions": [(50, 51)], "publish-files": [(52, 60)],
+                       "check-published": [(1, 2)]}, 10, 500)  # fmt: skip
     assert m.seconds("transcribe") == pytest.approx(49)  # speech + whisper + captions
     assert m.stages_sum_s == pytest.approx(1 + 38 + 49 + 8)
     assert m.overhead_s == pytest.approx(100 - 59)  # the union of all steps runs from 0 to 51 and 52 to 60
@@ -80,9 +125,10 @@ def test_overhead_counts_parallel_stages_once() -> None:
 def test_table_has_every_column_and_the_ratios() -> None:
     def row(minutes: float, peak_mb: float) -> Row:
         d = minutes * 60
-        first = _measure(d / 2, {"probe": [(0, 0.5)], "transcode": [(1, d / 4)], "transcribe": [(1, d / 5)],
-                                 "publish": [(d / 4, d / 4 + 2)]}, 5 * MB, peak_mb)  # fmt: skip
-        return Row(f"{minutes:g} min", d, (640, 360), first, _measure(10, {"probe": [(0, 0.5)]}, 0, 300))
+        first = _measure(d / 2, {"probe-recording": [(0, 0.5)], "transcode-video": [(1, d / 4)],
+                                 "transcribe-speech": [(1, d / 5)], "publish-files": [(d / 4, d / 4 + 2)]},
+                         5 * MB, peak_mb)  # fmt: skip
+        return Row(f"{minutes:g} min", d, (640, 360), first, _measure(10, {"probe-recording": [(0, 0.5)]}, 0, 300))
 
     rows = [row(2, 700), row(30, 810)]
     text = bp.table(rows, Setup("file:///x (local folder)", "2 cores, AMD EPYC, load 1 → 2", "confcast bench"))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import subprocess
 import urllib.request
 import uuid
@@ -21,8 +20,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from confcast.config.settings import Settings
 from confcast.flows.publish import publish_conference
-from confcast.tasks.transcription.captions import write_transcript_files
-from confcast.tasks.site.layout import Generator, build_manifest
 from confcast.tasks.models import (
     AudioStream,
     Conference,
@@ -35,9 +32,11 @@ from confcast.tasks.models import (
     Transcript,
     VideoStream,
 )
+from confcast.tasks.site.layout import Generator, build_manifest
 from confcast.tasks.site.publish import publish_conference_files
 from confcast.tasks.site.search import normalize
-from confcast.tasks.storage.objects import open_storage
+from confcast.tasks.storage.factory import open_storage
+from confcast.tasks.transcription.captions import write_transcript_files
 
 pytestmark = pytest.mark.slow
 
@@ -81,12 +80,14 @@ def site(prefect_server, s3_server, short_sample, tmp_path_factory) -> Iterator[
         settings = Settings(storage_url=f"s3://{bucket}/site", s3_endpoint_url=s3_server.endpoint_url,
                             work_dir=work, site_title="Conférences OpenLab")
         page = publish_conference(source=str(short_sample.path), title=HOSTILE_TITLE, date="2026-04-04",
-                                  speakers=["Alice Martin", "Bob Durand"], description="Un atelier sur le matériel libre.",
+                                  speakers=["Alice Martin", "Bob Durand"],
+                                  description="Un atelier sur le matériel libre.",
                                   language="fr", slug=SLUG, settings=settings)
         folder = page.rsplit("/", 1)[0]
         manifest = json.loads(get(f"{folder}/manifest.json"))
         segments = json.loads(get(f"{folder}/{manifest['transcript']['json']}"))["segments"]
-        yield Site(storage_url=settings.storage_url, root=page.split("conferences/")[0], page=page, manifest=manifest, segments=segments)
+        yield Site(storage_url=settings.storage_url, root=page.split("conferences/")[0], page=page, manifest=manifest,
+                   segments=segments)
 
 
 LONG_SLUG = "2026-01-15-long-atelier"
@@ -106,7 +107,8 @@ def long_talk(site: Site, s3_server, short_sample, tmp_path_factory) -> str:
     """A second, longer talk published beside the sample (real media of the sample, a long made-up transcript)."""
     folder = tmp_path_factory.mktemp("long-talk")
     poster = folder / "poster.jpg"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_sample.path), "-frames:v", "1", "-y", str(poster)], check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(short_sample.path), "-frames:v", "1", "-y", str(poster)],
+                   check=True)
     segments = long_talk_segments()
     transcript = Transcript(language="fr", language_probability=None, duration_s=2500.0, segments=segments,
                             engine="faster-whisper", model="base")
@@ -114,7 +116,8 @@ def long_talk(site: Site, s3_server, short_sample, tmp_path_factory) -> str:
     conference = Conference(
         meta=ConferenceMeta(title="Un long atelier", date=dt.date(2026, 1, 15), slug=LONG_SLUG, language="fr"),
         probe=Probe(source=SourceFile(path=short_sample.path, filename="long.mp4", sha256="ef" * 32, bytes=size),
-                    duration_s=2500.0, format_name="mov,mp4", video=VideoStream(index=0, codec="h264", width=640, height=360),
+                    duration_s=2500.0, format_name="mov,mp4",
+                    video=VideoStream(index=0, codec="h264", width=640, height=360),
                     audio=(AudioStream(index=1, codec="aac", channels=1, sample_rate=48000),)),
         media=Media(mp4=(Rendition(width=640, height=360, path=short_sample.path, bytes=size),), poster=poster,
                     audio=short_sample.path, speech=short_sample.path),
@@ -283,8 +286,10 @@ def test_conference_page_plays_with_captions_and_a_transcript_that_follows(site:
     # The highlighted passage follows playback: from just before the second passage, playing reaches it.
     target = starts[1]
     page.evaluate(f"document.getElementById('player').currentTime = {max(0.0, target - 0.6)}")
-    page.wait_for_function(f"""() => {{ const b = document.querySelector('#transcript-list button[aria-current="true"]');
-        return b && parseFloat(b.dataset.start) === {target}; }}""")
+    page.wait_for_function(
+        f"""() => {{ const b = document.querySelector('#transcript-list button[aria-current="true"]');
+        return b && parseFloat(b.dataset.start) === {target}; }}"""
+    )
     assert page.locator('#transcript-list button[aria-current="true"]').count() == 1
     screenshot(page, "conference.png")
 
@@ -377,7 +382,8 @@ def test_pages_meet_contrast_focus_and_label_rules(site: Site, page: Page) -> No
     page.locator("#transcript-list button").nth(1).click()
     page.wait_for_selector('#transcript-list button[aria-current="true"]')
     conference = [".meta", ".badge", "#transcript-list button", '#transcript-list button[aria-current="true"] time',
-                  '#transcript-list button[aria-current="true"] span', ".downloads a", ".downloads .size", ".transcript label"]
+                  '#transcript-list button[aria-current="true"] span', ".downloads a", ".downloads .size",
+                  ".transcript label"]
     for selector, ratio in page.evaluate(CONTRAST_JS, conference):
         assert ratio is not None and ratio >= 4.5, (selector, ratio)
     assert page.evaluate("Array.from(document.querySelectorAll('input')).every(i => i.labels.length > 0)")

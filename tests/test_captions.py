@@ -9,6 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.models import Segment, Transcript, Word
 from confcast.tasks.transcription.captions import (
     Cue,
     layout_cues,
@@ -20,8 +22,6 @@ from confcast.tasks.transcription.captions import (
     vtt_text,
     write_transcript_files,
 )
-from confcast.tasks.errors import TranscriptionError
-from confcast.tasks.models import Segment, Transcript, Word
 
 MAX_CHARS, MAX_LINES, MIN_S, MAX_S, MAX_CPS = 42, 2, 5 / 6, 7.0, 17.0
 MS = 0.001  # captions are timed to the millisecond

@@ -9,15 +9,16 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from importlib import metadata as package_metadata
 from pathlib import Path
 
 import boto3
 import jiwer
 import pytest
 
+from confcast.tasks.demo.sample import SAMPLE_TEXT_FR
 from confcast.tasks.media.hls import parse_media_playlist
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, running_local_s3, stop_local_s3
-from confcast.tasks.demo.sample import SAMPLE_TEXT_FR
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
@@ -64,8 +65,19 @@ def test_help_lists_every_command() -> None:
         assert option in publish_help
 
 
+def test_version_is_the_installed_distribution() -> None:
+    result = run_confcast("--version")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"confcast {package_metadata.version('confcast')}\n"
+    assert re.fullmatch(r"confcast \d+\.\d+\.\d+\n", result.stdout)
+    assert result.stderr == ""
+    assert run_confcast("--version", "publish").stdout == result.stdout  # eager: before any command
+
+
 @pytest.mark.parametrize("case", ["missing", "empty", "random bytes", "text file"])
-def test_bad_recordings_get_one_line_and_publish_nothing(case: str, bad_inputs: dict[str, Path], tmp_path: Path) -> None:
+def test_bad_recordings_get_one_line_and_publish_nothing(
+    case: str, bad_inputs: dict[str, Path], tmp_path: Path
+) -> None:
     site = tmp_path / "site"
     source = bad_inputs[case]
     result = run_confcast("publish", str(source), "--to", site.as_uri(), "--work-dir", str(tmp_path / "work"))
@@ -74,7 +86,9 @@ def test_bad_recordings_get_one_line_and_publish_nothing(case: str, bad_inputs: 
 
 
 @pytest.mark.slow
-def test_video_without_sound_is_published_with_a_notice(prefect_server, bad_inputs: dict[str, Path], tmp_path: Path) -> None:
+def test_video_without_sound_is_published_with_a_notice(
+    prefect_server, bad_inputs: dict[str, Path], tmp_path: Path
+) -> None:
     """No sound is not an error: the video is published, transcription is skipped and the page says why."""
     site = tmp_path / "site"
     source = bad_inputs["no audio"]
@@ -115,7 +129,9 @@ def test_bad_metadata_gets_one_line_and_publishes_nothing(
 
 
 @pytest.mark.slow
-def test_publish_to_s3_with_sidecar(prefect_server, s3_env: LocalS3Server, bucket_name: str, short_sample, tmp_path: Path) -> None:
+def test_publish_to_s3_with_sidecar(
+    prefect_server, s3_env: LocalS3Server, bucket_name: str, short_sample, tmp_path: Path
+) -> None:
     recording = tmp_path / "atelier.mp4"
     recording.write_bytes(short_sample.path.read_bytes())
     (tmp_path / "atelier.mp4.yaml").write_text(
@@ -137,7 +153,9 @@ def test_publish_to_s3_with_sidecar(prefect_server, s3_env: LocalS3Server, bucke
     assert status == 200 and json.loads(catalog)["conferences"][0]["slug"] == slug
     assert anonymous_get(f"{s3_env.endpoint_url}/{bucket_name}/site/index.html")[0] == 200
 
-    status, _, raw_manifest = anonymous_get(f"{s3_env.endpoint_url}/{bucket_name}/site/conferences/{slug}/manifest.json")
+    status, _, raw_manifest = anonymous_get(
+        f"{s3_env.endpoint_url}/{bucket_name}/site/conferences/{slug}/manifest.json"
+    )
     manifest = json.loads(raw_manifest)
     expected_types = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".m4a": "audio/mp4", ".vtt": "text/vtt; charset=utf-8",
                       ".srt": "application/x-subrip; charset=utf-8", ".txt": "text/plain; charset=utf-8",

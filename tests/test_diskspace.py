@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from confcast.tasks.media.diskspace import MARGIN_BYTES, check_free_space, estimate_work_bytes
 from confcast.tasks.errors import TranscodeError
+from confcast.tasks.media.diskspace import MARGIN_BYTES, check_free_space, estimate_work_bytes
 
 
 def test_estimate_grows_with_duration_and_ladder() -> None:

@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from confcast.tasks.errors import ConfcastError, MetadataError
-from confcast.tasks.site.layout import conference_prefix
 from confcast.tasks.metadata import SLUG_PATTERN, build_meta, slugify, validate_slug
-from confcast.tasks.storage.objects import check_key, parse_storage_url
+from confcast.tasks.site.layout import conference_prefix
+from confcast.tasks.storage.base import check_key, parse_storage_url
 
 DATES = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2100, 12, 31))
 
@@ -76,7 +76,7 @@ SIDECAR = st.dictionaries(
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.one_of(SIDECAR.map(lambda d: ("yaml", d)), st.text(max_size=300).map(lambda t: ("raw", t))))
-def test_sidecar_files_give_metadata_or_one_line_errors(tmp_path_factory, sidecar) -> None:  # noqa: ANN001
+def test_sidecar_files_give_metadata_or_one_line_errors(tmp_path_factory, sidecar) -> None:
     import yaml
 
     folder = tmp_path_factory.mktemp("fuzz")

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import subprocess
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from media_checks import X264_FAST, check_web_mp4, ffmpeg, jpeg_size, streams_of
+
 from confcast.tasks.media import hls
-from confcast.tasks.media import transcode as media
+from confcast.tasks.media.outputs import make_media
+from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.models import HlsSubtitles, HlsVariant, Media, Probe
 
 DURATION = 9.0
@@ -29,9 +31,9 @@ def ladder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Probe, Media, 
         "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
         *X264_FAST, "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", str(source),
     )  # fmt: skip
-    probe = media.probe_recording(source)
+    probe = probe_recording(source)
     seen: list[float] = []
-    made = media.make_media(probe, d / "out", on_progress=seen.append)
+    made = make_media(probe, d / "out", on_progress=seen.append)
     return probe, made, seen
 
 
@@ -56,9 +58,9 @@ def test_ladder_rungs_and_master(ladder_run) -> None:
     assert [(v.name, v.width, v.height) for v in made.hls.variants] == [("480p", 854, 480), ("360p", 640, 360)]
     master = (root / "master.m3u8").read_text(encoding="utf-8").splitlines()
     assert master[:2] == ["#EXTM3U", "#EXT-X-VERSION:7"]
-    infos = [(line, uri) for line, uri in zip(master, master[1:]) if line.startswith("#EXT-X-STREAM-INF:")]
+    infos = [(line, uri) for line, uri in pairwise(master) if line.startswith("#EXT-X-STREAM-INF:")]
     assert [uri for _, uri in infos] == ["480p/index.m3u8", "360p/index.m3u8"]
-    for (line, uri), variant in zip(infos, made.hls.variants):
+    for (line, uri), variant in zip(infos, made.hls.variants, strict=True):
         assert f"RESOLUTION={variant.width}x{variant.height}" in line
         codecs = re.search(r'CODECS="([^"]+)"', line).group(1)
         assert re.fullmatch(r"avc1\.64[0-9a-f]{4},mp4a\.40\.2", codecs), codecs  # H.264 High, AAC-LC
@@ -140,7 +142,7 @@ def test_progress_goes_up_to_one(ladder_run) -> None:
     _, _, seen = ladder_run
     assert seen[-1] == 1.0 and seen.count(1.0) == 1
     assert all(0.0 <= f <= 1.0 for f in seen)
-    assert all(b - a >= 0.0099 for a, b in zip(seen, seen[1:])), seen  # increasing, steps of ~1% or more
+    assert all(b - a >= 0.0099 for a, b in pairwise(seen)), seen  # increasing, steps of ~1% or more
     assert len(seen) >= 2 and all(f < 1.0 for f in seen[:-1]), seen
 
 

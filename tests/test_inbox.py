@@ -20,10 +20,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from claim_race import race_take_back
+
 from confcast.config.settings import Settings
 from confcast.tasks.errors import ProbeError, PublishError
+from confcast.tasks.notify import Notice, send_webhook
+from confcast.tasks.storage.base import check_key
 from confcast.tasks.storage.inbox import (
     ClaimOwner,
     FolderInbox,
@@ -36,8 +38,7 @@ from confcast.tasks.storage.inbox import (
     sidecar_names,
     stale_reason,
 )
-from confcast.tasks.notify import Notice, send_webhook
-from confcast.tasks.storage.objects import S3Storage, check_key
+from confcast.tasks.storage.s3 import S3Storage
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -89,7 +90,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
     received: list[dict] = []
     status = 200
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:  # http.server's name
         length = int(self.headers["Content-Length"])
         type(self).received.append(json.loads(self.rfile.read(length)))
         self.send_response(type(self).status)

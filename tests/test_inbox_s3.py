@@ -18,14 +18,14 @@ from pathlib import Path
 
 import boto3
 import pytest
-
 from child_env import child_env
 from claim_race import race_take_back
+
 from confcast.config.settings import Settings
 from confcast.tasks.errors import ConfigError
 from confcast.tasks.storage.inbox import ClaimOwner, InboxEntry, S3Inbox, ready_entries
+from confcast.tasks.storage.s3 import S3Storage
 from confcast.tasks.storage.seaweedfs import LocalS3Server
-from confcast.tasks.storage.objects import S3Storage
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
@@ -82,7 +82,8 @@ def test_s3_inbox_claims_once_and_files_with_a_reason(s3_env: LocalS3Server, buc
     reason = first.finish(claimed, ok=False, detail=f"{claimed.path}: not a media file")
     assert reason == f"s3://{bucket_name}/inbox/failed/talk.mp4.txt"
     text = read(bucket_name, "inbox/failed/talk.mp4.txt").decode()
-    assert text.startswith("failed at ") and text.splitlines()[1] == f"s3://{bucket_name}/inbox/talk.mp4: not a media file"
+    assert text.startswith("failed at ")
+    assert text.splitlines()[1] == f"s3://{bucket_name}/inbox/talk.mp4: not a media file"
     assert keys(bucket_name, "inbox/failed/") == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt", "bad.mp4"}
     assert read(bucket_name, "inbox/failed/talk.mp4") == b"x" * 10
     assert keys(bucket_name, "inbox/processing/") == set()
@@ -228,7 +229,7 @@ SCANNER = """
 import sys, time
 from pathlib import Path
 from confcast.tasks.storage.inbox import S3Inbox
-from confcast.tasks.storage.objects import S3Storage
+from confcast.tasks.storage.s3 import S3Storage
 box = S3Inbox(S3Storage(sys.argv[1], public_read=False), Path(sys.argv[2]))
 (entry,) = box.entries()
 assert box.claim(entry) is not None

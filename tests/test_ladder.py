@@ -1,17 +1,17 @@
 """Pure parts of the ladder: rung choice and bitrates, frame rates, thumbnails plan and track, HLS command and
-playlists. Exact values; no ffmpeg run here (tests/test_hls.py runs it)."""
+playlists, the title card's drawtext (escaping, wrapping). Exact values; no ffmpeg run here (tests/test_hls.py runs
+it)."""
 
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
 from confcast.config.ladder import DEFAULT_LADDER, LadderPreset, RungPreset
-from confcast.tasks.media import hls
-from confcast.tasks.media import ladder
-from confcast.tasks.media import thumbnails
+from confcast.tasks.media import drawtext, hls, ladder, thumbnails
 from confcast.tasks.models import HlsSubtitles, HlsVariant
 
 # --- sizes ------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ def job(**changes) -> hls.LadderJob:
 
 
 def values_of(args: list[str], flag: str) -> list[str]:
-    return [b for a, b in zip(args, args[1:]) if a == flag]
+    return [b for a, b in pairwise(args) if a == flag]
 
 
 def test_filter_graph_one_decode_feeds_everything() -> None:
@@ -238,9 +238,13 @@ def test_filter_graph_deinterlace_mono_silent() -> None:
 def test_ladder_args() -> None:
     args = hls.build_ladder_args(job(), Path("/work"))
     assert values_of(args, "-i") == ["/rec/talk.mp4"]
-    assert values_of(args, "-map") == ["[v0]", "[a0]", "[v1]", "[a1]", "[v2]", "[a2]", "[v3]", "[a3]", "[thumbs]", "[poster]"]
-    assert values_of(args, "-var_stream_map") == ["v:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:480p v:3,a:3,name:360p"]
-    pairs = set(zip(args, args[1:]))
+    assert values_of(args, "-map") == [
+        "[v0]", "[a0]", "[v1]", "[a1]", "[v2]", "[a2]", "[v3]", "[a3]", "[thumbs]", "[poster]"
+    ]
+    assert values_of(args, "-var_stream_map") == [
+        "v:0,a:0,name:1080p v:1,a:1,name:720p v:2,a:2,name:480p v:3,a:3,name:360p"
+    ]
+    pairs = set(pairwise(args))
     assert {
         ("-c:v", "libx264"), ("-preset", "veryfast"), ("-profile:v", "high"), ("-g", "50"), ("-keyint_min", "50"),
         ("-sc_threshold", "0"), ("-hls_segment_type", "fmp4"), ("-hls_time", "4"), ("-hls_playlist_type", "vod"),
@@ -264,13 +268,30 @@ def test_title_card_filter_reads_the_title_from_a_file() -> None:
     assert ",fps=25,split=5[s0][s1][s2][s3][ps]" in graph
 
 
+def test_filter_value_escapes_both_levels() -> None:
+    assert drawtext.filter_value("/usr/share/a.ttf") == "/usr/share/a.ttf"
+    assert drawtext.filter_value("lt(t,4)") == "lt(t\\,4)"
+    assert drawtext.filter_value("a:b") == "a\\\\:b"
+    assert drawtext.filter_value("l'a") == "l\\\\\\'a"
+    assert drawtext.filter_value("[x];") == "\\[x\\]\\;"
+
+
+def test_wrap_lines_caps_the_card_title() -> None:
+    assert drawtext.wrap_lines("  Court   titre ", 32) == "Court titre"
+    assert drawtext.wrap_lines("", 32) == " "  # drawtext needs some text
+    long = "Le matériel libre dans les laboratoires de Clermont-Ferrand, " * 4
+    lines = drawtext.wrap_lines(long, 32, 4).split("\n")
+    assert len(lines) == 4 and all(len(line) <= 32 for line in lines) and lines[-1].endswith("…")
+    assert drawtext.wrap_lines(long, 32).count("\n") > 4  # no cap unless asked
+
+
 def test_ladder_args_audio_only_card_and_silent() -> None:
     card = hls.build_ladder_args(
         job(video_input="1:0", card="color=c=black:s=1280x720:r=5:d=3.000", sprite=None, poster_every_s=None),
         Path("/work"),
     )
     assert values_of(card, "-i") == ["/rec/talk.mp4", "color=c=black:s=1280x720:r=5:d=3.000"]
-    assert ("-f", "lavfi") in set(zip(card, card[1:])) and "-shortest" in card
+    assert ("-f", "lavfi") in set(pairwise(card)) and "-shortest" in card
     assert "[thumbs]" not in card and "[poster]" not in card
     silent = hls.build_ladder_args(job(audio_input=None), Path("/work"))
     assert values_of(silent, "-var_stream_map")[0].startswith("v:0,name:1080p v:1,name:720p")

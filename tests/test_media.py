@@ -1,4 +1,6 @@
-"""tasks.media: probing, speech and podcast audio (pure builders exactly, runners against the real ffmpeg).
+"""tasks.media.probe, tasks.media.audio and the ffmpeg adapter (tasks.media.ffmpeg): probing, speech and podcast
+audio, the ffmpeg-python argument lists of the thumbnail and the remux (pure builders exactly, runners against the
+real ffmpeg).
 
 The ladder itself is tested in tests/test_hls.py (one decode, playlists, MP4) and tests/test_any_recording.py
 (sizes, rotation, frame rates, audio layouts, interlacing, audio-only and silent recordings).
@@ -9,13 +11,24 @@ from __future__ import annotations
 import hashlib
 import shutil
 import wave
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
-
 from media_checks import X264_FAST, ffmpeg, integrated_loudness, streams_of, top_level_boxes
-from confcast.tasks.media import transcode as media
+
 from confcast.tasks.errors import ProbeError, TranscodeError
+from confcast.tasks.media.audio import (
+    build_loudness_args,
+    build_podcast_args,
+    build_speech_args,
+    extract_speech,
+    make_podcast_audio,
+    parse_loudnorm,
+)
+from confcast.tasks.media.ffmpeg import parse_progress
+from confcast.tasks.media.probe import probe_recording, stream_rotation
+from confcast.tasks.media.video import build_remux_args, build_thumb_args, make_video
 from confcast.tasks.models import AudioStream, Probe, SourceFile, VideoStream
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -27,8 +40,11 @@ def assert_one_line_naming(error: pytest.ExceptionInfo, name: str) -> None:
     assert "\n" not in message
 
 
+FULL_HD = VideoStream(index=0, codec="h264", width=1920, height=1080, fps=25.0)
+
+
 def fake_probe(
-    video: VideoStream | None = VideoStream(index=0, codec="h264", width=1920, height=1080, fps=25.0),
+    video: VideoStream | None = FULL_HD,
     audio: tuple[AudioStream, ...] = (AudioStream(index=1, codec="aac", channels=2, sample_rate=48000),),
     duration_s: float = 10.0,
 ) -> Probe:
@@ -37,7 +53,7 @@ def fake_probe(
 
 
 def pairs(args: list[str]) -> set[tuple[str, str]]:
-    return set(zip(args, args[1:]))
+    return set(pairwise(args))
 
 
 # --- fixtures: small clips, made once ---------------------------------------------------------------
@@ -111,7 +127,7 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ],
 )
 def test_parse_progress(line: str, duration: float, expected: float | None) -> None:
-    assert media.parse_progress(line, duration) == expected
+    assert parse_progress(line, duration) == expected
 
 
 # --- pure: audio argument lists ---------------------------------------------------------------------
@@ -119,12 +135,25 @@ def test_parse_progress(line: str, duration: float, expected: float | None) -> N
 
 def test_speech_args() -> None:
     mono = (AudioStream(index=1, codec="aac", channels=1, sample_rate=44100),)
-    speech = media.build_speech_args(fake_probe(audio=mono), Path("/out/speech.wav"))
+    speech = build_speech_args(fake_probe(audio=mono), Path("/out/speech.wav"))
     assert {("-ar", "16000"), ("-ac", "1"), ("-acodec", "pcm_s16le"), ("-map", "0:1"), ("-f", "wav")} <= pairs(speech)
 
 
+def test_thumb_and_remux_args_exact() -> None:
+    # Compiled by ffmpeg-python (tasks.media.ffmpeg.compile_args): the poster is scaled, the remux copies.
+    assert build_thumb_args(Path("/w/poster.jpg"), 480, 270, Path("/w/thumb.jpg")) == [
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-i", "/w/poster.jpg",
+        "-filter_complex", "[0]scale=480:270[s0];[s0]setsar=1[s1]", "-map", "[s1]",
+        "-f", "image2", "-c:v", "mjpeg", "-frames:v", "1", "-q:v", "3", "-update", "1", "/w/thumb.jpg", "-y",
+    ]  # fmt: skip
+    assert build_remux_args(Path("/w/top.fragmented.mp4"), Path("/w/top.mp4")) == [
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-i", "/w/top.fragmented.mp4",
+        "-f", "mp4", "-c", "copy", "-map_metadata", "-1", "-movflags", "+faststart", "/w/top.mp4", "-y",
+    ]  # fmt: skip
+
+
 def test_loudness_args_read_audio_only() -> None:
-    args = media.build_loudness_args(fake_probe())
+    args = build_loudness_args(fake_probe())
     assert {("-map", "0:1"), ("-f", "null"), ("-loglevel", "info")} <= pairs(args)
     assert "-vn" in args  # the picture is never decoded for the podcast track
     assert ("-af", "aformat=channel_layouts=stereo,loudnorm=I=-16:TP=-1.5:LRA=11:print_format=json") in pairs(args)
@@ -133,15 +162,15 @@ def test_loudness_args_read_audio_only() -> None:
 def test_podcast_args_apply_measurements() -> None:
     measured = {"input_i": -30.1, "input_tp": -12.0, "input_lra": 3.2, "input_thresh": -40.5, "target_offset": 0.4}
     surround = (AudioStream(index=2, codec="ac3", channels=6, sample_rate=48000),)
-    args = media.build_podcast_args(fake_probe(audio=surround), Path("/out/audio.m4a"), measured)
-    (chain,) = [b for a, b in zip(args, args[1:]) if a == "-af"]
+    args = build_podcast_args(fake_probe(audio=surround), Path("/out/audio.m4a"), measured)
+    (chain,) = [b for a, b in pairwise(args) if a == "-af"]
     assert chain == (
         "aformat=channel_layouts=stereo,loudnorm=I=-16:TP=-1.5:LRA=11:measured_I=-30.10:measured_TP=-12.00:measured_LRA=3.20"
         ":measured_thresh=-40.50:offset=0.40:linear=true:print_format=summary,aresample=48000"
     )
     assert {("-ac", "2"), ("-map", "0:2"), ("-c:a", "aac"), ("-b:a", "96k"), ("-movflags", "+faststart")} <= pairs(args)
     mono = (AudioStream(index=1, codec="aac", channels=1, sample_rate=44100),)
-    plain = media.build_podcast_args(fake_probe(audio=mono), Path("/out/audio.m4a"), None)
+    plain = build_podcast_args(fake_probe(audio=mono), Path("/out/audio.m4a"), None)
     assert ("-af", "aformat=channel_layouts=mono,aresample=48000") in pairs(plain) and ("-ac", "1") in pairs(plain)
 
 
@@ -160,11 +189,11 @@ def test_parse_loudnorm() -> None:
 	"target_offset" : "0.58"
 }
 """
-    measured = media.parse_loudnorm(stderr)
+    measured = parse_loudnorm(stderr)
     assert measured is not None and measured["input_i"] == -27.61 and measured["target_offset"] == 0.58
-    assert media.parse_loudnorm(stderr.replace('"-27.61"', '"-inf"')) is None  # silence: nothing to normalise
-    assert media.parse_loudnorm(stderr.replace('"-27.61"', '"-80.00"')) is None
-    assert media.parse_loudnorm("no json here") is None
+    assert parse_loudnorm(stderr.replace('"-27.61"', '"-inf"')) is None  # silence: nothing to normalise
+    assert parse_loudnorm(stderr.replace('"-27.61"', '"-80.00"')) is None
+    assert parse_loudnorm("no json here") is None
 
 
 @pytest.mark.parametrize(
@@ -195,7 +224,7 @@ def test_parse_loudnorm() -> None:
     ],
 )
 def test_stream_rotation(stream: dict, expected: int) -> None:
-    assert media.stream_rotation(stream) == expected
+    assert stream_rotation(stream) == expected
 
 
 # --- probe against ffprobe --------------------------------------------------------------------------
@@ -203,7 +232,7 @@ def test_stream_rotation(stream: dict, expected: int) -> None:
 
 def test_probe_small_clip(clips: dict[str, Path]) -> None:
     path = clips["small"]
-    probe = media.probe_recording(path)
+    probe = probe_recording(path)
     assert probe.source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert probe.source.bytes == path.stat().st_size
     assert probe.source.filename == "small.mp4"
@@ -223,13 +252,13 @@ def test_probe_small_clip(clips: dict[str, Path]) -> None:
 
 
 def test_probe_audio_with_cover_art(clips: dict[str, Path]) -> None:
-    probe = media.probe_recording(clips["podcast"])
+    probe = probe_recording(clips["podcast"])
     assert probe.video is None  # the cover is an attached picture, not video
     assert len(probe.audio) == 1 and probe.duration_s == pytest.approx(2.0, abs=0.1)
 
 
 def test_probe_rotated(clips: dict[str, Path]) -> None:
-    probe = media.probe_recording(clips["quad"])
+    probe = probe_recording(clips["quad"])
     assert probe.video is not None and probe.video.rotation in (90, 270)
     assert (probe.video.display_width, probe.video.display_height) == (240, 320)
 
@@ -255,7 +284,7 @@ def test_probe_rejects_bad_input(kind: str, tmp_path: Path, clips: dict[str, Pat
     elif kind == "image":
         shutil.copy(clips["cover"], path)
     with pytest.raises(ProbeError) as error:
-        media.probe_recording(path)
+        probe_recording(path)
     assert_one_line_naming(error, path.name)
 
 
@@ -263,17 +292,17 @@ def test_probe_rejects_bad_input(kind: str, tmp_path: Path, clips: dict[str, Pat
 
 
 def test_speech_wav_for_whisper(clips: dict[str, Path], tmp_path: Path) -> None:
-    probe = media.probe_recording(clips["small"])
-    speech = media.extract_speech(probe, tmp_path / "speech.wav")
+    probe = probe_recording(clips["small"])
+    speech = extract_speech(probe, tmp_path / "speech.wav")
     with wave.open(str(speech)) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
         assert wav.getnframes() / 16000 == pytest.approx(probe.duration_s, abs=0.1)
 
 
 def test_podcast_audio_is_normalised_to_minus_16_lufs(clips: dict[str, Path], tmp_path: Path) -> None:
-    probe = media.probe_recording(clips["quiet"])
+    probe = probe_recording(clips["quiet"])
     assert integrated_loudness(clips["quiet"]) < -30
-    audio = media.make_podcast_audio(probe, tmp_path / "audio.m4a")
+    audio = make_podcast_audio(probe, tmp_path / "audio.m4a")
     assert integrated_loudness(audio) == pytest.approx(-16.0, abs=1.0)
     (stream,) = streams_of(audio, "audio")
     assert (stream["codec_name"], stream["channels"], stream["sample_rate"]) == ("aac", 1, "48000")  # mono stays
@@ -284,18 +313,18 @@ def test_podcast_audio_is_normalised_to_minus_16_lufs(clips: dict[str, Path], tm
 
 
 def test_podcast_audio_of_silence_and_default_track(clips: dict[str, Path], tmp_path: Path) -> None:
-    silent = media.make_podcast_audio(media.probe_recording(clips["silence"]), tmp_path / "silent.m4a")
+    silent = make_podcast_audio(probe_recording(clips["silence"]), tmp_path / "silent.m4a")
     (stream,) = streams_of(silent, "audio")
     assert stream["channels"] == 2 and float(stream["duration"]) == pytest.approx(3.0, abs=0.1)
-    small = media.make_podcast_audio(media.probe_recording(clips["small"]), tmp_path / "small.m4a")
+    small = make_podcast_audio(probe_recording(clips["small"]), tmp_path / "small.m4a")
     (stream,) = streams_of(small, "audio")
     assert stream["channels"] == 1  # the default track (mono French), not the first (stereo English)
 
 
 def test_speech_from_plain_wav(clips: dict[str, Path], tmp_path: Path) -> None:
-    probe = media.probe_recording(clips["wav"])
+    probe = probe_recording(clips["wav"])
     assert probe.video is None and probe.format_name == "wav"
-    speech = media.extract_speech(probe, tmp_path / "speech.wav")
+    speech = extract_speech(probe, tmp_path / "speech.wav")
     with wave.open(str(speech)) as wav:
         assert (wav.getframerate(), wav.getnchannels()) == (16000, 1)
         assert wav.getnframes() == pytest.approx(1.5 * 16000, abs=160)
@@ -304,11 +333,11 @@ def test_speech_from_plain_wav(clips: dict[str, Path], tmp_path: Path) -> None:
 def test_transcode_error_carries_ffmpeg_stderr(clips: dict[str, Path], tmp_path: Path) -> None:
     source = tmp_path / "changed.mp4"
     shutil.copy(clips["hd720"], source)
-    probe = media.probe_recording(source)
+    probe = probe_recording(source)
     source.write_bytes(b"\x00" * 4096)  # the file changed after it was probed
     out = tmp_path / "out"
     with pytest.raises(TranscodeError) as error:
-        media.make_video(probe, out)
+        make_video(probe, out)
     message = str(error.value)
     assert "changed.mp4" in message and "\n" not in message
     assert "Invalid data" in message or "moov" in message  # ffmpeg's own words

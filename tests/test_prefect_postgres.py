@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from child_env import child_env
 from prefect_server import free_port, wait_healthy
 

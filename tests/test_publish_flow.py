@@ -59,7 +59,9 @@ def test_flow_publishes_a_conference_to_a_folder(prefect_server, short_sample, t
         playlist = folder / rendition["path"]
         parsed = parse_media_playlist(playlist.read_text(encoding="utf-8"))
         assert abs(parsed.duration_s - manifest["duration_s"]) < 0.5
-        assert all((playlist.parent / name).stat().st_size > 0 for name in [parsed.init] + [n for _, n in parsed.segments])
+        assert all(
+            (playlist.parent / name).stat().st_size > 0 for name in [parsed.init] + [n for _, n in parsed.segments]
+        )
         assert f"BANDWIDTH={rendition['bandwidth']}," in master and rendition["bandwidth"] > 0
     assert video["mp4"][0]["bandwidth"] == video["renditions"][0]["bandwidth"]
     track = folder / video["thumbnails"]

@@ -33,7 +33,7 @@ def snapshot(site: Path) -> dict[str, int]:
     return {str(p.relative_to(site)): p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()}
 
 
-def kill_when(args: list[str], trigger, env: dict[str, str]) -> None:  # noqa: ANN001 - trigger(line) -> bool
+def kill_when(args: list[str], trigger, env: dict[str, str]) -> None:
     """Start a publish, and kill its whole process group (like a crash) at the first stderr line that triggers."""
     process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                text=True, start_new_session=True, env=env)

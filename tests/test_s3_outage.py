@@ -17,8 +17,9 @@ import pytest
 from boto3.exceptions import S3UploadFailedError
 
 from confcast.tasks.errors import PublishError
+from confcast.tasks.storage.base import content_tagged_unit
+from confcast.tasks.storage.s3 import S3Storage, is_transient
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, start_local_s3, stop_local_s3
-from confcast.tasks.storage.objects import S3Storage, content_tagged_unit, is_transient
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
@@ -26,10 +27,10 @@ CONFCAST = str(Path(sys.executable).with_name("confcast"))
 PAUSE_AT_FIRST_UPLOAD = '''
 import os, sys, time
 from pathlib import Path
-import confcast.tasks.storage.objects as storage_objects
+import confcast.tasks.storage.s3 as storage_s3
 
 signals = Path(os.environ["OUTAGE_SIGNALS"])
-upload = storage_objects.S3Storage.put_file
+upload = storage_s3.S3Storage.put_file
 
 def put_file(self, key, path, content_type=None):
     if not (signals / "upload-started").exists():
@@ -39,7 +40,7 @@ def put_file(self, key, path, content_type=None):
             time.sleep(0.05)
     return upload(self, key, path, content_type)
 
-storage_objects.S3Storage.put_file = put_file
+storage_s3.S3Storage.put_file = put_file
 from confcast.flows.cli import main
 sys.argv = ["confcast", *sys.argv[1:]]
 main()

@@ -1,4 +1,4 @@
-"""tasks.s3server: pure builders exactly; the real `weed` for start, reuse, detach and stop."""
+"""tasks.storage.seaweedfs: pure builders exactly; the real `weed` for start, reuse, detach and stop."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""tasks.sample: the demo's sample conference, made with the real espeak-ng and ffmpeg."""
+"""tasks.demo.sample: the demo's sample conference, made with the real espeak-ng and ffmpeg."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from confcast.tasks.media import transcode as media
 from confcast.tasks.demo import sample
 from confcast.tasks.errors import ConfcastError
+from confcast.tasks.media.probe import probe_recording, require_audio
 
 SHORT_TEXT = "Bonjour à tous. Voici une courte démonstration du matériel libre, fabriqué dans nos laboratoires."
 
@@ -28,11 +28,11 @@ def test_odd_dir_sample_is_a_conference(odd_dir_sample: sample.SampleConference)
     assert odd_dir_sample.path.suffix == ".mp4" and odd_dir_sample.path.is_file()
     assert (odd_dir_sample.language, odd_dir_sample.text) == ("fr", SHORT_TEXT)
     assert 2.0 < odd_dir_sample.duration_s < 10.0
-    probe = media.probe_recording(odd_dir_sample.path)
+    probe = probe_recording(odd_dir_sample.path)
     assert probe.video is not None and (probe.video.codec, probe.video.width, probe.video.height) == ("h264", 320, 180)
     assert probe.video.fps == pytest.approx(10.0)
     assert probe.main_audio is not None and probe.main_audio.codec == "aac"
-    media.require_audio(probe)
+    require_audio(probe)
     assert probe.duration_s == pytest.approx(odd_dir_sample.duration_s, abs=0.2)
 
 
@@ -96,14 +96,6 @@ def test_missing_programs_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         sample.make_sample_conference(tmp_path / "out", text="Bonjour.")
     message = str(error.value)
     assert "espeak-ng" in message and "apt-get install espeak-ng" in message and "\n" not in message
-
-
-def test_filter_value_escapes_both_levels() -> None:
-    assert sample.filter_value("/usr/share/a.ttf") == "/usr/share/a.ttf"
-    assert sample.filter_value("lt(t,4)") == "lt(t\\,4)"
-    assert sample.filter_value("a:b") == "a\\\\:b"
-    assert sample.filter_value("l'a") == "l\\\\\\'a"
-    assert sample.filter_value("[x];") == "\\[x\\]\\;"
 
 
 def test_wrap_title() -> None:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from child_env import child_env
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
@@ -37,7 +36,10 @@ def test_serve_and_publish_via_server(prefect_server, short_sample, tmp_path: Pa
     env = child_env()
     log = (tmp_path / "serve.log").open("wb")
     server = subprocess.Popen(
-        [CONFCAST, "serve", "--to", site.as_uri(), "--work-dir", str(work), "--inbox", str(inbox), "--cron", "0 3 * * *"],
+        [
+            CONFCAST, "serve", "--to", site.as_uri(), "--work-dir", str(work), "--inbox", str(inbox),
+            "--cron", "0 3 * * *",
+        ],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
     try:

@@ -2,25 +2,13 @@
 
 import datetime as dt
 import html
-import json
 import html.parser
+import json
 from pathlib import Path
 
 import feedparser
 import pytest
 
-from confcast.tasks.site.layout import (
-    CaptionTrack,
-    Catalog,
-    Generator,
-    build_manifest,
-    catalog_entry,
-    conference_files,
-    conference_prefix,
-    content_tag,
-    remove_entry,
-    upsert_entry,
-)
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.models import (
     AudioStream,
@@ -34,6 +22,27 @@ from confcast.tasks.models import (
     Transcript,
     TranscriptFiles,
     VideoStream,
+)
+from confcast.tasks.site.layout import (
+    CaptionTrack,
+    Catalog,
+    Generator,
+    build_manifest,
+    catalog_entry,
+    conference_files,
+    conference_prefix,
+    content_tag,
+    remove_entry,
+    upsert_entry,
+)
+from confcast.tasks.site.pages import (
+    SiteInfo,
+    clock,
+    human_size,
+    iso_duration,
+    render_catalog_page,
+    render_conference_page,
+    render_feed,
 )
 from confcast.tasks.site.search import (
     IndexedConference,
@@ -49,16 +58,7 @@ from confcast.tasks.site.search import (
     terms_from_shards,
     terms_of,
 )
-from confcast.tasks.storage.objects import cache_control_for
-from confcast.tasks.site.pages import (
-    SiteInfo,
-    clock,
-    human_size,
-    iso_duration,
-    render_catalog_page,
-    render_conference_page,
-    render_feed,
-)
+from confcast.tasks.storage.base import cache_control_for
 
 HOSTILE = '<script>alert("x")</script> "onerror=alert(1) \'q\' </textarea> javascript:alert(1)'
 NOW = dt.datetime(2026, 11, 28, 12, 0, tzinfo=dt.timezone.utc)
@@ -66,7 +66,9 @@ TAG = content_tag(b"x" * 10)  # every stand-in file below holds these bytes
 SITE = SiteInfo(title="OpenLab <b>talks</b>", language="fr", base_url="http://127.0.0.1:8333/confcast/site/")
 
 
-def make_conference(tmp_path: Path, *, slug: str = "2026-04-04-talk", title: str = "Un titre", day: int = 4) -> Conference:
+def make_conference(
+    tmp_path: Path, *, slug: str = "2026-04-04-talk", title: str = "Un titre", day: int = 4
+) -> Conference:
     files = {}
     for name in ["video.mp4", "poster.jpg", "audio.m4a", "speech.wav", "fr.vtt", "fr.srt", "fr.txt", "fr.json"]:
         path = tmp_path / slug / name
@@ -97,7 +99,9 @@ def make_conference(tmp_path: Path, *, slug: str = "2026-04-04-talk", title: str
 
 
 def manifest_of(conference: Conference):
-    return build_manifest(conference, published_at=NOW, generator=Generator(version="0.1.0", engine="faster-whisper", model="base"))
+    return build_manifest(
+        conference, published_at=NOW, generator=Generator(version="0.1.0", engine="faster-whisper", model="base")
+    )
 
 
 class TextCollector(html.parser.HTMLParser):
@@ -221,8 +225,14 @@ def test_catalog_page_and_feed(tmp_path: Path) -> None:
     assert feed.feed.tags[0].term == "Education"
     assert item.link == f"{folder}/index.html"
     assert html.unescape(item.description) == HOSTILE  # an HTML field: the text is escaped, never markup
-    assert f'<podcast:transcript url="{folder}/captions/fr.{TAG}.vtt" type="text/vtt" language="fr" rel="captions"/>' in rendered
-    assert f'<podcast:transcript url="{folder}/transcript/fr.{TAG}.srt" type="application/x-subrip" language="fr"/>' in rendered
+    assert (
+        f'<podcast:transcript url="{folder}/captions/fr.{TAG}.vtt" type="text/vtt" language="fr" rel="captions"/>'
+        in rendered
+    )
+    assert (
+        f'<podcast:transcript url="{folder}/transcript/fr.{TAG}.srt" type="application/x-subrip" language="fr"/>'
+        in rendered
+    )
 
 
 def test_page_plays_hls_first_and_lists_every_caption_track(tmp_path: Path) -> None:
@@ -236,8 +246,11 @@ def test_page_plays_hls_first_and_lists_every_caption_track(tmp_path: Path) -> N
     hls = page.index('<source src="hls.0123456789ab/master.m3u8" type="application/vnd.apple.mpegurl">')
     assert hls < page.index('type="video/mp4"')
     # The track in the spoken language (French) is the default one, whatever the order.
-    assert '<track kind="subtitles" src="captions/en.0123456789ab.vtt" srclang="en" label="English (reviewed captions)">' in page
-    assert f'srclang="fr" label="French (automatic captions)" default>' in page
+    assert (
+        '<track kind="subtitles" src="captions/en.0123456789ab.vtt" srclang="en" label="English (reviewed captions)">'
+        in page
+    )
+    assert 'srclang="fr" label="French (automatic captions)" default>' in page
     assert page.count("<track ") == 2
     assert "No speech was recognised" in page  # English interface, no transcript
     assert '<html lang="en">' in page
@@ -278,7 +291,10 @@ def test_search_index_round_trips_and_names_shards_by_content() -> None:
     files = passage_files("talk", passages, "fr")
     assert list(files.files.values()) == [data]
     assert list(files.files) == [f"{files.folder}/0.json"]
-    assert files.folder.startswith("conferences/talk/search.") and cache_control_for(f"{files.folder}/0.json").endswith("immutable")
+    assert (
+        files.folder.startswith("conferences/talk/search.")
+        and cache_control_for(f"{files.folder}/0.json").endswith("immutable")
+    )
     assert files.terms == {"bonjour": 1, "tous": 1, "un": 1, "microscope": 1, "libre": 1}
 
     def indexed(slug: str) -> IndexedConference:
@@ -289,7 +305,9 @@ def test_search_index_round_trips_and_names_shards_by_content() -> None:
     built = build_search([indexed("a"), indexed("b")], terms)
     shard = json.loads(built.shards[built.index.shards["mi"]])
     assert shard == {"microscope": [0, 1, 1, 5]}  # [conference, chunk mask, ...]
-    assert all(key == f"search/{name}.{content_tag(built.shards[key])}.json" for name, key in built.index.shards.items())
+    assert all(
+        key == f"search/{name}.{content_tag(built.shards[key])}.json" for name, key in built.index.shards.items()
+    )
     assert terms_from_shards(built.index, built.shards.values()) == terms
     assert parse_index(built.index.to_json()) == built.index
     assert parse_index(b"not json") is None and parse_index(None) is None

@@ -20,9 +20,7 @@ import pytest
 
 from confcast.config.settings import Settings
 from confcast.flows.site_admin import rebuild_site, unpublish
-from confcast.tasks.transcription.captions import write_transcript_files
 from confcast.tasks.errors import PublishError
-from confcast.tasks.site.layout import Generator, build_manifest
 from confcast.tasks.models import (
     AudioStream,
     Conference,
@@ -35,14 +33,23 @@ from confcast.tasks.models import (
     Transcript,
     VideoStream,
 )
-from confcast.tasks.site.publish import publish_conference_files, rebuild_site as rebuild_site_files, site_info
+from confcast.tasks.site.layout import Generator, build_manifest
+from confcast.tasks.site.publish import publish_conference_files, site_info
+from confcast.tasks.site.publish import rebuild_site as rebuild_site_files
 from confcast.tasks.site.search import SEARCH_INDEX, SearchIndex, terms_from_shards
-from confcast.tasks.storage.objects import FileStorage, Storage, open_storage
+from confcast.tasks.storage.base import Storage
+from confcast.tasks.storage.factory import open_storage
+from confcast.tasks.storage.folder import FileStorage
+from confcast.tasks.transcription.captions import write_transcript_files
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 TALKS = {
-    "2026-02-06-atelier": ("L'atelier réseau", 2, ["Bonjour et bienvenue à l'atelier.", "Le réseau maillé relie nos écoles."]),
-    "2026-04-04-microscope": ("Un microscope libre", 4, ["Nous avons construit un microscope.", "Il coûte trente euros."]),
+    "2026-02-06-atelier": (
+        "L'atelier réseau", 2, ["Bonjour et bienvenue à l'atelier.", "Le réseau maillé relie nos écoles."]
+    ),
+    "2026-04-04-microscope": (
+        "Un microscope libre", 4, ["Nous avons construit un microscope.", "Il coûte trente euros."]
+    ),
 }
 
 
@@ -65,7 +72,8 @@ def stand_in(tmp_path: Path, slug: str) -> Conference:
                     duration_s=8.0, format_name="mov,mp4",
                     video=VideoStream(index=0, codec="h264", width=640, height=360),
                     audio=(AudioStream(index=1, codec="aac", channels=1, sample_rate=48000),)),
-        media=Media(mp4=(Rendition(width=640, height=360, path=files["video.mp4"], bytes=files["video.mp4"].stat().st_size),),
+        media=Media(mp4=(Rendition(width=640, height=360, path=files["video.mp4"],
+                                   bytes=files["video.mp4"].stat().st_size),),
                     poster=files["poster.jpg"], audio=files["audio.m4a"], speech=files["speech.wav"]),
         transcript=transcript,
         transcript_files=write_transcript_files(transcript, folder / "text"),
@@ -142,14 +150,16 @@ def test_published_files_carry_types_cache_rules_and_cors(settings: Settings, tm
 
     # Players on the configured origin may fetch captions and ranges of the video; other origins may not.
     vtt = folder + manifest["captions"][0]["path"]
-    status, headers, _ = http(vtt, "OPTIONS", {"Origin": "https://player.example", "Access-Control-Request-Method": "GET",
+    status, headers, _ = http(vtt, "OPTIONS", {"Origin": "https://player.example",
+                                                "Access-Control-Request-Method": "GET",
                                                 "Access-Control-Request-Headers": "range"})
     assert status == 200 and headers.get("access-control-allow-origin") == "https://player.example"
     assert "GET" in headers.get("access-control-allow-methods", "")
     status, headers, _ = http(vtt, headers={"Origin": "https://player.example"})
     assert headers.get("access-control-allow-origin") == "https://player.example"
     assert "content-range" in headers.get("access-control-expose-headers", "").lower()
-    _, headers, _ = http(vtt, "OPTIONS", {"Origin": "https://elsewhere.example", "Access-Control-Request-Method": "GET"})
+    _, headers, _ = http(vtt, "OPTIONS", {"Origin": "https://elsewhere.example",
+                                           "Access-Control-Request-Method": "GET"})
     assert headers.get("access-control-allow-origin") is None
 
     # Search data: newest first, each term pointing at the talks that say it.
@@ -176,7 +186,10 @@ def test_republishing_replaces_search_data_and_keeps_shards_one_generation(setti
     second = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
     assert second.shards != first.shards
     # A viewer who loaded the last index a moment ago still finds its shards.
-    assert set(first.shards.values()) | set(second.shards.values()) | {SEARCH_INDEX} == set(storage.list_keys("search/"))
+    assert (
+        set(first.shards.values()) | set(second.shards.values()) | {SEARCH_INDEX}
+        == set(storage.list_keys("search/"))
+    )
     publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")  # same content: same shards, the oldest go
     assert SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX)) == second
     assert set(second.shards.values()) | {SEARCH_INDEX} == set(storage.list_keys("search/"))
@@ -190,11 +203,11 @@ class CountingStorage:
     def __init__(self, storage: Storage) -> None:
         self.storage, self.uploaded = storage, []
 
-    def put_file(self, key, path, content_type=None):  # noqa: ANN001, ANN201 - same signature as Storage
+    def put_file(self, key, path, content_type=None):
         self.uploaded.append(key)
         return self.storage.put_file(key, path, content_type)
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    def __getattr__(self, name: str):
         return getattr(self.storage, name)
 
 
@@ -233,7 +246,9 @@ def test_republishing_skips_unchanged_media_and_keeps_one_older_generation(setti
         assert folder + path in keys
 
 
-def test_rebuild_site_restores_everything_from_manifests_alone(prefect_server, settings: Settings, tmp_path: Path) -> None:
+def test_rebuild_site_restores_everything_from_manifests_alone(
+    prefect_server, settings: Settings, tmp_path: Path
+) -> None:
     storage = open_site(settings)
     urls = publish_stand_ins(storage, tmp_path)
     before = {key: storage.get_bytes(key) for key in ("catalog.json", "feed.xml")}
@@ -247,7 +262,10 @@ def test_rebuild_site_restores_everything_from_manifests_alone(prefect_server, s
 
     report = rebuild_site(settings=settings)
 
-    assert set(report.pages) == set(urls) and report.skipped == ("broken: manifest.json is not a confcast manifest for this folder",)
+    assert (
+        set(report.pages) == set(urls)
+        and report.skipped == ("broken: manifest.json is not a confcast manifest for this folder",)
+    )
     assert storage.get_bytes("conferences/2026-04-04-microscope/index.html") == page_before
     catalog_after = json.loads(storage.get_bytes("catalog.json"))
     catalog_before = json.loads(before["catalog.json"])
@@ -296,7 +314,9 @@ def test_rebuild_on_a_local_folder_needs_no_server(tmp_path: Path) -> None:
 def test_cli_rebuild_site_and_unpublish(prefect_server, settings: Settings, tmp_path: Path) -> None:
     storage = open_site(settings)
     publish_stand_ins(storage, tmp_path)
-    options = ["--to", settings.storage_url, "--endpoint-url", settings.s3_endpoint_url, "--work-dir", str(tmp_path / "w")]
+    options = [
+        "--to", settings.storage_url, "--endpoint-url", settings.s3_endpoint_url, "--work-dir", str(tmp_path / "w")
+    ]
 
     def confcast(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([CONFCAST, *args, *options], capture_output=True, text=True, env=dict(os.environ),
@@ -313,7 +333,9 @@ def test_cli_rebuild_site_and_unpublish(prefect_server, settings: Settings, tmp_
     result = confcast("unpublish", "2026-02-06-atelier")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("unpublished 2026-02-06-atelier (")
-    assert [e["slug"] for e in json.loads(storage.get_bytes("catalog.json"))["conferences"]] == ["2026-04-04-microscope"]
+    assert [e["slug"] for e in json.loads(storage.get_bytes("catalog.json"))["conferences"]] == [
+        "2026-04-04-microscope"
+    ]
 
     result = confcast("unpublish", "../escape")
     assert result.returncode == 1 and result.stderr.startswith("confcast: error: invalid slug")

@@ -1,4 +1,5 @@
-"""tasks.storage: pure helpers exactly, S3Storage against a real SeaweedFS, FileStorage on a real folder."""
+"""tasks.storage: the pure helpers of base exactly, S3Storage (s3) against a real SeaweedFS, FileStorage (folder) on a
+real folder, open_storage (factory)."""
 
 from __future__ import annotations
 
@@ -14,17 +15,11 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from confcast.tasks.errors import ConfigError, PublishError
+from confcast.tasks.storage.base import Storage, StorageTarget, check_key, content_type_for, parse_storage_url
+from confcast.tasks.storage.factory import open_storage
+from confcast.tasks.storage.folder import FileStorage
+from confcast.tasks.storage.s3 import S3Storage
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port
-from confcast.tasks.storage.objects import (
-    FileStorage,
-    S3Storage,
-    Storage,
-    StorageTarget,
-    check_key,
-    content_type_for,
-    open_storage,
-    parse_storage_url,
-)
 
 # --- pure ------------------------------------------------------------------------------------------
 
@@ -139,7 +134,7 @@ def test_check_key_rejects(key: str) -> None:
 # --- S3Storage against SeaweedFS -------------------------------------------------------------------
 
 
-def raw_client(server: LocalS3Server):  # noqa: ANN201 - a boto3 client for checking what storage did
+def raw_client(server: LocalS3Server):  # a boto3 client, for checking what storage did
     return boto3.client(
         "s3",
         endpoint_url=server.endpoint_url,

@@ -9,23 +9,27 @@ from __future__ import annotations
 import hashlib
 import re
 import subprocess
+import sys
+import typing
 from pathlib import Path
 
 import jiwer
 import pytest
 
+from confcast.config.settings import Settings
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.models import Transcript
 from confcast.tasks.transcription import transcribe as transcribe_module
+from confcast.tasks.transcription.faster_whisper_engine import load_model
+from confcast.tasks.transcription.model_lookup import packaged_base_dir, packaged_parts, resolve_model
 from confcast.tasks.transcription.transcribe import (
+    ENGINES,
     group_blocks,
     is_silence_hallucination,
     language_warning,
-    load_model,
     summary_markdown,
     transcribe_audio,
 )
-from confcast.tasks.transcription.model_lookup import packaged_base_dir, packaged_parts, resolve_model
 
 pytestmark = pytest.mark.slow
 
@@ -334,7 +338,7 @@ def test_engines_agree_at_temperature_zero(cache_dir: Path) -> None:
     fast_words = [w for s in fast.segments for w in s.words]
     reference_words = [w for s in reference.segments for w in s.words]
     assert [w.text for w in reference_words] == [w.text for w in fast_words]
-    assert max(abs(a.start - b.start) for a, b in zip(reference_words, fast_words)) <= 0.1
+    assert max(abs(a.start - b.start) for a, b in zip(reference_words, fast_words, strict=False)) <= 0.1
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])
@@ -370,6 +374,20 @@ def test_unknown_engine_is_an_error(cache_dir: Path) -> None:
     assert "openai-whisper" in one_line(exc)
 
 
+def test_the_settings_offer_every_engine_and_only_those() -> None:
+    assert set(typing.get_args(Settings.model_fields["whisper_engine"].annotation)) == set(ENGINES)
+
+
+def test_importing_the_engines_loads_no_whisper_library() -> None:
+    """Each engine module imports its library inside functions: the factory imports them all, and stays cheap."""
+    code = (
+        "import sys, confcast.tasks.transcription.transcribe; "
+        "print(sorted({'faster_whisper', 'ctranslate2', 'torch', 'whisper'} & set(sys.modules)))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("engine", ["faster-whisper", REFERENCE])
 def test_device_cuda_is_honoured(engine: str, cache_dir: Path) -> None:
     """Asked for CUDA, both engines try CUDA (on a machine without it: a one-line error, never a silent CPU run)."""
@@ -392,7 +410,8 @@ def test_translate_task_writes_english(cache_dir: Path, french: Path) -> None:
     transcript = transcribe_audio(french, cache_dir=cache_dir, language="fr", task="translate")
     assert transcript.language == "en" and transcript.language_probability is None
     words = set(normalise(transcript.text).split())
-    assert {"music", "cinema"} <= words, transcript.text
+    # The meaning, not the exact words: synthetic speech is heard slightly differently from one CPU to another.
+    assert "music" in words and {"cinema", "film", "films", "movie", "movies"} & words, transcript.text
     assert not {"musique", "cinéma", "bonjour"} & words
 
 

@@ -17,7 +17,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from confcast.config.settings import Settings
 from confcast.flows.concurrency import one_transcription_per_host, transcription_limit_name
-from confcast.flows.publish import publish_conference, whisper_temperatures
+from confcast.flows.publish import publish_conference
+from confcast.flows.stage_tasks import whisper_temperatures
 from confcast.tasks.transcription import transcribe
 from confcast.tasks.transcription.transcribe import transcribe_audio
 

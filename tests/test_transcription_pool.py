@@ -16,13 +16,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from child_env import child_env
 from prefect_workers import ROOT, start_worker, stop_workers
-from confcast.flows.transcription import handover_location, speech_key, split_object_uri, transcript_key
-from confcast.tasks.errors import ConfigError, TranscriptionError
 from test_inbox_s3 import anonymous_status
 from test_workers import prefect_cli
+
+from confcast.flows.transcription import handover_location, speech_key, split_object_uri, transcript_key
+from confcast.tasks.errors import ConfigError, TranscriptionError
 
 SHA = "ab" * 32
 
@@ -144,7 +144,7 @@ def test_a_failed_transcription_run_is_one_line_naming_deployment_and_run(prefec
 def capture(outcome: list[BaseException], function, *args) -> None:
     try:
         function(*args)
-    except BaseException as error:  # noqa: BLE001 - handed to the test thread
+    except BaseException as error:
         outcome.append(error)
 
 
@@ -162,7 +162,7 @@ def test_transcription_runs_on_its_own_pool_with_s3_uris_only(
     from confcast.config.settings import Settings
     from confcast.flows.serve import publish_via_server
     from confcast.flows.transcription import TRANSCRIPTION_DEPLOYMENT, remove_handover
-    from confcast.tasks.storage.objects import S3Storage
+    from confcast.tasks.storage.s3 import S3Storage
 
     pool = f"confcast-test-{uuid.uuid4().hex[:8]}"
     gpu_pool = f"{pool}-gpu"
@@ -210,7 +210,10 @@ def test_transcription_runs_on_its_own_pool_with_s3_uris_only(
     assert manifest["language"] == "fr" and [track["lang"] for track in manifest["captions"]] == ["fr"]
     vtt = site.get_bytes(f"conferences/2026-05-05-atelier/{manifest['captions'][0]['path']}") or b""
     assert vtt.startswith(b"WEBVTT") and b" --> " in vtt
-    assert anonymous_status(s3_env.endpoint_url, bucket_name, "site/conferences/2026-05-05-atelier/manifest.json") == 200
+    assert (
+        anonymous_status(s3_env.endpoint_url, bucket_name, "site/conferences/2026-05-05-atelier/manifest.json")
+        == 200
+    )
 
     with get_client(sync_client=True) as client:
         [publish_run] = client.read_flow_runs(work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])))

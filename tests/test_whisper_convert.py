@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from confcast.tasks.errors import TranscriptionError
-from confcast.tasks.transcription.convert import convert_model, dims_of, openai_checkpoint, read_ct2_model
+from confcast.tasks.transcription.convert import _weight, convert_model, dims_of, openai_checkpoint, read_ct2_model
 from confcast.tasks.transcription.model_lookup import packaged_base_dir
 
 BASE_DIMS = {
@@ -66,8 +66,6 @@ def test_reads_the_binary_format(tmp_path: Path) -> None:
     assert model.variables["a/weight"].shape == (2, 3) and model.variables["a/weight"].dtype == "float16"
     np.testing.assert_array_equal(model.variables["a/weight"].array(), weight)
     np.testing.assert_array_equal(model.variables["q/weight"].array(), quantised)
-
-    from confcast.tasks.transcription.convert import _weight
 
     np.testing.assert_array_equal(_weight(model, "b/weight"), weight)  # through the alias
     np.testing.assert_allclose(_weight(model, "q/weight"), [[1, -2], [1.5, 2]])  # int8 / per-row scale

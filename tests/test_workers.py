@@ -8,7 +8,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from child_env import child_env
 from prefect_workers import PREFECT, ROOT, start_worker, stop_workers
 
@@ -25,7 +24,6 @@ def prefect_cli(*args: str, env: dict[str, str]) -> str:
 def test_two_workers_share_a_season_each_conference_once(prefect_server, short_sample, tmp_path: Path) -> None:
     from prefect.client.orchestration import get_client
 
-    from confcast.config.settings import Settings
     from confcast.flows.season import publish_season
 
     pool = f"confcast-test-{uuid.uuid4().hex[:8]}"

@@ -1,8 +1,10 @@
 """`confcast bench transcode`: the single-decode ladder against one ffmpeg process per rendition.
 
-Both variants run the same argument builder (`tasks.hls.build_ladder_args`): the per-rendition variant gets a job
-with one rung at a time, so encoder, bitrates, GOP, filters and muxer settings are identical; only the decoding and
-the process count differ. Each variant is measured in the same run, one after the other, on a generated source.
+Both variants run the same argument builder (`tasks.media.hls.build_ladder_args`): the per-rendition variant gets a
+job with one rung at a time, so encoder, bitrates, GOP, filters and muxer settings are identical; only the decoding
+and the process count differ. Each variant is measured in the same run, one after the other, on a generated source.
+ffmpeg runs through the media adapter (`tasks.media.ffmpeg.run`); its CPU seconds are read with
+`resource.getrusage(RUSAGE_CHILDREN)`, which counts every child process this process has waited for.
 """
 
 from __future__ import annotations
@@ -11,15 +13,16 @@ import dataclasses
 import os
 import resource
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from confcast.tasks.media import hls
-from confcast.tasks.media import transcode as media
 from confcast.tasks.errors import TranscodeError, stderr_tail
+from confcast.tasks.media import ffmpeg, hls
+from confcast.tasks.media.probe import probe_recording
+from confcast.tasks.media.video import plan_ladder_job
+from confcast.tasks.models import Probe
 
 SOURCE_SIZE = (1920, 1080)
 SOURCE_FPS = 25
@@ -61,12 +64,9 @@ def make_source(folder: Path, seconds: float) -> Path:
 
 
 def _ffmpeg(*args: str) -> None:
-    done = subprocess.run(
-        ["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *args],
-        capture_output=True, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise TranscodeError(f"making the benchmark source failed: {stderr_tail(done.stderr)}; check ffmpeg")
+    returncode, stderr = ffmpeg.run([*ffmpeg.QUIET, "-y", *args])
+    if returncode != 0:
+        raise TranscodeError(f"making the benchmark source failed: {stderr_tail(stderr)}; check ffmpeg")
 
 
 def _run(job: hls.LadderJob, work: Path) -> tuple[float, float, int]:
@@ -77,44 +77,44 @@ def _run(job: hls.LadderJob, work: Path) -> tuple[float, float, int]:
     (work / "thumbs").mkdir()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(
-        ["ffmpeg", *hls.build_ladder_args(job, work)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    returncode, stderr = ffmpeg.run(hls.build_ladder_args(job, work))
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-    if done.returncode != 0:
-        raise TranscodeError(f"benchmark run failed: {stderr_tail(done.stderr)}")
+    if returncode != 0:
+        raise TranscodeError(f"benchmark run failed: {stderr_tail(stderr)}")
     size = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
     return wall, cpu, size
 
 
-def measure(seconds: float, folder: Path | None = None) -> tuple[list[Row], media.Probe]:
+def measure(seconds: float, folder: Path | None = None) -> tuple[list[Row], Probe]:
     """Run the three variants on one source; returns their rows and the source's probe."""
     base = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="confcast-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     source = make_source(base, seconds)
-    probe = media.probe_recording(source)
-    full = media.plan_ladder_job(probe)
+    probe = probe_recording(source)
+    full = plan_ladder_job(probe)
     ladder_only = dataclasses.replace(full, sprite=None, poster_every_s=None)
     rows = [
         Row("single decode: whole ladder", 1, *_run(ladder_only, base / "single")),
         Row("single decode: ladder + thumbnails + poster", 1, *_run(full, base / "single-full")),
     ]
-    runs = [_run(dataclasses.replace(ladder_only, rungs=(rung,)), base / f"per-{rung.name}") for rung in ladder_only.rungs]
-    rows.append(Row("one process per rendition", len(runs), *(sum(values) for values in zip(*runs))))
+    runs = [
+        _run(dataclasses.replace(ladder_only, rungs=(rung,)), base / f"per-{rung.name}") for rung in ladder_only.rungs
+    ]
+    rows.append(Row("one process per rendition", len(runs), *(sum(values) for values in zip(*runs, strict=True))))
     if folder is None:
         shutil.rmtree(base, ignore_errors=True)
     return rows, probe
 
 
-def table(rows: list[Row], probe: media.Probe) -> str:
-    job = media.plan_ladder_job(probe)
+def table(rows: list[Row], probe: Probe) -> str:
+    job = plan_ladder_job(probe)
     rungs = "/".join(r.name for r in job.rungs)
     duration = probe.duration_s
     lines = [
-        f"source: {SOURCE_SIZE[0]}x{SOURCE_SIZE[1]} {SOURCE_FPS} fps H.264 at {probe.source.bytes * 8 / duration / 1e6:.0f} Mb/s, "
+        f"source: {SOURCE_SIZE[0]}x{SOURCE_SIZE[1]} {SOURCE_FPS} fps H.264 "
+        f"at {probe.source.bytes * 8 / duration / 1e6:.0f} Mb/s, "
         f"{duration:.0f} s; ladder {rungs}, "
         f"x264 {job.preset.x264_preset}, fMP4 HLS, {os.cpu_count()} CPU cores",
         "",

@@ -2,12 +2,16 @@
 
 For each talk length a French talk is generated once (a test pattern with a title card and espeak-ng speech,
 cached in the work folder by length and size) and published twice with the real flow, each time in a child
-process (`python -m flows.cli bench publish-one ...`, which runs what `confcast publish` runs): first into an
-empty site prefix, then again unchanged. The child reports its stage intervals and the bytes its storage
-uploaded (`flows.publish.recording_run`); the parent times the child from spawn to exit and samples the resident
-memory of the child's whole process tree (the flow, ffmpeg, Prefect's temporary server, ...) from /proc every
-0.2 s. Resident sizes are summed over the tree, so pages shared between processes (libraries) count once per
-process: an upper bound.
+process (`python -m confcast.flows.cli bench publish-one ...`, which runs what `confcast publish` runs): first
+into an empty site prefix, then again unchanged. Everything is measured from outside the flow:
+- stage times: once the flow has run, the child reads its task runs back from Prefect (name, start and end,
+  flows/run_record.py) and writes them to a report file; STAGES maps task names to the table's stages;
+- uploads: the parent lists the site before and after each run and counts what is new or changed
+  (tasks/bench/uploads.py);
+- wall time and memory: the parent times the child from spawn to exit and samples the resident memory of the
+  child's whole process tree (the flow, ffmpeg, Prefect's temporary server, ...) from /proc every 0.2 s. Resident
+  sizes are summed over the tree, so pages shared between processes (libraries) count once per process: an upper
+  bound.
 
 This module does not import Prefect: the parent only spawns and watches.
 """
@@ -24,6 +28,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confcast.tasks.bench.talk import FRENCH_SENTENCES, talk_text
+from confcast.tasks.bench.uploads import Listing, changes
+from confcast.tasks.demo.sample import SampleConference, make_sample_conference
+
 SAMPLE_RATE = 16_000  # Whisper's audio: 16 kHz mono float32
 AUDIO_BYTES_PER_S = SAMPLE_RATE * 4
 POLL_S = 0.2
@@ -31,12 +39,15 @@ MB = 2**20
 SPEECH_WPM = 150  # tasks.sample speaks at this pace; the text is sized by it, the real length is measured after
 DEFAULT_SIZE = (640, 360)  # one HLS rung: keeps the 30-minute talk reasonable on 2 cores
 
-# The four stages of the table, and which recorded steps (flows.publish.timed_stage names) each sums.
+# The four stages of the table, and which Prefect tasks (their names, flows/stage_tasks.py and
+# flows/transcription.py) each sums; the other tasks (check-published, add-hls-subtitles) count only as time
+# when a step ran. A transcription (and a translation) runs as transcribe-speech here, as transcribe-on-pool when
+# another work pool transcribes.
 STAGES: dict[str, tuple[str, ...]] = {
-    "probe": ("probe",),
-    "transcode": ("transcode",),
-    "transcribe": ("speech", "transcribe", "translate", "captions"),
-    "publish": ("publish",),
+    "probe": ("probe-recording",),
+    "transcode": ("transcode-video",),
+    "transcribe": ("extract-speech", "transcribe-speech", "transcribe-on-pool", "write-captions"),
+    "publish": ("publish-files",),
 }
 
 
@@ -100,15 +111,18 @@ def covered_seconds(intervals: Iterable[tuple[float, float]]) -> float:
     return total
 
 
-def talk_text(minutes: float, sentences: Sequence[str], wpm: int = SPEECH_WPM) -> str:
-    """Sentences in turn until they fill about `minutes` at `wpm` words a minute."""
-    words_needed = minutes * wpm
-    chosen, words = [], 0
-    while words < words_needed:
-        sentence = sentences[len(chosen) % len(sentences)]
-        chosen.append(sentence)
-        words += len(sentence.split())
-    return " ".join(chosen)
+def task_name(run_name: str) -> str:
+    """A task's name from its run's: Prefect names a task run in a flow `<task name>-<3 characters>`."""
+    name, dash, _key = run_name.rpartition("-")
+    return name if dash and name else run_name
+
+
+def task_intervals(task_runs: Iterable[Sequence]) -> dict[str, list[tuple[float, float]]]:
+    """Task name -> its runs' (start, end) in epoch seconds, from (run name, start, end) rows."""
+    intervals: dict[str, list[tuple[float, float]]] = {}
+    for run_name, start, end in task_runs:
+        intervals.setdefault(task_name(run_name), []).append((float(start), float(end)))
+    return intervals
 
 
 # --- measures ---------------------------------------------------------------------------------------------------
@@ -119,8 +133,8 @@ class RunMeasure:
     """One publication run in a child process."""
 
     wall_s: float  # spawn to exit
-    stages: dict[str, list[tuple[float, float]]]  # step -> (start, end) epoch seconds, from the child
-    uploaded_bytes: int
+    stages: dict[str, list[tuple[float, float]]]  # task name -> its runs' (start, end) epoch seconds, from Prefect
+    uploaded_bytes: int  # objects new or changed in the site, listed before and after
     uploads: int
     peak_bytes: int  # the process tree's summed resident memory, at its highest
     peak_processes: str = ""  # what ran at the peak, e.g. "python 412 MB, ffmpeg 60 MB"
@@ -134,7 +148,7 @@ class RunMeasure:
 
     @property
     def overhead_s(self) -> float:
-        """Wall time when no step of the flow ran: start-up (Python, Prefect), orchestration, exit."""
+        """Wall time when no task of the flow ran: start-up (Python, Prefect), orchestration, exit."""
         return self.wall_s - covered_seconds(i for intervals in self.stages.values() for i in intervals)
 
     @property
@@ -226,10 +240,13 @@ def table(rows: Sequence[Row], setup: Setup) -> str:
         "",
         f"- target: {setup.target}; machine: {setup.machine}",
         f"- command: `{setup.command}`",
-        "- ×RT: talk length over the stage's wall time; transcribe = speech extraction + Whisper + caption files; "
-        "publish = uploads, pages, catalog and search. Transcode and transcribe run side by side, so Σ stages can "
-        "exceed the time they take; overhead = run − time when any step ran (Python and Prefect start-up, "
-        "orchestration, the CLI's own probe, exit).",
+        "- ×RT: talk length over the stage's wall time; stage times are the flow's task runs as Prefect recorded "
+        "them (start to end); transcribe = speech extraction + Whisper + caption files; publish = uploads, pages, "
+        "catalog and search. Transcode and transcribe run side by side, so Σ stages can exceed the time they take; "
+        "overhead = run − time when any task ran (Python and Prefect start-up, orchestration, the CLI's own probe, "
+        "reading the task runs back, exit).",
+        "- uploaded MB, re-run bytes: objects new or changed in the site after the run, from a listing before and "
+        "after it (size and ETag in S3, size and modification time in a folder; tasks/bench/uploads.py).",
         "- peak MB: resident memory summed over the child's process tree (flow, ffmpeg, Prefect's temporary "
         "server), sampled every 0.2 s, the higher of the two runs; audio MB: the talk as 16 kHz float32.",
     ]
@@ -239,7 +256,7 @@ def table(rows: Sequence[Row], setup: Setup) -> str:
         lines.append(
             f"- {row.label}: transcode and transcribe overlapped {overlap:.1f} s; "
             f"at the peak: {row.first.peak_processes or 'n/a'}; re-run {row.rerun.wall_s:.1f} s, "
-            f"{row.rerun.uploads} uploads"
+            f"{row.rerun.uploads} objects new or changed"
         )
     if len(rows) >= 2:
         short, long = min(rows, key=lambda r: r.duration_s), max(rows, key=lambda r: r.duration_s)
@@ -339,15 +356,12 @@ class PeakSampler:
 # --- talks and runs ---------------------------------------------------------------------------------------------
 
 
-def make_talk(folder: Path, minutes: float, size: tuple[int, int]):  # noqa: ANN201 - tasks.sample.SampleConference
+def make_talk(folder: Path, minutes: float, size: tuple[int, int]) -> SampleConference:
     """A French talk of about `minutes` (espeak-ng speech over a test pattern), made once per length and size."""
-    from confcast.tasks.bench.whisper import FRENCH_SENTENCES
-    from confcast.tasks.demo.sample import make_sample_conference
-
     width, height = size
     return make_sample_conference(
         folder / f"talk-{minutes:g}min-{width}x{height}",
-        text=talk_text(minutes, FRENCH_SENTENCES),
+        text=talk_text(minutes, FRENCH_SENTENCES, wpm=SPEECH_WPM),
         language="fr",
         title=f"Banc d'essai : {minutes:g} minutes",
         width=width,
@@ -355,9 +369,14 @@ def make_talk(folder: Path, minutes: float, size: tuple[int, int]):  # noqa: ANN
     )
 
 
-def run_child(args: Sequence[str], report: Path, env: Mapping[str, str] | None = None) -> RunMeasure:
-    """Run one publication child, watching its tree's memory; its report file gives stages and uploads."""
+def run_child(
+    args: Sequence[str], report: Path, listing: Callable[[], Listing],
+    env: Mapping[str, str] | None = None,
+) -> RunMeasure:
+    """Run one publication child, watching its tree's memory; its report file gives the task runs, the site's
+    listing before and after gives what it uploaded (`listing`, e.g. uploads.site_listing on the target)."""
     report.unlink(missing_ok=True)
+    before = listing()
     log = report.with_suffix(".log")
     with log.open("wb") as err:
         started = time.perf_counter()
@@ -370,12 +389,13 @@ def run_child(args: Sequence[str], report: Path, env: Mapping[str, str] | None =
     if process.returncode != 0 or not report.is_file():
         tail = log.read_text(errors="replace").strip()[-800:]
         raise RuntimeError(f"the publication child failed (exit {process.returncode}): {tail}")
+    uploaded_bytes, uploads = changes(before, listing())
     data = json.loads(report.read_text())
     return RunMeasure(
         wall_s=wall,
-        stages={name: [tuple(i) for i in intervals] for name, intervals in data["stages"].items()},
-        uploaded_bytes=data["uploaded_bytes"],
-        uploads=data["uploads"],
+        stages=task_intervals(data["task_runs"]),
+        uploaded_bytes=uploaded_bytes,
+        uploads=uploads,
         peak_bytes=sampler.peak_bytes,
         peak_processes=sampler.peak_processes,
     )
@@ -402,14 +422,16 @@ def run_bench(
     talks_dir: Path,
     reports_dir: Path,
     child_args: Callable[[Path, str, str, Path], list[str]],
+    listing: Callable[[], Listing],
     env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
     before_first: Callable[[Path], None] | None = None,
 ) -> list[Row]:
     """Each length: make (or reuse) the talk, publish it, publish it again unchanged.
 
-    `child_args(source, title, slug, report)` is the child's command line (the caller knows the target);
-    `before_first(source)` runs before the first publication (e.g. to drop an interrupted bench's leftovers)."""
+    `child_args(source, title, slug, report)` is the child's command line and `listing()` the target site's objects
+    (the caller knows the target); `before_first(source)` runs before the first publication (e.g. to drop an
+    interrupted bench's leftovers)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for length in minutes:
@@ -422,7 +444,7 @@ def run_bench(
         for attempt in ("first", "re-run"):
             echo(f"bench: {length:g} min: publishing ({attempt})")
             report = reports_dir / f"{slug}-{attempt}.json"
-            measures.append(run_child(child_args(talk.path, talk.title, slug, report), report, env))
+            measures.append(run_child(child_args(talk.path, talk.title, slug, report), report, listing, env))
             m = measures[-1]
             echo(
                 f"bench: {length:g} min {attempt}: {m.wall_s:.1f} s, uploaded {m.uploaded_bytes} bytes, "
@@ -433,15 +455,12 @@ def run_bench(
     return rows
 
 
-def write_report(path: Path, report: object) -> None:
-    """The child's side: stage intervals and uploads as JSON (from flows.publish.RunReport)."""
-    data = {
-        "stages": getattr(report, "stages"),
-        "uploaded_bytes": getattr(report, "uploaded_bytes"),
-        "uploads": getattr(report, "uploads"),
-    }
+def write_report(path: Path, flow_run_id: str, task_runs: Iterable[tuple[str, float, float]]) -> None:
+    """The child's side: its flow run and that run's task runs (name, start, end in epoch seconds) as JSON."""
+    data = {"flow_run_id": flow_run_id, "task_runs": [list(run) for run in task_runs]}
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-if __name__ == "__main__":  # pragma: no cover - a quick look at a process tree: python -m tasks.bench_pipeline PID
+# A quick look at a process tree: python -m confcast.tasks.bench.pipeline PID
+if __name__ == "__main__":  # pragma: no cover
     print(describe(tree_memory(int(sys.argv[1]))))

@@ -155,7 +155,8 @@ def table(rows: list[Row], figures: dict[str, float]) -> str:
         lines.append(f"{row.variant:<22} {row.files:>6} {row.bytes / 1000:>11,.0f} {row.bytes / baseline:>11.3f}x")
     lines.append(
         f"index.json {figures['index_bytes'] / 1000:,.1f} kB, {figures['shards']} shards (largest "
-        f"{figures['largest_shard_bytes'] / 1000:,.1f} kB), passages {figures['passages_bytes_per_talk'] / 1000:,.0f} kB "
+        f"{figures['largest_shard_bytes'] / 1000:,.1f} kB), passages "
+        f"{figures['passages_bytes_per_talk'] / 1000:,.0f} kB "
         f"a talk; built in {figures['build_s']:.1f} s (site generated in {figures['generate_s']:.1f} s)"
     )
     return "\n".join(lines)

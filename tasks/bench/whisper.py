@@ -24,8 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-LIBRIVOX = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "librivox"
-SAMPLE_RATE = 16_000
+from confcast.tasks.bench.talk import FRENCH_SENTENCES, talk_text
+from confcast.tasks.transcription.engine import SAMPLE_RATE
+from confcast.tasks.transcription.model_lookup import packaged_base_dir
+from confcast.tasks.transcription.openai_whisper_engine import resolve_checkpoint
+from confcast.tasks.transcription.transcribe import load_engine, transcribe_audio
+
+LIBRIVOX = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "librivox"  # tasks/bench/ -> the repository
 ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
 
 # (label, engine, compute type)
@@ -36,23 +41,6 @@ VARIANTS = (
 )
 FAST, REFERENCE = VARIANTS[0][0], VARIANTS[2][0]
 
-# A talk about open hardware, spoken by espeak-ng: plain words, no digits (so the reference text is unambiguous).
-FRENCH_SENTENCES = (
-    "Bonjour à tous et merci d'être venus ce soir.",
-    "Je vais vous parler du matériel libre dans nos laboratoires.",
-    "Nous avons construit un microscope avec une imprimante et une petite caméra.",
-    "Les plans sont publiés en ligne et chacun peut les modifier.",
-    "Le projet a commencé il y a deux ans avec trois étudiants.",
-    "Aujourd'hui une vingtaine de personnes y contribuent chaque semaine.",
-    "La difficulté principale reste la documentation des pièces.",
-    "Nous écrivons des guides simples avec beaucoup de photographies.",
-    "Les écoles de la région utilisent déjà nos instruments en classe.",
-    "Un instrument libre coûte souvent dix fois moins cher qu'un modèle commercial.",
-    "Il peut aussi être réparé par ceux qui s'en servent.",
-    "Nous cherchons maintenant des partenaires pour fabriquer des kits.",
-    "Si vous voulez participer, venez nous voir à la fin de la séance.",
-    "Je vous remercie pour votre attention et je réponds volontiers à vos questions.",
-)
 ESPEAK_WORDS_PER_MINUTE = 175  # espeak-ng's default speed, used to size the text before measuring the audio
 
 
@@ -142,8 +130,6 @@ def english_audio(folder: Path, repeat: int) -> Audio:
 
 def french_talk(folder: Path, minutes: float, name: str) -> Audio:
     """A French talk of about ``minutes`` spoken by espeak-ng, sentences in turn, a pause between paragraphs."""
-    from confcast.tasks.bench.pipeline import talk_text
-
     text = talk_text(minutes, FRENCH_SENTENCES, wpm=ESPEAK_WORDS_PER_MINUTE)
     raw, out = folder / f"{name}-raw.wav", folder / f"{name}.wav"
     text_file = folder / f"{name}.txt"
@@ -189,8 +175,6 @@ def recording_with_pauses(folder: Path, minutes: float, speech: Audio) -> Audio:
 
 def _child(engine: str, compute_type: str, audio: str, cache_dir: str) -> None:
     """Runs in the child: load, transcribe, print one JSON line."""
-    from confcast.tasks.transcription.transcribe import load_engine, transcribe_audio
-
     start = time.perf_counter()
     load_engine(engine, "base", cache_dir=Path(cache_dir), device="cpu", compute_type=compute_type, threads=0)
     loaded = time.perf_counter()
@@ -258,7 +242,8 @@ def table(measures: Sequence[Measure]) -> str:
         short, long = min(growth, key=lambda m: m.duration_s), max(growth, key=lambda m: m.duration_s)
         lines.append(
             f"- memory as the recording grows ({FAST}): "
-            f"{short.duration_s / 60:.1f} min → {short.beyond_audio_mb:.0f} MB beyond the audio, {long.duration_s / 60:.1f} min → {long.beyond_audio_mb:.0f} MB "
+            f"{short.duration_s / 60:.1f} min → {short.beyond_audio_mb:.0f} MB beyond the audio, "
+            f"{long.duration_s / 60:.1f} min → {long.beyond_audio_mb:.0f} MB "
             f"({long.beyond_audio_mb / short.beyond_audio_mb:.2f}×; the audio itself: {long.audio_mb:.0f} MB)"
         )
     return "\n".join(lines)
@@ -270,13 +255,10 @@ def run_bench(
     talk_minutes: float,
     growth_minutes: Sequence[float],
     cache_dir: Path,
-    echo=print,  # noqa: ANN001
+    echo=print,
 ) -> list[Measure]:
     """Every variant on the English clips and the French talk (0 skips either), then the fast engine on
     recordings of ``growth_minutes`` with a minute of speech in every five."""
-    from confcast.tasks.transcription.model_lookup import packaged_base_dir
-    from confcast.tasks.transcription.openai_whisper_engine import resolve_checkpoint
-
     packaged_base_dir(cache_dir)  # assemble and convert once, outside the timings
     resolve_checkpoint("base", cache_dir)
     measures: list[Measure] = []

@@ -3,7 +3,9 @@
 `make_sample_conference` speaks a text with espeak-ng, then makes one MP4 with ffmpeg (H.264 + AAC):
 a `testsrc2` pattern as long as the speech, with the title over a dark box for the first seconds.
 The output path is derived from the inputs, so asking twice for the same sample reuses the file.
-Programs are run with argument lists (never a shell); the text and the title travel in files.
+Programs are run with argument lists (never a shell); the text and the title travel in files. espeak-ng is run
+here; ffmpeg through the media adapter (`tasks.media.ffmpeg.run`), with the drawtext font and escaping of
+`tasks.media.drawtext`. Only the `confcast demo` command, the pipeline benchmark and the tests import this module.
 """
 
 from __future__ import annotations
@@ -11,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import shutil
 import subprocess
-import textwrap
 import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 from confcast.tasks.errors import ConfcastError, stderr_tail
+from confcast.tasks.media import ffmpeg
+from confcast.tasks.media.drawtext import FONT_FILE, filter_value, wrap_lines
 
 SAMPLE_TEXT_FR = (
     "Bonjour à toutes et à tous, et merci d'être venus ce soir. "
@@ -42,7 +45,6 @@ SPEECH_WPM = 150  # espeak-ng words a minute: a moderate pace (its default is 17
 TITLE_CARD_S = 4.0  # seconds the title stays on screen
 TITLE_WRAP_CHARS = 36  # characters a title line, before wrapping
 AUDIO_RATE = 48_000  # Hz, as a camera records
-FONT_FILE = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")  # Debian: fonts-dejavu-core
 
 
 class SampleError(ConfcastError):
@@ -74,7 +76,7 @@ def make_sample_conference(
     if width <= 0 or height <= 0 or width % 2 or height % 2 or fps <= 0:
         raise SampleError(f"sample size {width}x{height} at {fps} fps: use even, positive sizes and a positive rate")
     espeak = _require_program("espeak-ng", "espeak-ng")
-    ffmpeg = _require_program("ffmpeg", "ffmpeg")
+    _require_program("ffmpeg", "ffmpeg")
     if not FONT_FILE.is_file():
         raise SampleError(f"font {FONT_FILE} is missing: install the Debian package fonts-dejavu-core")
 
@@ -92,12 +94,12 @@ def make_sample_conference(
         title_file.write_text(wrap_title(title), encoding="utf-8")
         partial = out_dir / f".{stem}.partial.mp4"
         args = build_sample_args(speech, title_file, partial, duration, width=width, height=height, fps=fps)
-        done = subprocess.run([ffmpeg, *args], capture_output=True, stdin=subprocess.DEVNULL)
-        if done.returncode != 0 or not (partial.is_file() and partial.stat().st_size > 0):
+        returncode, stderr = ffmpeg.run(args)
+        if returncode != 0 or not ffmpeg.non_empty(partial):
             partial.unlink(missing_ok=True)
             raise SampleError(
-                f"ffmpeg could not make the sample video {video} (exit {done.returncode}): "
-                f"{stderr_tail(done.stderr) or 'no message'}; check that ffmpeg has libx264 and drawtext"
+                f"ffmpeg could not make the sample video {video} (exit {returncode}): "
+                f"{stderr_tail(stderr) or 'no message'}; check that ffmpeg has libx264 and drawtext"
             )
         partial.replace(video)
     return SampleConference(path=video, title=title, language=language, text=text, duration_s=duration)
@@ -146,16 +148,9 @@ def build_sample_args(
     ]  # fmt: skip
 
 
-def filter_value(value: str) -> str:
-    """Escape a value for a filter option inside a filtergraph (both of ffmpeg's escaping levels)."""
-    level1 = "".join("\\" + c if c in "\\':" else c for c in value)  # the option parser
-    return "".join("\\" + c if c in "\\'[],;" else c for c in level1)  # the filtergraph parser
-
-
 def wrap_title(title: str, width: int = TITLE_WRAP_CHARS) -> str:
     """The title on lines short enough for the card; whitespace runs become single spaces."""
-    lines = textwrap.wrap(" ".join(title.split()), width=width, break_long_words=True) or [" "]
-    return "\n".join(lines)
+    return wrap_lines(title, width)
 
 
 def wav_duration(path: Path) -> float:

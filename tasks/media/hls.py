@@ -1,10 +1,12 @@
-"""The single-decode ladder command and HLS playlists, as pure functions (plus reading playlists back from disk).
+"""The single-decode ladder command and HLS playlists, as pure functions; plus reading playlists back from disk
+and adding the caption files as a subtitle rendition (`add_subtitles`).
 
 One ffmpeg process decodes the recording once; a filter graph splits the picture to every rung's scaler, to the
 seek-thumbnail sprite and to the poster candidates, and splits the audio to every rung. ffmpeg's HLS muxer writes
 fMP4 (CMAF) segments with aligned keyframes (fixed GOP, no scene-cut keyframes). The master playlist is written
 here rather than by ffmpeg: BANDWIDTH is the measured peak segment bit rate, and the captions join as a WebVTT
-subtitle rendition once transcription has finished.
+subtitle rendition once transcription has finished. `tasks.media.video` runs the command (through
+`tasks.media.ffmpeg`) and `tasks.media.checks` reads the playlists back with the functions here.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from pathlib import Path
 
 from confcast.config.ladder import DEFAULT_LADDER, LadderPreset
 from confcast.tasks.errors import TranscodeError
+from confcast.tasks.media.drawtext import title_filter
 from confcast.tasks.media.ladder import Rung
-from confcast.tasks.models import HlsLadder, HlsSubtitles, HlsVariant
-from confcast.tasks.demo.sample import FONT_FILE, filter_value
 from confcast.tasks.media.thumbnails import SpritePlan
+from confcast.tasks.models import HlsLadder, HlsSubtitles, HlsVariant
 
 MASTER = "master.m3u8"
 FFMPEG_MASTER = "ffmpeg-master.m3u8"  # what ffmpeg writes; only its CODECS are kept
@@ -98,20 +100,6 @@ def build_filter_graph(job: LadderJob) -> str:
 
 
 POSTER_MAX_HEIGHT = 720
-def title_filter(text_file: Path, height: int) -> str:
-    """drawtext centring the title read from a file (no expansion: a title is text, never a template)."""
-    size = max(12, height // 14)
-    options = [
-        f"fontfile={filter_value(str(FONT_FILE))}",
-        f"textfile={filter_value(str(text_file))}",
-        "expansion=none",
-        "fontcolor=white",
-        f"fontsize={size}",
-        f"line_spacing={size // 3}",
-        "x=(w-text_w)/2",
-        "y=(h-text_h)/2",
-    ]
-    return "drawtext=" + ":".join(options)
 
 
 def _poster_size(top: Rung) -> tuple[int, int]:

@@ -7,6 +7,7 @@ pixel, with the bits per pixel of a source-height rung interpolated between its 
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -122,7 +123,7 @@ def bits_per_pixel(height: int, preset: LadderPreset = DEFAULT_LADDER) -> float:
         return points[0][1]
     if height >= points[-1][0]:
         return points[-1][1]
-    for (h0, b0), (h1, b1) in zip(points, points[1:]):
+    for (h0, b0), (h1, b1) in itertools.pairwise(points):
         if h0 <= height <= h1:
             return b0 + (b1 - b0) * (height - h0) / (h1 - h0)
     raise AssertionError("unreachable")

@@ -1,6 +1,6 @@
 """Seek thumbnails and poster choice, as pure functions: the plan of the sprite sheet, its WebVTT track, and the
 choice of a poster among candidate frames. The frames themselves come from the ladder's single decode
-(`tasks.hls.build_ladder_args`), never from a second pass over the recording.
+(`tasks.media.hls.build_ladder_args`), never from a second pass over the recording.
 """
 
 from __future__ import annotations

@@ -10,30 +10,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from confcast.tasks.media import hls
-from confcast.tasks.transcription.captions import parse_vtt, srt_text, transcript_json, transcript_txt, vtt_text
 from confcast.tasks.errors import MetadataError, PublishError
+from confcast.tasks.media import hls
+from confcast.tasks.models import Segment, Transcript
 from confcast.tasks.site.layout import (
     MANIFEST,
     Manifest,
-    VideoInfo,
     TranscriptInfo,
+    VideoInfo,
     caption_path,
     conference_prefix,
     content_tag,
     tagged,
     transcript_path,
 )
-from confcast.tasks.models import Segment, Transcript
-from confcast.tasks.site.publish import read_manifest, rebuild_site, transcript_lang
 from confcast.tasks.site.pages import SiteInfo
-from confcast.tasks.storage.objects import Storage, content_type_for
+from confcast.tasks.site.publish import read_manifest, rebuild_site, transcript_lang
+from confcast.tasks.storage.base import Storage, content_type_for
+from confcast.tasks.transcription.captions import parse_vtt, srt_text, transcript_json, transcript_txt, vtt_text
 
 REVIEWED_NOTE = "Captions reviewed by a person (corrected after the automatic transcription)."
 END_TOLERANCE_S = 1.0  # a reviewed cue may end a little after the recording, not long after
 
 
-def reviewed_cues(text: str, source_name: str, duration_s: float):  # noqa: ANN201 - list[Cue]
+def reviewed_cues(text: str, source_name: str, duration_s: float):
     """The cues of a reviewed file, or MetadataError saying what is wrong with it (line number included)."""
     try:
         cues = parse_vtt(text)
@@ -129,7 +129,10 @@ def _hls_with_captions(
     old_playlist_path = folder / old_playlist
     old_playlist_body = storage.get_bytes(f"{prefix}/{old_playlist_path}")
     old_vtts = (
-        [str(old_playlist_path.parent / uri) for _, uri in hls.parse_media_playlist(old_playlist_body.decode()).segments]
+        [
+            str(old_playlist_path.parent / uri)
+            for _, uri in hls.parse_media_playlist(old_playlist_body.decode()).segments
+        ]
         if old_playlist_body is not None
         else []
     )

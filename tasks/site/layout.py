@@ -197,7 +197,9 @@ def conference_files(conference: Conference) -> list[StagedFile]:
 
     Each path carries the file's content tag (`video/720p.<tag>.mp4`), so caches can keep it forever.
     """
-    tagged_files = [StagedFile(path=tagged(path, file_tag(local)), local=local) for path, local in _logical_files(conference)]
+    tagged_files = [
+        StagedFile(path=tagged(path, file_tag(local)), local=local) for path, local in _logical_files(conference)
+    ]
     return tagged_files + [StagedFile(path=path, local=local) for path, local in _folder_files(conference)]
 
 
@@ -227,8 +229,13 @@ def _folder_files(conference: Conference) -> list[tuple[str, Path]]:
         return []
     staged: list[tuple[str, Path]] = []
     if media.thumbnails is not None:
-        folder = tagged_folder(THUMBNAILS_DIR, [(SPRITE, media.thumbnails.sprite), (THUMBNAILS_TRACK, media.thumbnails.vtt)])
-        staged += [(f"{folder}/{SPRITE}", media.thumbnails.sprite), (f"{folder}/{THUMBNAILS_TRACK}", media.thumbnails.vtt)]
+        folder = tagged_folder(
+            THUMBNAILS_DIR, [(SPRITE, media.thumbnails.sprite), (THUMBNAILS_TRACK, media.thumbnails.vtt)]
+        )
+        staged += [
+            (f"{folder}/{SPRITE}", media.thumbnails.sprite),
+            (f"{folder}/{THUMBNAILS_TRACK}", media.thumbnails.vtt),
+        ]
     if media.hls is not None:
         ladder = media.hls
         folder = tagged_folder(HLS_DIR, [(relative, ladder.root / relative) for relative in ladder.files])

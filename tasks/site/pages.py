@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import html
 import functools
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -17,8 +17,8 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from confcast.tasks.site.layout import CaptionTrack, Catalog, CatalogEntry, Manifest, conference_prefix
 from confcast.tasks.models import Segment
+from confcast.tasks.site.layout import CaptionTrack, Catalog, CatalogEntry, Manifest, conference_prefix
 
 LANGUAGE_NAMES = {
     "fr": {"fr": "Français", "en": "French"},

@@ -17,6 +17,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from confcast.tasks.errors import PublishError
+from confcast.tasks.models import Conference, Segment
 from confcast.tasks.site.layout import (
     CATALOG_JSON,
     CATALOG_PAGE,
@@ -31,7 +32,7 @@ from confcast.tasks.site.layout import (
     remove_entry,
     upsert_entry,
 )
-from confcast.tasks.models import Conference, Segment
+from confcast.tasks.site.pages import SiteInfo, render_catalog_page, render_conference_page, render_feed
 from confcast.tasks.site.search import (
     PASSAGES_NAME,
     SEARCH_INDEX,
@@ -43,8 +44,7 @@ from confcast.tasks.site.search import (
     passages_of,
     terms_from_shards,
 )
-from confcast.tasks.site.pages import SiteInfo, render_catalog_page, render_conference_page, render_feed
-from confcast.tasks.storage.objects import Storage, content_tagged_unit, content_type_for
+from confcast.tasks.storage.base import Storage, content_tagged_unit, content_type_for
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -206,7 +206,9 @@ def publish_conference_files(
     page = render_conference_page(manifest, segments, site)
     storage.put_bytes(f"{prefix}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
     storage.put_bytes(f"{prefix}/{MANIFEST}", manifest.to_json().encode("utf-8"), content_type_for(MANIFEST))
-    write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(manifest)), {manifest.slug: record})
+    write_catalog(
+        storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(manifest)), {manifest.slug: record}
+    )
     remove_stale_passages(storage, manifest.slug, keep=record.passages)
     remove_stale_media(storage, manifest, previous)
     return storage.public_url(f"{prefix}/{PAGE}")

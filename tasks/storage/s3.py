@@ -1,17 +1,16 @@
-"""Where the site is published: S3 object storage (boto3) or a local folder, behind one interface.
+"""A site under s3://bucket/prefix through boto3 (`S3Storage`), and what its errors mean: how they are described,
+which are worth retrying (`is_transient`).
 
-This is the only module that imports boto3. Keys are relative to the site prefix (`conferences/<slug>/index.html`)
-and are checked by `check_key`, so no key can climb out of its prefix or folder.
+This is the only module of confcast that imports boto3 or botocore (tasks.storage.seaweedfs checks its server
+with the standard library; the tests use boto3 on their own to check what was stored).
 
-Reads (`get_bytes`, `list_keys`) treat a missing bucket as empty; writes to it fail until `prepare()` creates it.
-
-- `s3://bucket/prefix`: endpoint from the argument, else boto3's own (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS);
-  credentials only from the standard AWS chain (environment, profile, ...). Path-style addressing, an explicit
-  Content-Type on every upload. Retries: boto3's standard mode (a few quick ones), then, with `retry_seconds`,
-  transient errors only (server unreachable, timeouts, 5xx, throttling) with exponential backoff for that long;
-  refused credentials, denied access or a bad request fail at once. `prepare()` makes the site prefix (only it) publicly readable with a
-  bucket policy; object ACLs are not used.
-- `file:///abs/dir`: the same layout in a folder; every write goes to a temporary file then os.replace.
+Endpoint from the argument, else boto3's own (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS); credentials only from
+the standard AWS chain (environment, profile, ...). Path-style addressing, an explicit Content-Type on every
+upload. Reads (`get_bytes`, `list_keys`) treat a missing bucket as empty; writes to it fail until `prepare()`
+creates it. Retries: boto3's standard mode (a few quick ones), then, with `retry_seconds`, transient errors only
+(server unreachable, timeouts, 5xx, throttling) with exponential backoff for that long; refused credentials,
+denied access or a bad request fail at once. `prepare()` makes the site prefix (only it) publicly readable with a
+bucket policy; object ACLs are not used.
 
 Errors from botocore come out as one-line PublishError messages that never contain credentials.
 """
@@ -26,15 +25,11 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Literal, Protocol, TypeVar, runtime_checkable
-from urllib.parse import quote, unquote
+from pathlib import Path
+from typing import TypeVar
 
 import boto3
 import botocore.exceptions
@@ -43,12 +38,19 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
 from confcast.tasks.errors import ConfigError, PublishError
+from confcast.tasks.storage.base import (
+    StorageTarget,
+    cache_control_for,
+    check_key,
+    check_list_prefix,
+    content_type_for,
+    cors_rules,
+    join_url,
+    parse_storage_url,
+)
 
-ACCEPTED_FORMS = "s3://bucket/prefix (prefix may be empty) or file:///absolute/dir"
 DEFAULT_REGION = "us-east-1"
-MAX_KEY_BYTES = 1024  # S3's limit for a whole object key
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
-TEMP_PREFIX = ".confcast-tmp-"  # FileStorage's in-progress files; never listed
 POLICY_SID_PREFIX = "ConfcastPublicRead"
 # Transient S3 errors are retried for `retry_seconds` (settings: s3_retry_seconds), waiting 1, 2, 4, 8, 15, 15, ... s.
 RETRY_FIRST_DELAY_S = 1.0
@@ -57,196 +59,6 @@ COPY_MULTIPART_THRESHOLD = 4 * 1024**3  # server-side copies in one request belo
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
-
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-
-_CONTENT_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".htm": "text/html; charset=utf-8",
-    ".json": "application/json; charset=utf-8",
-    ".xml": "application/xml; charset=utf-8",
-    ".vtt": "text/vtt; charset=utf-8",
-    ".srt": "application/x-subrip; charset=utf-8",
-    ".txt": "text/plain; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".mp4": "video/mp4",
-    ".m4a": "audio/mp4",
-    ".m4s": "video/iso.segment",
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".jpg": "image/jpeg",
-    ".jpeg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-    ".wav": "audio/wav",
-}
-FEED_CONTENT_TYPE = "application/rss+xml; charset=utf-8"
-DEFAULT_CONTENT_TYPE = "application/octet-stream"
-
-# Files whose key carries a content tag (`720p.0123456789ab.mp4`, or a folder `hls.0123456789ab/`) never change
-# under that key: caches may keep them for a year. Everything else (pages, manifest, catalog, feed) is rewritten in
-# place and must be revalidated soon.
-IMMUTABLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
-SHORT_CACHE_CONTROL = "public, max-age=60"
-_CONTENT_TAG_RE = re.compile(r"(^|/)[^/]+\.[0-9a-f]{12}(\.[^/]+)?(/|$)")
-CORS_MAX_AGE_S = 3600
-
-
-# --- pure helpers ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StorageTarget:
-    """A parsed storage URL: an S3 bucket and prefix, or a local root folder."""
-
-    scheme: Literal["s3", "file"]
-    bucket: str = ""
-    prefix: str = ""  # no leading or trailing slash; "" for the bucket root
-    root: Path | None = None  # file: the absolute folder
-
-    @property
-    def url(self) -> str:
-        if self.scheme == "s3":
-            return f"s3://{self.bucket}/{self.prefix}" if self.prefix else f"s3://{self.bucket}"
-        assert self.root is not None
-        return self.root.as_uri()
-
-
-def _bad_url(url: str, why: str) -> ConfigError:
-    return ConfigError(f"invalid storage URL {url!r}: {why}; use {ACCEPTED_FORMS}")
-
-
-def _path_problem(path: str) -> str | None:
-    """Why a slash-separated relative path is unsafe, or None."""
-    if "\\" in path:
-        return "it contains a backslash"
-    if _CONTROL_RE.search(path):
-        return "it contains a control character"
-    if path.startswith("/"):
-        return "it is absolute (starts with /)"
-    segments = path.split("/")
-    if any(segment in ("..", ".") for segment in segments):
-        return "it has a '.' or '..' segment"
-    if any(segment == "" for segment in segments):
-        return "it has an empty segment (// or a trailing /)"
-    return None
-
-
-def parse_storage_url(url: str) -> StorageTarget:
-    """Parse `s3://bucket/prefix` or `file:///abs/dir`; anything else is a ConfigError naming the accepted forms."""
-    if not isinstance(url, str) or not url.strip():
-        raise _bad_url(str(url), "it is empty")
-    url = url.strip()
-    if url.startswith("s3://"):
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        if not bucket:
-            raise _bad_url(url, "the bucket name is empty")
-        if not _BUCKET_RE.match(bucket) or ".." in bucket or _IPV4_RE.match(bucket) or bucket.startswith("xn--"):
-            raise _bad_url(
-                url,
-                f"{bucket!r} is not a valid bucket name (3-63 lowercase letters, digits, dots and hyphens, "
-                "starting and ending with a letter or digit)",
-            )
-        if "?" in prefix or "#" in prefix:
-            raise _bad_url(url, "the prefix contains '?' or '#'")
-        prefix = prefix.strip("/")
-        if prefix:
-            problem = _path_problem(prefix)
-            if problem:
-                raise _bad_url(url, f"the prefix {prefix!r} is unsafe: {problem}")
-        return StorageTarget(scheme="s3", bucket=bucket, prefix=prefix)
-    if url.startswith("file://"):
-        rest = url[len("file://") :]
-        host, slash, path = rest.partition("/")
-        if host not in ("", "localhost") or not slash:
-            raise _bad_url(url, "a file URL needs an absolute path, like file:///srv/site (three slashes)")
-        if "?" in path or "#" in path:
-            raise _bad_url(url, "the path contains '?' or '#'")
-        path = "/" + unquote(path)
-        if "\\" in path or _CONTROL_RE.search(path):
-            raise _bad_url(url, "the path contains a backslash or a control character")
-        if any(segment in ("..", ".") for segment in path.split("/")):
-            raise _bad_url(url, "the path has a '.' or '..' segment")
-        root = Path(os.path.normpath(path))
-        return StorageTarget(scheme="file", root=root)
-    raise _bad_url(url, "unknown scheme")
-
-
-def content_tagged_unit(key: str) -> str | None:
-    """The part of a key up to its first content-tagged name (`conferences/t/hls.<tag>` for a segment of a tagged
-    folder, the whole key for a tagged file), or None when the key carries no tag: its content may change."""
-    match = _CONTENT_TAG_RE.search(key)
-    return key[: match.end()].rstrip("/") if match else None
-
-
-def cache_control_for(key: str) -> str:
-    """Long and immutable for a key with a content tag in a file or folder name; short for everything else."""
-    return IMMUTABLE_CACHE_CONTROL if _CONTENT_TAG_RE.search(key) else SHORT_CACHE_CONTROL
-
-
-def cors_rules(origins: Sequence[str]) -> list[dict]:
-    """The bucket CORS rule that lets players on these origins read the site (video ranges, captions, JSON)."""
-    return [
-        {
-            "AllowedOrigins": list(origins),
-            "AllowedMethods": ["GET", "HEAD"],
-            "AllowedHeaders": ["*"],
-            "ExposeHeaders": ["Content-Length", "Content-Range", "Content-Type", "ETag", "Accept-Ranges"],
-            "MaxAgeSeconds": CORS_MAX_AGE_S,
-        }
-    ]
-
-
-def content_type_for(key: str) -> str:
-    """The Content-Type to serve a published file with (text types carry charset=utf-8)."""
-    name = PurePosixPath(key).name.lower()
-    if name == "feed.xml":
-        return FEED_CONTENT_TYPE
-    return _CONTENT_TYPES.get(PurePosixPath(name).suffix, DEFAULT_CONTENT_TYPE)
-
-
-def check_key(key: str) -> str:
-    """Return the key when it is a safe relative path (`a/b.html`); raise PublishError otherwise."""
-    if not isinstance(key, str) or not key:
-        raise PublishError(f"invalid object key {key!r}: it is empty; keys are relative paths like a/b.html")
-    problem = _path_problem(key)
-    if problem is None and len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        problem = f"it is longer than {MAX_KEY_BYTES} bytes"
-    if problem:
-        raise PublishError(f"invalid object key {key!r}: {problem}; keys are relative paths like a/b.html")
-    return key
-
-
-def _check_list_prefix(prefix: str) -> str:
-    """A listing prefix: '' or a relative path, possibly ending with '/'."""
-    if prefix:
-        check_key(prefix[:-1] if prefix.endswith("/") else prefix)
-    return prefix
-
-
-@runtime_checkable
-class Storage(Protocol):
-    """Where a site is published. Keys are relative to the site prefix or folder."""
-
-    url: str
-
-    def prepare(self) -> None: ...
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None: ...
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None: ...
-    def get_bytes(self, key: str) -> bytes | None: ...
-    def list_keys(self, prefix: str = "") -> list[str]: ...
-    def delete_keys(self, keys: Iterable[str]) -> None: ...
-    def public_url(self, key: str) -> str: ...
-
-
-
-def _join_url(base: str, key: str) -> str:
-    return base.rstrip("/") + "/" + quote(key)
-
-
-# --- S3 --------------------------------------------------------------------------------------------
 
 _CONNECTION_ERRORS = (
     botocore.exceptions.EndpointConnectionError,
@@ -362,8 +174,8 @@ class S3Storage:
 
     def public_url(self, key: str) -> str:
         if self.public_base_url:
-            return _join_url(self.public_base_url, check_key(key))
-        return _join_url(f"{self.endpoint_url}/{self.bucket}", self.object_key(key))
+            return join_url(self.public_base_url, check_key(key))
+        return join_url(f"{self.endpoint_url}/{self.bucket}", self.object_key(key))
 
     # -- errors and retries
 
@@ -413,7 +225,8 @@ class S3Storage:
                 )
             return f"the server answered {said}", "check the bucket, the endpoint and the server's logs"
         if isinstance(cause, OSError):
-            return f"{cause.strerror or cause}" + (f" ({cause.filename})" if cause.filename else ""), "check the local file"
+            where = f" ({cause.filename})" if cause.filename else ""
+            return f"{cause.strerror or cause}{where}", "check the local file"
         return f"{type(cause).__name__}: {cause}", "check the endpoint, the bucket and the credentials"
 
     def _error(
@@ -553,7 +366,8 @@ class S3Storage:
         if isinstance(statements, dict):
             statements = [statements]
         for existing in statements:
-            if existing.get("Sid") == statement["Sid"] and _as_list(existing.get("Resource")) == [statement["Resource"]]:
+            same_resource = _as_list(existing.get("Resource")) == [statement["Resource"]]
+            if existing.get("Sid") == statement["Sid"] and same_resource:
                 return  # already public, nothing to write
         kept = [existing for existing in statements if existing.get("Sid") != statement["Sid"]]
         new_policy = {**policy, "Version": policy.get("Version", "2012-10-17"), "Statement": [*kept, statement]}
@@ -704,7 +518,7 @@ class S3Storage:
     def list_sizes(self, prefix: str = "", *, recursive: bool = True) -> dict[str, int]:
         """Keys under a prefix with their sizes in bytes; `recursive=False` lists only the prefix's own level
         (nothing inside sub-folders). A missing bucket is an error here."""
-        _check_list_prefix(prefix)
+        check_list_prefix(prefix)
         base = f"{self.prefix}/" if self.prefix else ""
         extra = {} if recursive else {"Delimiter": "/"}
 
@@ -719,7 +533,7 @@ class S3Storage:
         return self._call("listing", None, listing)
 
     def list_keys(self, prefix: str = "") -> list[str]:
-        _check_list_prefix(prefix)
+        check_list_prefix(prefix)
         base = f"{self.prefix}/" if self.prefix else ""
 
         def listing() -> list[str]:
@@ -821,139 +635,3 @@ def _same_cors(current: list[dict], wanted: list[dict]) -> bool:
 
 def _as_list(value: object) -> list:
     return value if isinstance(value, list) else [value]
-
-
-# --- local folder ----------------------------------------------------------------------------------
-
-
-class FileStorage:
-    """A site in a local folder, with the same layout as in a bucket. Writes are atomic (temp file + rename)."""
-
-    def __init__(self, target: StorageTarget | str | Path, *, public_base_url: str | None = None) -> None:
-        if isinstance(target, Path):
-            target = StorageTarget(scheme="file", root=Path(os.path.abspath(target)))
-        elif isinstance(target, str):
-            target = parse_storage_url(target)
-        if target.scheme != "file" or target.root is None:
-            raise ConfigError(f"FileStorage needs a file:// URL, not {target.url}")
-        self.target = target
-        self.root = target.root
-        self.url = target.url
-        self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
-
-    def path_for(self, key: str) -> Path:
-        """The file of a key, guaranteed inside the root (also through symbolic links)."""
-        path = self.root / check_key(key)
-        root = self.root.resolve()
-        if not path.resolve().is_relative_to(root):
-            raise PublishError(f"invalid object key {key!r}: it leads outside {self.root} (through a link)")
-        return path
-
-    def public_url(self, key: str) -> str:
-        if self.public_base_url:
-            return _join_url(self.public_base_url, check_key(key))
-        return self.path_for(key).as_uri()
-
-    def prepare(self) -> None:
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise PublishError(f"cannot create the site folder {self.root}: {error.strerror}") from None
-
-    def _write(self, key: str, fill: Callable[[io.BufferedWriter], object]) -> None:
-        """Write through a temporary file in the destination folder, then os.replace it into place."""
-        path = self.path_for(key)
-        temporary: str | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=path.parent)
-            with os.fdopen(fd, "wb") as handle:
-                fill(handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(temporary, 0o644)
-            os.replace(temporary, path)
-            temporary = None
-        except OSError as error:
-            raise PublishError(
-                f"cannot write {path}: {error.strerror or error}; check the folder's permissions and free space"
-            ) from None
-        finally:
-            if temporary is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(temporary)
-
-    def put_bytes(self, key: str, data: bytes, content_type: str | None = None) -> None:
-        self._write(key, lambda handle: handle.write(data))
-
-    def put_file(self, key: str, path: Path, content_type: str | None = None) -> None:
-        if not Path(path).is_file():
-            raise PublishError(f"cannot copy {path} to {self.path_for(key)}: the file does not exist")
-
-        def copy(handle: io.BufferedWriter) -> None:
-            with open(path, "rb") as source:
-                shutil.copyfileobj(source, handle, 1024 * 1024)
-
-        self._write(key, copy)
-
-    def get_bytes(self, key: str) -> bytes | None:
-        path = self.path_for(key)
-        try:
-            return path.read_bytes()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            return None
-        except OSError as error:
-            raise PublishError(f"cannot read {path}: {error.strerror}") from None
-
-    def list_keys(self, prefix: str = "") -> list[str]:
-        _check_list_prefix(prefix)
-        keys: list[str] = []
-        for folder, _dirs, files in os.walk(self.root):
-            relative = Path(folder).relative_to(self.root).as_posix()
-            for name in files:
-                if name.startswith(TEMP_PREFIX):
-                    continue
-                key = name if relative == "." else f"{relative}/{name}"
-                if key.startswith(prefix):
-                    keys.append(key)
-        return sorted(keys)
-
-    def delete_keys(self, keys: Iterable[str]) -> None:
-        root = self.root.resolve()
-        for key in keys:
-            path = self.path_for(key)
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as error:
-                raise PublishError(f"cannot delete {path}: {error.strerror}") from None
-            parent = path.parent  # prune folders left empty, never the root itself
-            while parent.resolve() != root and parent.resolve().is_relative_to(root):
-                try:
-                    parent.rmdir()
-                except OSError:
-                    break
-                parent = parent.parent
-
-
-def open_storage(
-    url: str,
-    *,
-    endpoint_url: str | None = None,
-    public_base_url: str | None = None,
-    cors_origins: Sequence[str] | None = None,
-    retry_seconds: float = 0.0,
-    on_retry: Callable[[str], None] | None = None,
-) -> Storage:
-    """The storage behind a URL: S3Storage for s3://, FileStorage for file:// (endpoint_url, CORS and retries then
-    ignored)."""
-    target = parse_storage_url(url)
-    if target.scheme == "s3":
-        return S3Storage(
-            target,
-            endpoint_url=endpoint_url,
-            public_base_url=public_base_url,
-            cors_origins=cors_origins,
-            retry_seconds=retry_seconds,
-            on_retry=on_retry,
-        )
-    return FileStorage(target, public_base_url=public_base_url)
