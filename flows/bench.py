@@ -36,7 +36,7 @@ from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credent
 from confcast.tasks.transcription.model_lookup import packaged_base_dir
 
 bench_app = typer.Typer(
-    help="Measure speed, memory and accuracy; prints a table with ratios (see README, Performance). "
+    help="Measure speed, memory and accuracy; prints a table with ratios (see docs/performance.md). "
     "With no subcommand: the whole pipeline (`confcast bench pipeline` with its defaults)."
 )
 

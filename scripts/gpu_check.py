@@ -1,4 +1,4 @@
-"""A short, prepared check of Whisper on a CUDA machine (README, Performance: GPU).
+"""A short, prepared check of Whisper on a CUDA machine (docs/performance.md: "Whisper on a GPU").
 
 It runs where the project's virtual environment is not installed (a lent GPU machine with its own PyTorch): the
 packaged base weights arrive split in .gpu/{a,b,c}/mb.*, openai-whisper's pure-Python package in .gpu/c/pylib,

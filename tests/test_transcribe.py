@@ -7,6 +7,7 @@ for the module.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -339,6 +340,30 @@ def test_engines_agree_at_temperature_zero(cache_dir: Path) -> None:
     reference_words = [w for s in reference.segments for w in s.words]
     assert [w.text for w in reference_words] == [w.text for w in fast_words]
     assert max(abs(a.start - b.start) for a, b in zip(reference_words, fast_words, strict=False)) <= 0.1
+
+
+SAMPLE_HOT = """
+import json, sys
+from pathlib import Path
+from confcast.tasks.transcription.transcribe import transcribe_audio
+transcript = transcribe_audio(Path(sys.argv[1]), cache_dir=Path(sys.argv[2]), language="fr", temperatures=(1.0,))
+print(json.dumps([[w.text, w.probability] for s in transcript.segments for w in s.words]))
+"""
+
+
+def test_faster_whisper_sampling_is_seeded_run_after_run(cache_dir: Path, french: Path) -> None:
+    """Hot temperatures sample words at random; seeded, two runs (each its own process, as publications are) of
+    the same speech give the same words with the same probabilities."""
+    command = [sys.executable, "-c", SAMPLE_HOT, str(french), str(cache_dir)]
+    runs = [subprocess.run(command, check=True, capture_output=True, text=True, timeout=120).stdout for _ in range(2)]
+    assert json.loads(runs[0]) and runs[0] == runs[1]
+
+
+def test_reference_engine_sampling_is_seeded(cache_dir: Path, french: Path) -> None:
+    """openai-whisper draws from torch's generator, seeded before each block: reproducible call after call."""
+    options = {"cache_dir": cache_dir, "language": "fr", "temperatures": (1.0,), "engine": REFERENCE}
+    first, second = (transcribe_audio(french, **options) for _ in range(2))
+    assert first.text and first.text == second.text
 
 
 @pytest.mark.parametrize("language", ["fr", "en"])

@@ -27,6 +27,9 @@ BEST_OF = 5  # candidates sampled at a temperature above 0
 # Sampling temperatures, Whisper's default fallback: 0 is a beam search; when its output looks like a loop (or is
 # too unlikely) the window is decoded again at the next temperature, sampling BEST_OF candidates.
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# The seed of the sampling at temperatures above 0: the same speech and settings give the same transcript on a
+# machine, run after run (unseeded, a passage decoded again by the fallback changed words from one run to the next).
+RANDOM_SEED = 0
 
 
 # --- what an engine gives back (times in seconds from the start of the block it was handed) -----------------

@@ -19,6 +19,7 @@ import numpy as np
 
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.transcription.engine import (
+    RANDOM_SEED,
     SAMPLE_RATE,
     Decoded,
     RawSegment,
@@ -54,8 +55,12 @@ def pick_compute_type(compute_type: str, device: str) -> str:
 @functools.lru_cache(maxsize=4)
 def _load_model(path: str, device: str, compute_type: str, threads: int) -> WhisperModel:
     """One WhisperModel per (folder, device, compute type, threads) for the life of the process."""
+    import ctranslate2
     from faster_whisper import WhisperModel
 
+    # CTranslate2 seeds each of its threads' random generators at the thread's first draw, from this seed: the
+    # sampling at hot temperatures is then the same run after run (one process each), not call after call.
+    ctranslate2.set_random_seed(RANDOM_SEED)
     return WhisperModel(
         path, device=device, compute_type=compute_type, cpu_threads=threads, local_files_only=True
     )

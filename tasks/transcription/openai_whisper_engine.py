@@ -24,7 +24,15 @@ import numpy as np
 
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.transcription.convert import openai_checkpoint
-from confcast.tasks.transcription.engine import Decoded, RawSegment, RawWord, decode_options, one_line, pick_threads
+from confcast.tasks.transcription.engine import (
+    RANDOM_SEED,
+    Decoded,
+    RawSegment,
+    RawWord,
+    decode_options,
+    one_line,
+    pick_threads,
+)
 from confcast.tasks.transcription.model_lookup import PACKAGED_MODEL, resolve_model
 
 if TYPE_CHECKING:
@@ -134,6 +142,7 @@ class OpenAIWhisper:
             language = max(probs, key=probs.get)
             probability = float(probs[language])
         options = decode_options(temperatures)
+        torch.manual_seed(RANDOM_SEED)
         result = whisper.transcribe(
             self.model, samples, language=language, task=task, fp16=self.fp16, verbose=None, **options
         )
