@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from confcast.tasks.errors import ConfigError
@@ -58,18 +58,34 @@ class Settings(BaseSettings):
         ["*"],
         description="Web origins allowed to embed the stream and captions (bucket CORS rule); [] removes the rule.",
     )
+    public_whole_bucket: bool = Field(
+        False,
+        description="Allow a site at the root of a bucket (s3://bucket): its bucket policy then makes EVERY object "
+        "of the bucket publicly readable. Off: such a site is refused; publish under a prefix (s3://bucket/site).",
+    )
     s3_retry_seconds: float = Field(
         120.0,
         ge=0,
         description="How long an S3 request keeps retrying transient errors (server unreachable, timeouts, 5xx, "
         "throttling) with backoff before the run fails; 0 keeps only boto3's quick retries (under a second).",
     )
+    site_lock_seconds: float = Field(
+        120.0,
+        ge=2,
+        description="The site lock's lease in an s3:// site (one writer at a time, whatever the host): renewed while "
+        "held; a lease not renewed for this long (its holder crashed) is taken over by the next writer.",
+    )
     local_s3_port: int = Field(8333, description="Port of the embedded local S3 server (SeaweedFS).")
     keep_work: bool = Field(
         False, description="Keep a run's work folder after it is published (it is kept on failure)."
     )
-    webhook_url: str | None = Field(
-        None, description="URL that receives a JSON message when a conference is published or fails."
+    # A secret (Slack, Teams and Discord put their token in it): SecretStr hides it from repr and logs, and
+    # exclude=True keeps it out of every serialisation, so out of the parameters Prefect stores for a flow run. A
+    # run reads it from the Settings object it was given in its own process, or from its environment/config.
+    webhook_url: SecretStr | None = Field(
+        None,
+        exclude=True,
+        description="http(s) URL that receives a JSON message when a conference is published or fails (a secret).",
     )
     inbox_url: str | None = Field(
         None, description="Inbox that scan-inbox watches: a folder path, a file:// URL or s3://bucket/prefix."
@@ -96,6 +112,17 @@ class Settings(BaseSettings):
     transcription_wait_hours: float = Field(
         6.0, gt=0, description="How long a publication waits for its transcription run on another work pool."
     )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def webhook_is_http(cls, value: SecretStr | None) -> SecretStr | None:
+        """Only http:// or https:// (urllib would also open file: and ftp: URLs); the URL itself is never quoted."""
+        if value is None or not value.get_secret_value():
+            return None
+        scheme, _, rest = value.get_secret_value().partition("://")
+        if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0].split("@")[-1]:
+            raise ValueError("give an http:// or https:// URL with a host name (the URL given is not repeated here)")
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -145,4 +172,5 @@ def load_settings(config_file: Path | None = None, **options: Any) -> Settings:
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         first = error.errors()[0] if hasattr(error, "errors") else {"loc": (), "msg": str(error)}
         where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"invalid setting {where}: {first['msg']}") from None
+        message = " ".join(str(first["msg"]).removeprefix("Value error, ").split())
+        raise ConfigError(f"invalid setting {where}: {message}" if where else f"invalid settings: {message}") from None

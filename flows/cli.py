@@ -77,7 +77,7 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
 
 @app.command()
 def publish(
-    source: Annotated[Path, typer.Argument(help="The recording (any format ffmpeg reads).")],
+    source: Annotated[Path, typer.Argument(help="The recording: one video or audio file (MP4, MKV, WebM, WAV, ...).")],
     title: Annotated[
         Optional[str], typer.Option(help="Title of the talk (default: sidecar file, else file name).")
     ] = None,
@@ -118,6 +118,14 @@ def publish(
             "--via-server", help="Run it on the Prefect server (PREFECT_API_URL) where `confcast serve` runs."
         ),
     ] = False,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace the talk published under this slug even if it came from a different recording "
+            "(without it, such a slug is refused).",
+        ),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Publish one recording: transcode, transcribe, caption, and upload with its page.
@@ -147,6 +155,7 @@ def publish(
             description=description,
             language=language,
             slug=slug,
+            replace=replace,
         ),
     )
     typer.echo(url)
@@ -178,6 +187,7 @@ def demo(
             description="Une conférence d'exemple générée par confcast : mire de test et voix de synthèse.",
             language="auto",  # shows detection; the sample is French
             slug="conference-de-demonstration",
+            replace=True,  # the demo's own slug: a newer sample replaces the older one
         )
 
     typer.echo(guarded(verbose, make_and_publish))

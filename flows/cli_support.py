@@ -18,6 +18,7 @@ from confcast.flows.prefect_env import configure_prefect
 from confcast.tasks.errors import ConfcastError
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.metadata import build_meta
+from confcast.tasks.storage.base import check_public_scope, parse_storage_url
 
 ConfigOption = Annotated[
     Optional[Path],
@@ -71,7 +72,9 @@ def prepare_prefect(settings: Settings, verbose: bool) -> None:
 
 
 def check_before_flow(settings: Settings, parameters: dict) -> None:
-    """Refuse bad metadata or an unreadable recording at once, before Prefect's start-up (10-20 s)."""
+    """Refuse a bad storage URL, bad metadata or an unreadable recording at once, before Prefect's start-up."""
+    if settings.storage_url:  # e.g. a site at a bucket's root, which would make the whole bucket public
+        check_public_scope(parse_storage_url(settings.storage_url), settings.public_whole_bucket)
     source = Path(str(parameters["source"])).expanduser()
     meta_options = {
         key: parameters.get(key) for key in ("title", "date", "speakers", "description", "language", "slug")

@@ -1,22 +1,32 @@
-"""Prefect state hooks of the publish flow: tell the configured webhook how a run ended."""
+"""Prefect state hooks of the publish flow: tell the configured webhook how a run ended.
+
+The webhook URL is a secret and is never among the parameters Prefect stores (Settings excludes it), so the hook
+takes it from the Settings object the run was given in this very process (a CLI or inbox run), else from this
+process's own environment and config file (a served or deployed run: `confcast serve` exports its settings).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from prefect.logging import get_logger
+from prefect.context import FlowRunContext
+from prefect.logging.loggers import flow_run_logger
 
 from confcast.config.settings import Settings, load_settings
 from confcast.tasks.notify import Notice, send_webhook
 
 
-def run_settings(parameters: dict[str, Any]) -> Settings:
-    given = parameters.get("settings")
-    if isinstance(given, Settings):
-        return given
-    if isinstance(given, dict):
-        return Settings(**given)
+def run_settings(flow_run: Any) -> Settings:
+    """The settings of this run, secrets included."""
+    context = FlowRunContext.get()  # hooks run inside their flow run's context, which holds the objects given
+    if context is not None and context.flow_run is not None and context.flow_run.id == flow_run.id:
+        given = (context.parameters or {}).get("settings")
+        if isinstance(given, Settings):
+            return given
+    stored = (flow_run.parameters or {}).get("settings")
+    if isinstance(stored, dict):  # what the server stored: everything but the secrets, which come from here
+        return load_settings(**stored)
     return load_settings()
 
 
@@ -24,10 +34,10 @@ def notify_webhook(flow: Any, flow_run: Any, state: Any) -> None:
     """Send `published` or `failed` to settings.webhook_url; never raises (a webhook never fails a publication)."""
     parameters = dict(flow_run.parameters or {})
     try:
-        settings = run_settings(parameters)
+        settings = run_settings(flow_run)
     except Exception:  # settings were good enough to run the flow; if not, there is nobody to tell
         return
-    if not settings.webhook_url:
+    if settings.webhook_url is None:
         return
     source = Path(str(parameters.get("source", ""))).name
     outcome = state.result(raise_on_failure=False)
@@ -37,6 +47,6 @@ def notify_webhook(flow: Any, flow_run: Any, state: Any) -> None:
     else:
         notice = Notice(event="failed", source=source, slug=parameters.get("slug"), title=parameters.get("title"),
                         error=" ".join(str(outcome).split()) or state.message)
-    problem = send_webhook(settings.webhook_url, notice)
-    if problem:
-        get_logger("confcast.notify").warning(problem)
+    problem = send_webhook(settings.webhook_url.get_secret_value(), notice)
+    if problem:  # in the run's own logs (the URL redacted), where the operator looks for what happened
+        flow_run_logger(flow_run, flow).warning(problem)

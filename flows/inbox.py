@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -16,7 +17,17 @@ from confcast.flows.publish import publish_conference
 from confcast.flows.targets import report_retry, resolve_target
 from confcast.tasks.errors import ConfcastError, ConfigError
 from confcast.tasks.storage.base import parse_storage_url
-from confcast.tasks.storage.inbox import Claimed, FolderInbox, Inbox, S3Inbox, ScanMemory, is_outage, ready_entries
+from confcast.tasks.storage.inbox import (
+    Claimed,
+    FolderInbox,
+    Inbox,
+    S3Inbox,
+    ScanMemory,
+    is_outage,
+    ready_entries,
+    site_overlap,
+)
+from confcast.tasks.storage.inbox_names import shown
 from confcast.tasks.storage.s3 import S3Storage
 
 
@@ -25,10 +36,20 @@ def open_inbox(url: str, settings: Settings | None = None) -> Inbox:
     if url.startswith("s3://"):
         return open_s3_inbox(url, settings or load_settings())
     if url.startswith("file://"):
-        return FolderInbox(Path(unquote(urlsplit(url).path)))
+        return open_folder_inbox(Path(unquote(urlsplit(url).path)), settings or load_settings())
     if "://" in url:
         raise ConfigError(f"inbox {url!r}: give a folder path, a file:// URL or s3://bucket/prefix")
-    return FolderInbox(Path(url))
+    return open_folder_inbox(Path(url), settings or load_settings())
+
+
+def open_folder_inbox(path: Path, settings: Settings) -> FolderInbox:
+    """A folder inbox; refused (before anything is made in it) inside a file:// site, or around one."""
+    site = parse_storage_url(settings.storage_url).root if settings.storage_url else None  # a file:// site
+    if site is not None:
+        problem = site_overlap(Path(os.path.realpath(path.expanduser())), Path(os.path.realpath(site)))
+        if problem:
+            raise ConfigError(problem)
+    return FolderInbox(path)
 
 
 def inside_prefix(prefix: str, parent: str) -> bool:
@@ -70,7 +91,13 @@ def publish_claimed(
 ) -> str | None:
     """Publish one claimed recording and file it: done/ with its page URL, failed/ with the reason; returns the
     page URL. A publication that failed only because the S3 storage was unreachable is not the recording's fault:
-    the claim is released and the recording left in place for the next scan."""
+    the claim is released and the recording left in place for the next scan. A claim with a `problem` (a link, a
+    name the inbox cannot handle) is filed under failed/ unread."""
+    name = shown(claimed.name)
+    if claimed.problem:
+        box.finish(claimed, ok=False, detail=claimed.problem)
+        logger.error("%s refused: %s", name, claimed.problem)
+        return None
     try:
         url = publish(str(claimed.path))
     except ConfcastError as error:
@@ -79,20 +106,20 @@ def publish_claimed(
                 box.release(claimed)
             except ConfcastError as problem:  # the inbox is on the unreachable server too: the claim stays
                 logger.error("%s: could not release its claim (%s); the first scan after this process ends takes "
-                             "it back", claimed.name, problem)
+                             "it back", name, problem)
                 return None
             logger.warning("%s not filed under failed/: the storage was unreachable (%s); released, the next scan "
-                           "tries again", claimed.name, error)
+                           "tries again", name, error)
             return None
         box.finish(claimed, ok=False, detail=str(error))
-        logger.error("%s failed: %s", claimed.name, error)
+        logger.error("%s failed: %s", name, error)
         return None
     except Exception as error:  # keep scanning: one broken recording must not block the others
         box.finish(claimed, ok=False, detail=f"unexpected {type(error).__name__}: {error}")
-        logger.exception("%s failed unexpectedly", claimed.name)
+        logger.exception("%s failed unexpectedly", name)
         return None
     if box.finish(claimed, ok=True, detail=url) is None:
-        logger.warning("%s was published, but its claim was taken back meanwhile: the new owner files it", claimed.name)
+        logger.warning("%s was published, but its claim was taken back meanwhile: the new owner files it", name)
     return url
 
 
@@ -104,15 +131,60 @@ def take_back_stale_claims(
     for stale in box.stale_claims(max_age=max_age):
         try:
             claimed = box.take_back(stale)
-        except ConfcastError as error:  # e.g. its download failed: the claim is released, the next scan retries
-            logger.error("%s: could not take back the claim from %s: %s", stale.name, stale.describe(), error)
+        except ConfigError:
+            raise  # the inbox itself is wrong (a special folder is a link): the scan stops, with one line
+        except (ConfcastError, OSError) as error:  # e.g. its download failed: released, the next scan retries
+            logger.error("%s: could not take back the claim from %s: %s", shown(stale.name), stale.describe(), error)
             continue
         if claimed is None:
             if not stale.orphan:
-                logger.info("%s: its stale claim was taken back by another scanner", stale.name)
+                logger.info("%s: its stale claim was taken back by another scanner", shown(stale.name))
             continue
-        logger.warning("%s: took back a claim from %s", stale.name, stale.describe())
+        logger.warning("%s: took back a claim from %s", shown(stale.name), stale.describe())
         yield claimed
+
+
+def run_scan(
+    box: Inbox,
+    memory: ScanMemory,
+    publish: Callable[[str], str],
+    logger: logging.Logger | logging.LoggerAdapter,
+    max_age: dt.timedelta,
+) -> list[str]:
+    """One scan (what the scan-inbox flow runs, without Prefect): stale claims taken back and published, then
+    every complete recording claimed, published and filed. One bad entry never stops the others: an entry the
+    inbox cannot take is reported once and left in place, one that vanished or cannot be claimed is logged and
+    skipped; only an inbox that is itself wrong stops the scan. Returns the page URLs published."""
+    published = []
+    for claimed in take_back_stale_claims(box, max_age, logger):
+        url = publish_claimed(box, claimed, publish, logger)
+        if url is not None:
+            published.append(url)
+
+    entries = box.entries()
+    reported = memory.reported()
+    for entry in entries:
+        if entry.skip and entry.name not in reported:
+            logger.warning("%s left in the inbox: %s", shown(entry.name), entry.skip)
+    ready = ready_entries(entries, memory.load(), sidecar_means_complete=box.sidecar_means_complete)
+    memory.save(entries, reported={entry.name for entry in entries if entry.skip})
+    logger.info("Inbox %s: %d recording(s), %d ready", box.url, len(entries), len(ready))
+
+    for entry in ready:
+        try:
+            claimed = box.claim(entry)
+        except ConfigError:
+            raise
+        except (ConfcastError, OSError) as error:  # e.g. its download failed: released, the next scan retries
+            logger.error("%s could not be taken: %s", shown(entry.name), error)
+            continue
+        if claimed is None:
+            logger.info("%s was claimed by another scanner", shown(entry.name))
+            continue
+        url = publish_claimed(box, claimed, publish, logger)
+        if url is not None:
+            published.append(url)
+    return published
 
 
 @flow(name="scan-inbox", validate_parameters=False)
@@ -129,28 +201,5 @@ def scan_inbox(inbox: str | None = None, settings: Settings | None = None) -> li
     def publish(source: str) -> str:
         return publish_conference(source=source, settings=settings)
 
-    published = []
-    for claimed in take_back_stale_claims(box, dt.timedelta(hours=settings.inbox_claim_hours), logger):
-        url = publish_claimed(box, claimed, publish, logger)
-        if url is not None:
-            published.append(url)
-
-    memory = scan_memory(settings, box.url)
-    entries = box.entries()
-    ready = ready_entries(entries, memory.load())
-    memory.save(entries)
-    logger.info("Inbox %s: %d recording(s), %d ready", box.url, len(entries), len(ready))
-
-    for entry in ready:
-        try:
-            claimed = box.claim(entry)
-        except ConfcastError as error:  # e.g. the download failed: the claim is released, the next scan retries
-            logger.error("%s could not be taken: %s", entry.name, error)
-            continue
-        if claimed is None:
-            logger.info("%s was claimed by another scanner", entry.name)
-            continue
-        url = publish_claimed(box, claimed, publish, logger)
-        if url is not None:
-            published.append(url)
-    return published
+    max_age = dt.timedelta(hours=settings.inbox_claim_hours)
+    return run_scan(box, scan_memory(settings, box.url), publish, logger, max_age)

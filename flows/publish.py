@@ -31,6 +31,7 @@ from confcast.flows.stage_tasks import (
 )
 from confcast.flows.targets import resolve_target
 from confcast.flows.transcription import remove_handover, transcription_task
+from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.media.diskspace import check_free_space, estimate_work_bytes
 from confcast.tasks.media.outputs import media_record
 from confcast.tasks.media.video import plan_ladder_job
@@ -57,8 +58,10 @@ def publish_conference(
     slug: str | None = None,
     settings: Settings | None = None,
     show_progress: bool = False,
+    replace: bool = False,
 ) -> str:
-    """Publish one recording; returns the public URL of its page."""
+    """Publish one recording; returns the public URL of its page. A slug that holds another recording's talk is
+    refused unless `replace` (the operator replaces that talk on purpose)."""
     settings = settings or load_settings()
     source_path = Path(source).expanduser()
     meta: ConferenceMeta = build_meta(
@@ -75,7 +78,7 @@ def publish_conference(
     target = resolve_target(settings)
     transcriber = transcription_task(settings, target.storage_url)
     fingerprint = run_fingerprint(meta, probe, settings)
-    unchanged_url = published_unchanged(target, meta.slug, probe.source.sha256, fingerprint)
+    unchanged_url = published_unchanged(target, meta.slug, probe.source.sha256, fingerprint, replace)
     if unchanged_url is not None:  # a re-run of a published, unchanged conference costs nothing
         get_run_logger().info("Unchanged since its publication: nothing to encode or upload (%s)", unchanged_url)
         if show_progress:
@@ -112,12 +115,15 @@ def publish_conference(
         transcript_files=files,
         translations=translations,
     )
-    page_url = publish_files(conference, target, settings, fingerprint)
+    page_url = publish_files(conference, target, settings, fingerprint, replace)
     remove_handover(speech, settings)  # the handover objects, when another pool transcribed
     claim.release()
     if not settings.keep_work:
         remove_if_unused(run_dir)
-    create_link_artifact(page_url, link_text=meta.title, description="Published conference page")
+    # the title is user text: escaped, it shows as typed in the Prefect UI and can form no markup or link
+    create_link_artifact(
+        page_url, link_text=escape_markdown(meta.title), description="Published conference page"
+    )
     if transcript is not None:
         create_markdown_artifact(
             transcribe.summary_markdown(transcript, translation, page_url), description="Run summary"

@@ -13,6 +13,7 @@ from prefect import serve
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
 from prefect.deployments import run_deployment
+from pydantic import SecretStr
 
 from confcast.config.settings import Settings
 from confcast.flows.inbox import scan_inbox
@@ -30,6 +31,7 @@ SETTINGS_TO_EXPORT = (
     "public_base_url",
     "work_dir",
     "webhook_url",
+    "public_whole_bucket",
     "inbox_url",
     "s3_retry_seconds",
     "inbox_claim_hours",
@@ -38,9 +40,12 @@ SETTINGS_TO_EXPORT = (
 
 
 def export_settings(settings: Settings) -> None:
-    """Put the settings that differ from their defaults into CONFCAST_* variables for child flow runs."""
+    """Put the settings that differ from their defaults into CONFCAST_* variables for child flow runs (the
+    process environment, not the deployment's parameters: the webhook URL is a secret)."""
     for name in SETTINGS_TO_EXPORT:
         value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if value is not None:
             os.environ[f"CONFCAST_{name.upper()}"] = str(value)
 

@@ -25,15 +25,15 @@ def open_site(settings: Settings) -> tuple[Storage, publish.SiteInfo]:
 def rebuild_site_files(settings: Settings) -> RebuildReport:
     storage, site = open_site(settings)
     logger = get_run_logger()
-    with one_writer_per_site(storage.url):
-        return publish.rebuild_site(storage, site, on_page=lambda slug: logger.info("Rewrote the page of %s", slug))
+    with one_writer_per_site(storage, settings) as locked:
+        return publish.rebuild_site(locked, site, on_page=lambda slug: logger.info("Rewrote the page of %s", slug))
 
 
 @task(name="unpublish-conference-files", cache_policy=NO_CACHE)
 def unpublish_conference_files(slug: str, settings: Settings) -> int:
     storage, site = open_site(settings)
-    with one_writer_per_site(storage.url):
-        return publish.unpublish(storage, site, slug)
+    with one_writer_per_site(storage, settings, create=False) as locked:
+        return publish.unpublish(locked, site, slug)
 
 
 @flow(name="rebuild-site", validate_parameters=False)
@@ -60,8 +60,8 @@ def unpublish(slug: str, settings: Settings | None = None) -> int:
 @task(name="replace-caption-files", cache_policy=NO_CACHE)
 def replace_caption_files(slug: str, text: str, source_name: str, lang: str | None, settings: Settings) -> Manifest:
     storage, site = open_site(settings)
-    with one_writer_per_site(storage.url):
-        return replace_captions(storage, site, slug, text, source_name=source_name, lang=lang)
+    with one_writer_per_site(storage, settings, create=False) as locked:
+        return replace_captions(locked, site, slug, text, source_name=source_name, lang=lang)
 
 
 @flow(name="replace-captions", validate_parameters=False)

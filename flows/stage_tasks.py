@@ -23,15 +23,18 @@ from confcast.config.ladder import DEFAULT_LADDER
 from confcast.config.settings import Settings
 from confcast.flows.concurrency import one_transcription_per_host, one_writer_per_site
 from confcast.flows.targets import Target
+from confcast.tasks.errors import MetadataError
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import hls
 from confcast.tasks.media import probe as media_probe
 from confcast.tasks.media.video import VideoOutputs, make_video
+from confcast.tasks.metadata import slug_conflict
 from confcast.tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
-from confcast.tasks.site.layout import Generator, build_manifest, conference_prefix
+from confcast.tasks.site.layout import Generator, Manifest, build_manifest, conference_prefix
 from confcast.tasks.site.layout import file_tag as media_file_tag
 from confcast.tasks.site.publish import publish_conference_files, read_manifest
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
+from confcast.tasks.storage.base import Storage
 from confcast.tasks.transcription import captions, transcribe
 
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
@@ -215,18 +218,31 @@ def write_captions(transcript: Transcript, run_dir: Path, translated_from: str |
 # --- publishing -----------------------------------------------------------------------------------------------
 
 
-@task(name="check-published", cache_policy=NO_CACHE)
-def published_unchanged(target: Target, slug: str, sha256: str, fingerprint: str) -> str | None:
-    """The page URL when this very conference is already published from the same recording and settings."""
-    storage = target.open()
+def refuse_slug_taken(storage: Storage, slug: str, sha256: str, replace: bool) -> Manifest | None:
+    """The manifest published under `slug`, unless it is another talk's (another recording): refused then, unless
+    the operator asked to replace it."""
     manifest = read_manifest(storage, slug)
+    problem = slug_conflict(slug, manifest, sha256, replace)
+    if problem is not None:
+        raise MetadataError(problem)
+    return manifest
+
+
+@task(name="check-published", cache_policy=NO_CACHE)
+def published_unchanged(target: Target, slug: str, sha256: str, fingerprint: str, replace: bool = False) -> str | None:
+    """The page URL when this very conference is already published from the same recording and settings. A slug
+    that holds another talk is refused here, right after probing, before anything is encoded."""
+    storage = target.open()
+    manifest = refuse_slug_taken(storage, slug, sha256, replace)
     if manifest is None or manifest.source.sha256 != sha256 or manifest.generator.fingerprint != fingerprint:
         return None
     return storage.public_url(f"{conference_prefix(slug)}/{manifest.page}")
 
 
 @task(name="publish-files", cache_policy=NO_CACHE)
-def publish_files(conference: Conference, target: Target, settings: Settings, fingerprint: str) -> str:
+def publish_files(
+    conference: Conference, target: Target, settings: Settings, fingerprint: str, replace: bool = False
+) -> str:
     generator = Generator(
         fingerprint=fingerprint,
         version=package_version("confcast"),
@@ -240,9 +256,11 @@ def publish_files(conference: Conference, target: Target, settings: Settings, fi
     storage = target.open()
     # One writer at a time per site (any host): two runs of one conference never mix, and two conferences
     # published at once never lose each other's catalog, feed or search entries.
-    with one_writer_per_site(storage.url):
+    with one_writer_per_site(storage, settings) as site:
+        # Again under the lock: another run may have taken the slug while this one was encoding.
+        refuse_slug_taken(site, conference.meta.slug, conference.probe.source.sha256, replace)
         return publish_conference_files(
-            storage,
+            site,
             conference,
             manifest,
             site_title=settings.site_title,

@@ -24,6 +24,7 @@ class Target:
     public_base_url: str | None
     cors_origins: tuple[str, ...] | None = None
     retry_seconds: float = 0.0  # how long S3 requests retry transient errors (settings: s3_retry_seconds)
+    public_whole_bucket: bool = False  # the operator's explicit choice of a public site at a bucket's root
 
     def open(self) -> Storage:
         return open_storage(
@@ -33,6 +34,7 @@ class Target:
             cors_origins=self.cors_origins,
             retry_seconds=self.retry_seconds,
             on_retry=report_retry,
+            public_whole_bucket=self.public_whole_bucket,
         )
 
 
@@ -59,6 +61,7 @@ def resolve_target(settings: Settings) -> Target:
             settings.public_base_url,
             tuple(settings.cors_origins),
             settings.s3_retry_seconds,
+            settings.public_whole_bucket,
         )
     server = ensure_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
     for name, value in with_local_credentials(server).items():

@@ -1,19 +1,22 @@
 """Conference metadata from a sidecar file and command-line options, validated into a ConferenceMeta.
 
-Everything here is typed by people: it is checked strictly, and a slug can never become a path that climbs.
+Everything here is typed by people: it is checked strictly, a slug can never become a path that climbs, and a slug
+that holds another talk is never taken over silently (`slug_conflict`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+from anyascii import anyascii
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from confcast.tasks.errors import MetadataError
@@ -27,12 +30,45 @@ LANGUAGE_PATTERN = re.compile(r"^(auto|[a-z]{2,3})$")
 SIDECAR_SUFFIXES = (".yaml", ".yml", ".json")
 
 
+TITLE_HASH_CHARS = 8  # tells apart titles with nothing to spell (only punctuation or emoji) on one date
+
+
+def ascii_text(title: str) -> str:
+    """The title in ASCII. What has an ASCII form once its accents are gone is spelled that way, as it always was
+    (published slugs keep their names); other Latin letters (ß, œ, ł) are transliterated in place, and other scripts
+    (Cyrillic, Greek, CJK, Arabic...) as separate words (anyascii spells each CJK character as a capitalised
+    syllable: `RiBenYu` becomes `Ri Ben Yu`)."""
+
+    def kind(ch: str) -> str:
+        if ch.isascii() or unicodedata.normalize("NFKD", ch).encode("ascii", "ignore"):
+            return "plain"
+        return "latin" if unicodedata.name(ch, "").startswith("LATIN ") else "other"
+
+    runs: list[list[str]] = []  # [kind, text]; a combining mark stays with the letter it marks
+    for ch in title:
+        which = runs[-1][0] if runs and unicodedata.combining(ch) else kind(ch)
+        if runs and runs[-1][0] == which:
+            runs[-1][1] += ch
+        else:
+            runs.append([which, ch])
+    spelled = {
+        "plain": lambda text: unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii"),
+        "latin": anyascii,
+        "other": lambda text: " " + re.sub(r"(?<=[a-z])(?=[A-Z])", " ", anyascii(text)) + " ",
+    }
+    return "".join(spelled[which](text) for which, text in runs)
+
+
 def slugify(title: str, date: dt.date) -> str:
-    """`2026-04-04-le-titre-en-ascii`: ASCII, lower case, hyphens, bounded length."""
-    ascii_title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode("ascii")
-    words = re.sub(r"[^a-z0-9]+", "-", ascii_title.lower()).strip("-")
-    slug = f"{date.isoformat()}-{words}" if words else date.isoformat()
-    return slug[:MAX_SLUG_CHARS].rstrip("-")
+    """`2026-04-04-le-titre-en-ascii`: ASCII, lower case, hyphens, bounded length; never the bare date. A title
+    without a letter or digit also gets a short hash of itself, so that two such talks on one date stay apart."""
+    prefix = f"{date.isoformat()}-"
+    words = re.sub(r"[^a-z0-9]+", "-", ascii_text(title).lower()).strip("-")
+    if not any(unicodedata.category(ch)[0] in "LN" for ch in title):
+        digest = hashlib.sha256(title.encode("utf-8", "surrogatepass")).hexdigest()[:TITLE_HASH_CHARS]
+        room = MAX_SLUG_CHARS - len(prefix) - len(digest) - 1  # the hash is never cut off
+        words = "-".join(part for part in (words[:room].strip("-"), digest) if part)
+    return (prefix + words)[:MAX_SLUG_CHARS].rstrip("-")
 
 
 def validate_slug(slug: str) -> str:
@@ -45,10 +81,26 @@ def validate_slug(slug: str) -> str:
     return slug
 
 
+def is_noncharacter(ch: str) -> bool:
+    """U+FDD0..U+FDEF and the last two code points of every plane (U+FFFE, U+FFFF, U+1FFFE...): never text."""
+    point = ord(ch)
+    return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
+
+
+def keeps(ch: str) -> bool:
+    """Whether a character may stay in metadata: what XML 1.0 (the feed) can hold, less other controls."""
+    return ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs") and not is_noncharacter(ch))
+
+
 def clean_text(value: str, *, field: str, max_chars: int) -> str:
-    """Strip control characters and surrounding space; a title is text, never markup (escaping is the page's job)."""
-    text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # undecodable bytes -> U+FFFD
-    cleaned = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+    """Strip control characters, lone surrogates, non-characters (U+FFFE, U+FFFF...) and surrounding space: one of
+    them in a title made feed.xml unreadable for every subscriber. A title is text, never markup (escaping is the
+    page's job)."""
+    try:
+        text = value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")  # undecodable bytes -> U+FFFD
+    except UnicodeEncodeError:  # a lone surrogate that stands for no byte (e.g. "\ud800" in a JSON sidecar)
+        text = value
+    cleaned = "".join(ch for ch in text if keeps(ch)).strip()
     if len(cleaned) > max_chars:
         raise MetadataError(f"{field} is {len(cleaned)} characters long; shorten it to at most {max_chars}")
     return cleaned
@@ -91,6 +143,11 @@ def load_sidecar(path: Path) -> Sidecar:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as error:
         raise MetadataError(f"sidecar {path} is not valid {path.suffix[1:].upper()}: {error}") from None
+    except RecursionError:  # both parsers recurse once per level: `[[[[...]]]]` thousands deep exhausts the stack
+        raise MetadataError(
+            f"sidecar {path} is nested too deeply (lists or mappings inside each other, thousands of levels); "
+            "write a flat mapping of fields: title, date, speakers, description, language, slug"
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -101,6 +158,34 @@ def load_sidecar(path: Path) -> Sidecar:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "file"
         raise MetadataError(f"sidecar {path}: field {where}: {first['msg']}") from None
+
+
+class PublishedSource(Protocol):
+    @property
+    def sha256(self) -> str: ...
+
+
+class PublishedTalk(Protocol):
+    """What `slug_conflict` reads of the manifest published under a slug (tasks/site/layout.py, Manifest)."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def date(self) -> dt.date: ...
+    @property
+    def source(self) -> PublishedSource: ...
+
+
+def slug_conflict(slug: str, published: PublishedTalk | None, source_sha256: str, replace: bool) -> str | None:
+    """Why a recording may not be published under `slug`, or None when it may: the slug is free, holds this very
+    recording (new metadata for the same talk), or the operator asked to replace the talk there."""
+    if published is None or published.source.sha256 == source_sha256 or replace:
+        return None
+    return (
+        f"slug {slug!r} already holds another talk, {published.title!r} of {published.date.isoformat()}, "
+        "published from a different recording; publish this one under another slug (--slug another-slug, or "
+        "slug: in its sidecar file), or give --replace to replace that talk on purpose"
+    )
 
 
 def parse_date(value: str | dt.date | None) -> dt.date | None:

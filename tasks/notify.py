@@ -1,10 +1,12 @@
 """Webhook notifications: a JSON message when a conference is published or fails.
 
-A failing webhook is retried a few times and then only logged: it never fails the publication.
+A failing webhook is retried a few times and then only logged: it never fails the publication. The URL is a secret
+(chat services put their token in its path or query): only its scheme and host are ever written anywhere.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -15,6 +17,7 @@ from typing import Literal
 
 RETRY_DELAYS_S = (1.0, 3.0, 9.0)
 TIMEOUT_S = 10.0
+SCHEMES = ("http", "https")  # urllib also opens file: and ftp: URLs, which a webhook never is
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,18 @@ class Notice:
 
 
 def send_webhook(url: str, notice: Notice, *, delays: tuple[float, ...] = RETRY_DELAYS_S) -> str | None:
-    """POST the notice; returns None on success, else the last problem (one line), after retries."""
-    request = urllib.request.Request(
-        url, data=notice.to_json(), headers={"Content-Type": "application/json; charset=utf-8"}, method="POST"
-    )
+    """POST the notice; returns None on success, else the last problem (one line, the URL redacted), after
+    retries. Never raises."""
+    where = redact_url(url)
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+        request = urllib.request.Request(
+            url, data=notice.to_json(), headers={"Content-Type": "application/json; charset=utf-8"}, method="POST"
+        )
+    except ValueError:
+        return f"webhook {where}: not a valid URL; set webhook_url to an http:// or https:// URL"
+    if scheme not in SCHEMES:
+        return f"webhook {where}: only http:// and https:// URLs are called; fix webhook_url"
     problem, attempts = None, 0
     for delay in (0.0, *delays):
         attempts += 1
@@ -49,13 +60,20 @@ def send_webhook(url: str, notice: Notice, *, delays: tuple[float, ...] = RETRY_
             if 400 <= error.code < 500 and error.code != 429:
                 break  # the receiver refuses this message: retrying will not help
         except (urllib.error.URLError, OSError) as error:
-            problem = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
-    return f"webhook {redact_url(url)} failed after {attempts} attempts: {problem}"
+            reason = getattr(error, "reason", error)  # only the cause's kind: an error's text may quote the URL
+            detail = reason.strerror if isinstance(reason, OSError) and reason.strerror else type(reason).__name__
+            problem = f"{type(error).__name__}: {detail}"
+        except (ValueError, http.client.HTTPException) as error:  # a malformed URL or a broken response
+            problem = type(error).__name__
+    return f"webhook {where} failed after {attempts} attempts: {problem}"
 
 
 def redact_url(url: str) -> str:
-    """The webhook URL without its query or credentials, which often hold a token."""
-    parsed = urllib.parse.urlsplit(url)
-    host = parsed.hostname or ""
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{host}{port}{parsed.path}"
+    """The webhook URL as it may be shown: scheme and host only (the path and query often hold a token)."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        host = parsed.hostname or ""
+        port = f":{parsed.port}" if parsed.port else ""
+    except ValueError:
+        return "(an invalid URL)"
+    return f"{parsed.scheme}://{host}{port}/…"

@@ -40,6 +40,7 @@ class Case:
     expected: str
     make: Callable[[Path], tuple[Path, list[str]]]  # folder -> (recording, extra options)
     problem: str = ""  # a fragment of the one-line error, when refused
+    hidden: str = ""  # text that must show nowhere: what another file holds
 
 
 def plain(name: str, writer: Callable[[Path], None], *options: str) -> Callable[[Path], tuple[Path, list[str]]]:
@@ -73,6 +74,22 @@ def half_mp4(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])  # moov is at the end: the first half has none
 
 
+def secret_recording(path: Path) -> None:
+    """Another local recording: what a playlist posing as a recording would pull into the published talk."""
+    path.parent.mkdir(exist_ok=True)
+    tiny_av(path, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-f", "mpegts", seconds="3.7")
+
+
+def hls_posing_as_mp4(path: Path) -> None:
+    secret_recording(path.parent.parent / "private" / "secret.ts")
+    path.write_text("#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:3.7,\n../private/secret.ts\n#EXT-X-ENDLIST\n")
+
+
+def ffconcat_script(path: Path) -> None:
+    secret_recording(path.with_name("secret.ts"))
+    path.write_text("ffconcat version 1.0\nfile secret.ts\n")
+
+
 ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n" \
              "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n" \
              "speakers: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
@@ -86,6 +103,10 @@ CASES = [
          plain("photo.jpg", lambda p: ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", str(p))),
          "still image"),
     Case("MP4 cut in half (no moov)", REFUSED, plain("cut.mp4", half_mp4), "cut.mp4"),
+    Case("HLS playlist named .mp4", REFUSED, plain("talk.mp4", hls_posing_as_mp4),
+         "talk.mp4: is an HLS playlist, not a recording", hidden="3.7"),
+    Case("ffconcat script", REFUSED, plain("talk.mkv", ffconcat_script),
+         "talk.mkv: the 'concat' format can read other files", hidden="3.7"),
     Case("0.3-second clip", PUBLISHED, plain("short.mp4", lambda p: tiny_av(p, "-c:v", "libx264", "-pix_fmt",
                                                                              "yuv420p", seconds="0.3"))),
     Case("audio is pure silence", PUBLISHED, plain("silence.mp4", lambda p: ffmpeg(
@@ -154,6 +175,8 @@ def test_bad_and_odd_inputs(case: Case, prefect_server, tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr, result.stderr
     assert not leftovers(tmp_path), leftovers(tmp_path)
     assert not (folder / "pwned").exists() and not Path("pwned").exists()
+    if case.hidden:
+        assert case.hidden not in result.stderr + result.stdout and "secret" not in result.stderr + result.stdout
     if case.expected == REFUSED:
         assert result.returncode != 0, result.stdout
         lines = [line for line in result.stderr.splitlines() if line.strip()]

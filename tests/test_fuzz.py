@@ -1,4 +1,5 @@
-"""Fuzzing the parsers and pure functions that take outside input: slugs, sidecar files, storage keys and URLs.
+"""Fuzzing the parsers and pure functions that take outside input: slugs, sidecar files, storage keys and URLs,
+metadata text that goes into XML.
 
 Each either accepts its input and returns something safe, or refuses it with the project's one-line error;
 nothing else may escape (captions and VTT imports are fuzzed in tests/test_captions.py).
@@ -7,12 +8,15 @@ nothing else may escape (captions and VTT imports are fuzzed in tests/test_capti
 from __future__ import annotations
 
 import datetime as dt
+import xml.etree.ElementTree as ET
+from types import SimpleNamespace
+from xml.sax.saxutils import escape
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from confcast.tasks.errors import ConfcastError, MetadataError
-from confcast.tasks.metadata import SLUG_PATTERN, build_meta, slugify, validate_slug
+from confcast.tasks.metadata import SLUG_PATTERN, build_meta, clean_text, slug_conflict, slugify, validate_slug
 from confcast.tasks.site.layout import conference_prefix
 from confcast.tasks.storage.base import check_key, parse_storage_url
 
@@ -94,3 +98,40 @@ def test_sidecar_files_give_metadata_or_one_line_errors(tmp_path_factory, sideca
     assert 0 < len(meta.title) <= 300
     assert isinstance(meta.date, dt.date)
     assert all(isinstance(name, str) for name in meta.speakers)
+
+
+# --- slugs never change hands silently; metadata never breaks the feed ------------------------------------------
+
+# Titles that used to collide: other scripts, accents, punctuation and emoji only.
+COLLIDING = st.text(alphabet=st.sampled_from(list("!?.,'&-… 🎉😀🚀éeEÉ日本語語Жжπ")), min_size=1, max_size=8)
+TITLES = st.one_of(st.text(max_size=120), COLLIDING)
+
+
+@given(TITLES, TITLES, DATES)
+def test_two_titles_on_one_date_never_collide_silently(first: str, second: str, date: dt.date) -> None:
+    first, second = (clean_text(t, field="title", max_chars=300) for t in (first, second))
+    assume(first and second and first != second)
+    slugs = slugify(first, date), slugify(second, date)
+    for slug in slugs:
+        assert slug.startswith(f"{date.isoformat()}-") and validate_slug(slug) == slug  # never the bare date
+    if slugs[0] == slugs[1]:  # the same slug: publishing the second talk there is refused, not a silent overwrite
+        published = SimpleNamespace(title=first, date=date, source=SimpleNamespace(sha256="a" * 64))
+        message = slug_conflict(slugs[0], published, "b" * 64, replace=False)
+        assert message is not None and one_line(MetadataError(message)) and "--replace" in message
+
+
+@given(COLLIDING.filter(lambda t: not any(ch.isalnum() for ch in t)), DATES)
+def test_titles_without_letters_differ_by_their_hash(title: str, date: dt.date) -> None:
+    other = title + "!"
+    assert slugify(title, date) != slugify(other, date)
+
+
+HOSTILE_CHARS = st.sampled_from(["\ufffe", "\uffff", "\U0010ffff", "\U0001fffe", "\ufdd0", "\x00", "\x0b", "\x1b",
+                                 "\r", "\ud800", "\udce9", "\x85"])
+
+
+@given(st.text(alphabet=st.one_of(st.characters(), HOSTILE_CHARS), max_size=200))
+def test_cleaned_metadata_is_always_valid_xml_text(text: str) -> None:
+    cleaned = clean_text(text, field="title", max_chars=300)
+    element = ET.fromstring(f"<title>{escape(cleaned)}</title>".encode())
+    assert (element.text or "") == cleaned

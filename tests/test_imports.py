@@ -35,6 +35,8 @@ ADAPTERS = {
     "boto3": {"confcast.tasks.storage.s3"},
     "botocore": {"confcast.tasks.storage.s3"},
     "jinja2": {"confcast.tasks.site.pages"},
+    "cryptography": {"confcast.tasks.storage.seaweedfs"},  # the embedded server's private TLS certificates
+    "anyascii": {"confcast.tasks.metadata"},
     "ffmpeg": {"confcast.tasks.media.ffmpeg"},
     "faster_whisper": {
         "confcast.tasks.transcription.faster_whisper_engine",

@@ -1,12 +1,16 @@
 """The inbox: complete-file detection, atomic claims, done/failed with reasons, stale claims taken back (from a
 scanner killed mid-publication, a dead process, another machine long ago; one winner among racing scanners), an
-S3 outage that releases the recording instead of failing it, webhooks; the scan-inbox flow."""
+S3 outage that releases the recording instead of failing it, webhooks; the scan-inbox flow. Hostile and careless
+entries: symbolic links (filed, never followed), two recordings with one name (nothing overwritten), names too long
+or not UTF-8, files vanishing mid-scan, an inbox inside a file:// site, a sidecar that arrives before its
+recording is copied."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 import http.server
+import itertools
 import json
 import logging
 import os
@@ -23,7 +27,8 @@ import pytest
 from claim_race import race_take_back
 
 from confcast.config.settings import Settings
-from confcast.tasks.errors import ProbeError, PublishError
+from confcast.tasks.errors import ConfigError, ProbeError, PublishError
+from confcast.tasks.metadata import build_meta
 from confcast.tasks.notify import Notice, send_webhook
 from confcast.tasks.storage.base import check_key
 from confcast.tasks.storage.inbox import (
@@ -31,6 +36,8 @@ from confcast.tasks.storage.inbox import (
     FolderInbox,
     InboxEntry,
     Machine,
+    S3Inbox,
+    ScanMemory,
     is_outage,
     is_recording,
     process_start,
@@ -139,6 +146,7 @@ def test_scan_inbox_publishes_complete_recordings_and_files_them(
     shutil.copy(bad_inputs["text file"], inbox / "broken.mp4")
     (inbox / "broken.yaml").write_text("title: Broken\n", encoding="utf-8")
     shutil.copy(bad_inputs["random bytes"], inbox / "copying.mp4")  # no sidecar: waits for a second scan
+    (inbox / "linked.mp4").symlink_to(short_sample.path)  # a link: filed as it is, never published
     site = tmp_path / "site"
     settings = Settings(storage_url=site.as_uri(), work_dir=tmp_path / "work", webhook_url=url)
 
@@ -149,13 +157,17 @@ def test_scan_inbox_publishes_complete_recordings_and_files_them(
     assert page.exists()
     assert (inbox / "done" / "atelier.mp4").exists() and (inbox / "done" / "atelier.mp4.yaml").exists()
     assert page.as_uri() in (inbox / "done" / "atelier.mp4.txt").read_text(encoding="utf-8")
-    assert "broken.mp4" in (inbox / "failed" / "broken.mp4.txt").read_text(encoding="utf-8")
     assert (inbox / "copying.mp4").exists(), "a file without sidecar waits until its size is stable"
+    assert (inbox / "broken.mp4").exists(), "with its sidecar too: a folder's file may still be being copied"
     events = sorted((m["event"], m["source"]) for m in handler.received)
     assert ("published", "atelier.mp4") in events
 
     assert scan_inbox(inbox=str(inbox), settings=settings) == []
     assert (inbox / "failed" / "copying.mp4.txt").exists()
+    assert "broken.mp4" in (inbox / "failed" / "broken.mp4.txt").read_text(encoding="utf-8")
+    assert (inbox / "failed" / "linked.mp4").is_symlink()
+    assert "is a symbolic link" in (inbox / "failed" / "linked.mp4.txt").read_text(encoding="utf-8")
+    assert sorted(p.name for p in (site / "conferences").iterdir()) == ["2026-06-05-atelier"], "nothing else"
     assert [p.name for p in (inbox / "processing").iterdir()] in ([], [".takeover.lock"]), "no claim left behind"
 
 
@@ -427,3 +439,316 @@ def test_an_s3_outage_releases_the_recording_and_bad_input_still_fails_it(
     assert claimed is not None
     assert publish_claimed(box, claimed, failing(ProbeError("talk.mp4: not a media file")), log.logger) is None
     assert "not a media file" in (tmp_path / "failed" / "talk.mp4.txt").read_text(encoding="utf-8")
+
+
+# --- hostile and careless entries (issue 12) -----------------------------------------------------------------
+
+
+def test_names_that_are_taken_move_with_their_family_and_bad_names_are_told_apart() -> None:
+    from confcast.tasks.storage.inbox_names import (
+        candidate_names,
+        family_taken,
+        fit_name,
+        key_problem,
+        name_problem,
+        renamed_sidecars,
+        shown,
+    )
+
+    first = list(itertools.islice(candidate_names("talk.mp4", 207), 3))
+    assert first == ["talk.mp4", "talk (2).mp4", "talk (3).mp4"]
+    assert list(itertools.islice(candidate_names("talk (2).mp4", 207), 3)) == ["talk (2).mp4", "talk (3).mp4",
+                                                                             "talk (4).mp4"]
+    assert ("talk.yaml", "talk (2).yaml") in renamed_sidecars("talk.mp4", "talk (2).mp4")
+    assert ("talk.mp4.json", "talk (2).mp4.json") in renamed_sidecars("talk.mp4", "talk (2).mp4")
+    for present in (["talk.mp4"], ["talk.mp4.txt"], ["talk.yaml"], ["talk.mkv"], ["talk.mp4.claim"]):
+        assert family_taken("talk.mp4", present), present
+    assert not family_taken("talk.mp4", ["talk (2).mp4", "talking.mp4", ".talk.mp4.abc.claim-pending"])
+
+    long = "conférence-" * 20 + ".mp4"  # 244 bytes: fits a file system, not the inbox's own names made from it
+    short = fit_name(long, 207)
+    assert len(short.encode()) <= 207 and short.endswith(".mp4") and short.startswith("conférence-")
+    assert fit_name(long.replace("-", "_"), 207) != short, "different names stay different"
+    assert all(len(name.encode()) <= 207 for name in itertools.islice(candidate_names(long, 207), 3))
+    assert name_problem(long, 207) is not None and "244 bytes long" in name_problem(long, 207)
+    assert name_problem(os.fsdecode(b"conf\xe9rence.mp4"), 207).startswith("the file name is not valid UTF-8")
+    assert name_problem("talk.mp4", 207) is None
+    assert "backslash" in key_problem("a\\b.mp4") and "control character" in key_problem("a\x01b.mp4")
+    assert "too long" in key_problem("x" * 1010 + ".mp4") and key_problem("talk (2).mp4") is None
+    assert shown("bell\x07.mp4") == "bell\\x07.mp4" and shown(os.fsdecode(b"conf\xe9.mp4")) == "conf\ufffd.mp4"
+
+
+def test_file_operations_never_follow_a_link_and_never_replace_a_file(tmp_path: Path) -> None:
+    from confcast.tasks.storage.safe_fs import (
+        LinkedFolder,
+        link_noreplace,
+        open_folder,
+        read_file,
+        rename_noreplace,
+        write_new,
+    )
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(LinkedFolder):
+        open_folder(str(tmp_path / "linked"))
+    folder = open_folder(str(tmp_path / "real"))
+    try:
+        write_new(folder, "a", b"first")
+        with pytest.raises(FileExistsError):
+            write_new(folder, "a", b"second")
+        (tmp_path / "real" / "link").symlink_to(tmp_path / "real" / "a")
+        with pytest.raises(FileExistsError):
+            write_new(folder, "link", b"through the link")
+        assert read_file(folder, "link") == b"" and read_file(folder, "a") == b"first" and not read_file(folder, "b")
+        for move in (rename_noreplace, link_noreplace):  # link_noreplace: where renameat2 has no flags
+            write_new(folder, "b", b"b")
+            assert move(folder, "b", folder, "a") is False, "a taken name is never replaced"
+            assert move(folder, "b", folder, "c") is True and read_file(folder, "c") == b"b"
+            assert move(folder, "link", folder, "moved-link") is True, "a link moves as a link"
+            assert (tmp_path / "real" / "moved-link").is_symlink()
+            with pytest.raises(FileNotFoundError):
+                move(folder, "b", folder, "d")
+            os.rename(tmp_path / "real" / "moved-link", tmp_path / "real" / "link")
+            os.unlink(tmp_path / "real" / "c")
+        assert (tmp_path / "real" / "a").read_bytes() == b"first" and list((tmp_path / "elsewhere").iterdir()) == []
+    finally:
+        os.close(folder)
+
+
+def test_a_linked_recording_or_sidecar_is_filed_unread(tmp_path: Path) -> None:
+    from confcast.flows.inbox import publish_claimed
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.mp4"
+    secret.write_bytes(b"SECRET RECORDING")
+    (outside / "secret.yaml").write_text("title: [SECRET-CONTENT\n", encoding="utf-8")  # its parse error quotes it
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "linked.mp4").symlink_to(secret)
+    (inbox / "talk.mp4").write_bytes(b"talk")
+    (inbox / "talk.mp4.yaml").symlink_to(outside / "secret.yaml")
+    box = FolderInbox(inbox)
+    log = Lines("test-inbox-links")
+    read: list[bytes] = []
+
+    def publish(source: str) -> str:  # reads what it publishes, and its metadata as publish-conference does
+        read.append(Path(source).read_bytes())
+        build_meta(Path(source))
+        return "http://site.example/"
+
+    assert [entry.name for entry in box.entries()] == ["linked.mp4", "talk.mp4"]
+    for entry in box.entries():
+        claimed = box.claim(entry)
+        assert claimed is not None
+        assert publish_claimed(box, claimed, publish, log.logger) is None
+    (inbox / "swapped.mp4").write_bytes(b"a file when listed")
+    (entry,) = box.entries()
+    (inbox / "swapped.mp4").unlink()
+    (inbox / "swapped.mp4").symlink_to(secret)  # swapped for a link between the listing and the claim
+    claimed = box.claim(entry)
+    assert claimed is not None and claimed.problem.startswith("swapped.mp4 is a symbolic link")
+    assert publish_claimed(box, claimed, publish, log.logger) is None
+    assert read == [], "nothing read, nothing published"
+    failed = inbox / "failed"
+    assert (failed / "swapped.mp4").is_symlink()
+    assert (failed / "linked.mp4").is_symlink() and os.readlink(failed / "linked.mp4") == str(secret), "the link"
+    reason = (failed / "linked.mp4.txt").read_text(encoding="utf-8")
+    assert "linked.mp4 is a symbolic link; confcast takes only files inside the inbox" in reason
+    assert (failed / "talk.mp4").read_bytes() == b"talk" and (failed / "talk.mp4.yaml").is_symlink()
+    reason = (failed / "talk.mp4.txt").read_text(encoding="utf-8")
+    assert "its sidecar talk.mp4.yaml is a symbolic link" in reason and "SECRET" not in reason
+    assert "SECRET" not in "\n".join(log.lines)
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.mp4", "secret.yaml"]
+    assert secret.read_bytes() == b"SECRET RECORDING"
+    assert [p.name for p in (inbox / "processing").iterdir()] == [], "no claim left behind"
+
+
+def test_a_linked_special_folder_stops_the_scan_with_one_line(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "failed").symlink_to(outside)
+    with pytest.raises(ConfigError) as raised:
+        FolderInbox(inbox)
+    assert str(raised.value) == (
+        f"inbox {inbox}: failed/ is a symbolic link (to {outside}); confcast reads and writes only inside the inbox: "
+        "replace each with a real folder (or remove it: the next scan makes it)"
+    )
+
+    (inbox / "failed").unlink()  # a real folder again; then done/ is swapped for a link while a recording is out
+    drop(inbox)
+    box = FolderInbox(inbox)
+    claimed = box.claim(box.entries()[0])
+    assert claimed is not None and not claimed.problem
+    (inbox / "done").rmdir()
+    (inbox / "done").symlink_to(outside)
+    with pytest.raises(ConfigError, match=r"done/ is a symbolic link \(to "):
+        box.finish(claimed, ok=True, detail="http://site.example/talk/")
+    with pytest.raises(ConfigError, match="done/ is a symbolic link"):
+        box.entries()
+    assert list(outside.iterdir()) == [], "nothing written outside the inbox"
+    assert (inbox / "processing" / "talk.mp4").read_bytes() == b"talk.mp4", "the recording waits in processing/"
+
+
+def test_two_recordings_with_one_name_never_overwrite_each_other(tmp_path: Path) -> None:
+    first, second = FolderInbox(tmp_path), FolderInbox(tmp_path)
+    (tmp_path / "talk.mp4").write_bytes(b"first talk")
+    one = first.claim(first.entries()[0])
+    assert one is not None and one.name == "talk.mp4"
+    # A second talk.mp4 arrives while the first is being published; another scanner claims it.
+    (tmp_path / "talk.mp4").write_bytes(b"second talk")
+    (tmp_path / "talk.mp4.yaml").write_text("title: Second\n", encoding="utf-8")
+    two = second.claim(second.entries()[0])
+    assert two is not None and two.name == "talk (2).mp4"
+    assert one.path.read_bytes() == b"first talk", "the recording being published is untouched"
+    assert two.path.read_bytes() == b"second talk"
+    assert (tmp_path / "processing" / "talk (2).mp4.yaml").read_text(encoding="utf-8") == "title: Second\n"
+    for claimed in (one, two):
+        owner_now = ClaimOwner.from_json((tmp_path / "processing" / f"{claimed.name}.claim").read_bytes())
+        assert owner_now is not None and owner_now.claim == claimed.claim_id and owner_now.name == "talk.mp4"
+
+    assert first.finish(one, ok=True, detail="http://site.example/first/") == tmp_path / "done" / "talk.mp4.txt"
+    assert second.finish(two, ok=True, detail="http://site.example/second/") == tmp_path / "done" / "talk (2).mp4.txt"
+    (tmp_path / "talk.mp4").write_bytes(b"third talk")
+    three = first.claim(first.entries()[0])
+    assert three is not None and three.name == "talk.mp4", "free again in processing/"
+    assert first.finish(three, ok=True, detail="http://site.example/third/") == tmp_path / "done" / "talk (3).mp4.txt"
+    done = tmp_path / "done"
+    assert {p.name for p in done.iterdir()} == {"talk.mp4", "talk.mp4.txt", "talk (2).mp4", "talk (2).mp4.yaml",
+                                               "talk (2).mp4.txt", "talk (3).mp4", "talk (3).mp4.txt"}
+    for name, content, page in (("talk.mp4", b"first talk", "first"), ("talk (2).mp4", b"second talk", "second"),
+                                ("talk (3).mp4", b"third talk", "third")):
+        assert (done / name).read_bytes() == content
+        assert f"http://site.example/{page}/" in (done / f"{name}.txt").read_text(encoding="utf-8")
+
+    for content in (b"bad one", b"bad two"):  # failed/ the same
+        (tmp_path / "bad.mp4").write_bytes(content)
+        claimed = first.claim(first.entries()[0])
+        assert claimed is not None
+        first.finish(claimed, ok=False, detail=f"{content.decode()}: not a media file")
+    failed = tmp_path / "failed"
+    assert (failed / "bad.mp4").read_bytes() == b"bad one" and (failed / "bad (2).mp4").read_bytes() == b"bad two"
+    assert "bad two" in (failed / "bad (2).mp4.txt").read_text(encoding="utf-8")
+
+    (tmp_path / "again.mp4").write_bytes(b"given back")  # given back while another of that name waits
+    claimed = first.claim(first.entries()[0])
+    assert claimed is not None
+    (tmp_path / "again.mp4").write_bytes(b"newer")
+    first.release(claimed)
+    assert (tmp_path / "again.mp4").read_bytes() == b"newer"
+    assert (tmp_path / "again (2).mp4").read_bytes() == b"given back"
+
+
+def scan(box: FolderInbox | S3Inbox, memory: ScanMemory, published: list[str], log: Lines) -> list[str]:
+    from confcast.flows.inbox import run_scan
+
+    return run_scan(box, memory, publisher(published), log.logger, dt.timedelta(hours=12))
+
+
+def test_one_bad_entry_never_blocks_the_inbox(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    long = "conférence-" * 20 + ".mp4"  # 244 bytes: the claim's own files would pass the file system's 255
+    (inbox / long).write_bytes(b"long name")
+    box = FolderInbox(inbox)
+    (entry,) = box.entries()
+    claimed = box.claim(entry)
+    assert claimed is not None and claimed.problem.startswith(f"{long}: the file name is 244 bytes long")
+    assert len(claimed.name.encode()) <= 207 and claimed.name.endswith(".mp4")
+    assert claimed.path.read_bytes() == b"long name"
+    reason = box.finish(claimed, ok=False, detail=claimed.problem)
+    assert reason == inbox / "failed" / f"{claimed.name}.txt" and long in reason.read_text(encoding="utf-8")
+
+    # In a scan, beside good recordings: the bad ones are filed, the good one published.
+    (inbox / long).write_bytes(b"long name again")
+    not_utf8 = os.fsdecode(b"conf\xe9rence.mp4")
+    (inbox / not_utf8).write_bytes(b"latin-1 name")
+    drop(inbox, "good.mp4")
+    memory, published, log = ScanMemory(tmp_path / "memory.json"), [], Lines("test-inbox-bad-entries")
+    assert scan(box, memory, published, log) == [], "sizes not yet known to be stable"
+    assert scan(box, memory, published, log) == ["http://site.example/good/"]
+    assert published == ["good.mp4"]
+    failed = {p.name for p in (inbox / "failed").iterdir()}
+    assert len(failed) == 6 and f"{not_utf8}.txt" in failed, failed
+    assert "not valid UTF-8" in (inbox / "failed" / f"{not_utf8}.txt").read_text(encoding="utf-8")
+    assert any(line.startswith("conf\ufffdrence.mp4 refused: ") for line in log.lines), log.lines
+    assert [p.name for p in inbox.iterdir() if p.is_file()] == [], "nothing left waiting"
+
+
+CHURN = """
+import sys
+from pathlib import Path
+folder = Path(sys.argv[1])
+print("churning", flush=True)
+while True:
+    made = [folder / f"churn-{n}.mp4" for n in range(100)]
+    for path in made:
+        path.write_bytes(b"x")
+    for path in made:
+        path.unlink()
+"""
+
+
+def test_files_vanishing_during_a_scan_are_skipped(tmp_path: Path) -> None:
+    drop(tmp_path, "stays.mp4", sidecar=False)
+    box = FolderInbox(tmp_path)
+    # Another process (a scanner, an operator) taking files away as the scan lists them.
+    churn = subprocess.Popen([sys.executable, "-c", CHURN, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert churn.stdout is not None and churn.stdout.readline().strip() == "churning"
+        for _ in range(200):
+            assert "stays.mp4" in [entry.name for entry in box.entries()]
+    finally:
+        churn.kill()
+        churn.wait()
+    assert box.claim(InboxEntry("churn-100.mp4", 1, False)) is None, "gone before its claim: not taken"
+    assert [p.name for p in (tmp_path / "processing").iterdir()] == [], "no pending owner left behind"
+
+
+def test_a_folder_inbox_inside_a_file_site_is_refused(tmp_path: Path) -> None:
+    from confcast.flows.inbox import open_inbox
+
+    site = tmp_path / "site"
+    (site / "inbox").mkdir(parents=True)
+    settings = Settings(storage_url=site.as_uri(), work_dir=tmp_path / "work")
+    for url, inbox in ((str(site / "inbox"), site / "inbox"), ((site / "inbox").as_uri(), site / "inbox"),
+                       (str(site), site)):
+        with pytest.raises(ConfigError) as raised:
+            open_inbox(url, settings)
+        assert str(raised.value) == (
+            f"inbox {inbox} lies inside the published site {site.as_uri()}, which is served to anyone: recordings "
+            "waiting there (and done/, failed/) would be public; use a folder outside the site"
+        )
+    (tmp_path / "link").symlink_to(site)  # the same folder by another path
+    with pytest.raises(ConfigError, match="lies inside the published site"):
+        open_inbox(str(tmp_path / "link" / "inbox"), settings)
+    with pytest.raises(ConfigError, match=f"the published site {site.as_uri()} lies inside the inbox {tmp_path}"):
+        open_inbox(str(tmp_path), settings)
+    assert not (site / "inbox" / "processing").exists() and not (tmp_path / "processing").exists(), "nothing made"
+    (tmp_path / "elsewhere").mkdir()
+    assert isinstance(open_inbox(str(tmp_path / "elsewhere"), settings), FolderInbox)
+
+
+def test_a_folder_recording_waits_for_a_stable_size_even_with_its_sidecar(tmp_path: Path) -> None:
+    entries = [InboxEntry("c.mp4", 10, True)]
+    assert ready_entries(entries, {}, sidecar_means_complete=False) == []
+    assert ready_entries(entries, {"c.mp4": 10}, sidecar_means_complete=False) == entries
+    assert ready_entries(entries, {}) == entries, "an S3 object is listed only once whole: its sidecar says enough"
+    assert not FolderInbox.sidecar_means_complete and S3Inbox.sidecar_means_complete
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "talk.mp4.yaml").write_text("title: T\n", encoding="utf-8")  # the sidecar arrived first
+    (inbox / "talk.mp4").write_bytes(b"x" * 100)  # the recording is still being copied
+    box = FolderInbox(inbox)
+    memory, published, log = ScanMemory(tmp_path / "memory.json"), [], Lines("test-inbox-copying")
+    assert scan(box, memory, published, log) == []
+    with (inbox / "talk.mp4").open("ab") as copying:
+        copying.write(b"x" * 100)
+    assert scan(box, memory, published, log) == [], "still growing"
+    assert scan(box, memory, published, log) == ["http://site.example/talk/"], "unchanged since the last scan"
+    assert published == ["talk.mp4"] and (inbox / "done" / "talk.mp4.yaml").exists()

@@ -1,6 +1,8 @@
 """The S3 inbox (s3://bucket/prefix) on the real SeaweedFS: entries, conditional-write claims (one winner among
 several scanners), stale claims taken back (If-Match on the stale claim: one winner), an outage that releases the
-recording, done/ and failed/ with reason files, privacy, and a scan through the CLI that publishes."""
+recording, done/ and failed/ with reason files, privacy, and a scan through the CLI that publishes. Careless and
+hostile entries: two recordings with one name (nothing overwritten, not even by a new upload during publication),
+keys confcast cannot address (skipped, reported once), names too long for a local file (filed)."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from claim_race import race_take_back
 
 from confcast.config.settings import Settings
 from confcast.tasks.errors import ConfigError
-from confcast.tasks.storage.inbox import ClaimOwner, InboxEntry, S3Inbox, ready_entries
+from confcast.tasks.storage.inbox import ClaimOwner, InboxEntry, S3Inbox, ScanMemory, ready_entries
 from confcast.tasks.storage.s3 import S3Storage
 from confcast.tasks.storage.seaweedfs import LocalS3Server
 
@@ -368,3 +370,82 @@ def test_an_outage_of_the_site_releases_the_s3_claim(
     assert keys(bucket_name, "inbox/processing/") == set() and keys(bucket_name, "inbox/failed/") == set()
     assert {e.name for e in box.entries()} == {"talk.mp4"}, "offered again at the next scan"
     assert not claimed.path.parent.exists()
+
+
+# --- careless and hostile entries (issue 12) -------------------------------------------------------------------
+
+
+def test_two_recordings_with_one_name_never_overwrite_each_other(
+    s3_env: LocalS3Server, bucket_name: str, tmp_path: Path
+) -> None:
+    make_bucket(bucket_name)
+    box = s3_inbox(bucket_name, tmp_path)
+    for content, page in ((b"first talk", "first"), (b"second talk", "second")):
+        put(bucket_name, "inbox/talk.mp4", content)
+        put(bucket_name, "inbox/talk.mp4.yaml", f"title: {page}\n".encode())
+        claimed = box.claim(box.entries()[0])
+        assert claimed is not None and claimed.path.read_bytes() == content
+        box.finish(claimed, ok=True, detail=f"http://site.example/{page}/")
+    assert keys(bucket_name, "inbox/done/") == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt", "talk (2).mp4",
+                                                 "talk (2).mp4.yaml", "talk (2).mp4.txt"}
+    assert read(bucket_name, "inbox/done/talk.mp4") == b"first talk"
+    assert read(bucket_name, "inbox/done/talk (2).mp4") == b"second talk"
+    assert read(bucket_name, "inbox/done/talk (2).mp4.yaml") == b"title: second\n"
+    assert "http://site.example/second/" in read(bucket_name, "inbox/done/talk (2).mp4.txt").decode()
+
+    # A new upload under the same name while the recording is being published: what was published is filed (from
+    # its download), the new upload waits for the next scan, with its sidecar.
+    put(bucket_name, "inbox/talk.mp4", b"third talk")
+    put(bucket_name, "inbox/talk.mp4.yaml", b"title: third\n")
+    claimed = box.claim(box.entries()[0])
+    assert claimed is not None and claimed.etag
+    put(bucket_name, "inbox/talk.mp4", b"fourth talk")
+    put(bucket_name, "inbox/talk.mp4.yaml", b"title: fourth\n")
+    reason = box.finish(claimed, ok=False, detail=f"{claimed.path}: not a media file")
+    assert reason == f"s3://{bucket_name}/inbox/failed/talk.mp4.txt"
+    assert read(bucket_name, "inbox/failed/talk.mp4") == b"third talk"
+    assert read(bucket_name, "inbox/failed/talk.mp4.yaml") == b"title: third\n"
+    assert read(bucket_name, "inbox/talk.mp4") == b"fourth talk" and read(bucket_name, "inbox/talk.mp4.yaml") == (
+        b"title: fourth\n")
+    assert [e.name for e in box.entries()] == ["talk.mp4"] and keys(bucket_name, "inbox/processing/") == set()
+
+
+def test_one_bad_key_never_blocks_the_s3_inbox(s3_env: LocalS3Server, bucket_name: str, tmp_path: Path) -> None:
+    from confcast.flows.inbox import run_scan
+
+    make_bucket(bucket_name)
+    put(bucket_name, "inbox/bell\x07.mp4", b"control character")  # (SeaweedFS stores a backslash as a folder)
+    long = "conférence-" * 20 + ".mp4"  # a fine key, but too long for a local file once downloaded
+    put(bucket_name, f"inbox/{long}", b"long name")
+    put(bucket_name, f"inbox/{long}.yaml", b"title: Long\n")
+    put(bucket_name, "inbox/good.mp4", b"good")
+    put(bucket_name, "inbox/good.mp4.yaml", b"title: Good\n")
+    box = s3_inbox(bucket_name, tmp_path / "downloads")
+    bad = [e for e in box.entries() if e.name == "bell\x07.mp4"]
+    assert len(bad) == 1 and bad[0].skip.startswith("its name holds a control character")
+    assert box.claim(bad[0]) is None, "never claimed: no key of its own can be written"
+
+    logger, lines = quiet_logger("test-inbox-s3-bad-keys")
+    memory, published = ScanMemory(tmp_path / "memory.json"), []
+
+    def publish(source: str) -> str:
+        published.append(Path(source).read_bytes())
+        return f"http://site.example/{Path(source).stem}/"
+
+    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12)) == ["http://site.example/good/"]
+    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12)) == []
+    assert published == [b"good"]
+    skipped = [line for line in lines if "left in the inbox" in line]
+    assert skipped == ["bell\\x07.mp4 left in the inbox: its name holds a control character; copy it under a plain "
+                       "name"], "reported once, not at every scan"
+    assert keys(bucket_name, "inbox/failed/") == {long, f"{long}.yaml", f"{long}.txt"}
+    reason = read(bucket_name, f"inbox/failed/{long}.txt").decode()
+    assert "the file name is 244 bytes long" in reason and read(bucket_name, f"inbox/failed/{long}") == b"long name"
+    assert {k for k in keys(bucket_name, "inbox/") if "/" not in k} == {"bell\x07.mp4"}, "only the bad key waits"
+    assert keys(bucket_name, "inbox/processing/") == set()
+
+    put(bucket_name, "inbox/gone.mp4", b"gone")  # removed between the listing and the claim
+    (entry,) = [e for e in box.entries() if e.name == "gone.mp4"]
+    boto3.client("s3").delete_object(Bucket=bucket_name, Key="inbox/gone.mp4")
+    assert box.claim(entry) is None and keys(bucket_name, "inbox/processing/") == set()
+    assert box.storage.copy_key("gone.mp4", "done/gone.mp4") is False, "a key gone since the listing is not filed"

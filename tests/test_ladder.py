@@ -198,6 +198,7 @@ def job(**changes) -> hls.LadderJob:
     rungs = ladder.plan_ladder(1920, 1080, 25.0)
     base = dict(
         source=Path("/rec/talk.mp4"),
+        source_format="mov,mp4,m4a,3gp,3g2,mj2",
         duration_s=100.0,
         rungs=rungs,
         video_input="0:0",
@@ -237,7 +238,7 @@ def test_filter_graph_deinterlace_mono_silent() -> None:
 
 def test_ladder_args() -> None:
     args = hls.build_ladder_args(job(), Path("/work"))
-    assert values_of(args, "-i") == ["/rec/talk.mp4"]
+    assert values_of(args, "-i") == ["file:/rec/talk.mp4"]
     assert values_of(args, "-map") == [
         "[v0]", "[a0]", "[v1]", "[a1]", "[v2]", "[a2]", "[v3]", "[a3]", "[thumbs]", "[poster]"
     ]
@@ -290,7 +291,7 @@ def test_ladder_args_audio_only_card_and_silent() -> None:
         job(video_input="1:0", card="color=c=black:s=1280x720:r=5:d=3.000", sprite=None, poster_every_s=None),
         Path("/work"),
     )
-    assert values_of(card, "-i") == ["/rec/talk.mp4", "color=c=black:s=1280x720:r=5:d=3.000"]
+    assert values_of(card, "-i") == ["file:/rec/talk.mp4", "color=c=black:s=1280x720:r=5:d=3.000"]
     assert ("-f", "lavfi") in set(pairwise(card)) and "-shortest" in card
     assert "[thumbs]" not in card and "[poster]" not in card
     silent = hls.build_ladder_args(job(audio_input=None), Path("/work"))

@@ -18,6 +18,7 @@ import pytest
 from media_checks import X264_FAST, ffmpeg, integrated_loudness, streams_of, top_level_boxes
 
 from confcast.tasks.errors import ProbeError, TranscodeError
+from confcast.tasks.media import hls
 from confcast.tasks.media.audio import (
     build_loudness_args,
     build_podcast_args,
@@ -26,9 +27,9 @@ from confcast.tasks.media.audio import (
     make_podcast_audio,
     parse_loudnorm,
 )
-from confcast.tasks.media.ffmpeg import parse_progress
-from confcast.tasks.media.probe import probe_recording, stream_rotation
-from confcast.tasks.media.video import build_remux_args, build_thumb_args, make_video
+from confcast.tasks.media.ffmpeg import RECORDING_FORMATS, format_refused, parse_progress
+from confcast.tasks.media.probe import probe_recording, refusal, stream_rotation
+from confcast.tasks.media.video import build_remux_args, build_thumb_args, make_video, plan_ladder_job
 from confcast.tasks.models import AudioStream, Probe, SourceFile, VideoStream
 
 # --- helpers ----------------------------------------------------------------------------------------
@@ -342,3 +343,157 @@ def test_transcode_error_carries_ffmpeg_stderr(clips: dict[str, Path], tmp_path:
     assert "changed.mp4" in message and "\n" not in message
     assert "Invalid data" in message or "moov" in message  # ffmpeg's own words
     assert not list(out.iterdir())  # no partial output left behind
+
+
+# --- recordings that are not self-contained ---------------------------------------------------------
+
+SECRET_S = "3.7"  # the other file's length: it must never show in an error (a second try would need it)
+RECORDING_INPUT = ["-f", "mov", "-protocol_whitelist", "file", "-i", "file:/rec/talk.mp4"]
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> Path:
+    """Another local recording, next to where a playlist posing as a recording is written."""
+    path = tmp_path / "secret.ts"
+    ffmpeg(
+        "-f", "lavfi", "-i", f"testsrc2=s=160x120:r=10:d={SECRET_S}", "-f", "lavfi", "-i", f"sine=f=1000:d={SECRET_S}",
+        *X264_FAST, "-c:a", "aac", "-f", "mpegts", str(path),
+    )  # fmt: skip
+    return path
+
+
+def hls_playlist(segment: str) -> str:
+    return f"#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:{SECRET_S},\n{segment}\n#EXT-X-ENDLIST\n"
+
+
+def assert_reveals_nothing(message: str) -> None:
+    assert "secret" not in message and SECRET_S not in message and "3.70" not in message, message
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (hls_playlist("secret.ts"), "talk.mp4: is an HLS playlist, not a recording"),
+        (hls_playlist("../elsewhere/../secret.ts"), "talk.mp4: is an HLS playlist, not a recording"),
+        ("ffconcat version 1.0\nfile secret.ts\n", "talk.mp4: the 'concat' format can read other files"),
+        (
+            "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=talk\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 5004 RTP/AVP 96\n",
+            "talk.mp4: the 'sdp' format can read other files or URLs",
+        ),
+    ],
+    ids=["hls", "hls-elsewhere", "ffconcat", "sdp"],
+)
+def test_probe_refuses_what_reads_other_files(text: str, expected: str, secret: Path) -> None:
+    path = secret.with_name("talk.mp4")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProbeError) as error:
+        probe_recording(path)
+    assert_one_line_naming(error, "talk.mp4")
+    assert expected in str(error.value)
+    assert_reveals_nothing(str(error.value))
+
+
+def test_every_run_on_the_recording_is_forced_to_its_demuxer_and_to_files() -> None:
+    """The demuxer ffprobe found, the file protocol only, the path as a file: URL: a recording swapped after the
+    probe cannot become a playlist, and a name like `concat:a|b` or `http:x.mp4` is never a URL."""
+    probe = fake_probe()  # format "mov"
+    card = fake_probe(video=None)
+    runs = {
+        "speech": build_speech_args(probe, Path("/out/speech.wav")),
+        "loudness": build_loudness_args(probe),
+        "podcast": build_podcast_args(probe, Path("/out/audio.m4a"), None),
+        "ladder": hls.build_ladder_args(plan_ladder_job(probe), Path("/work")),
+        "card ladder": hls.build_ladder_args(plan_ladder_job(card), Path("/work")),
+    }
+    for name, args in runs.items():
+        at = args.index("-i")
+        assert args[at - 4 : at + 2] == RECORDING_INPUT, name
+        assert args.count("file:/rec/talk.mp4") == 1 and "/rec/talk.mp4" not in args, name
+
+
+def test_a_recording_swapped_for_a_playlist_after_the_probe_reads_nothing_else(
+    clips: dict[str, Path], secret: Path, tmp_path: Path
+) -> None:
+    source = secret.with_name("talk.mp4")
+    shutil.copy(clips["hd720"], source)  # streams as in the other file: 0 video, 1 audio
+    probe = probe_recording(source)
+    source.write_text(hls_playlist("secret.ts"), encoding="utf-8")  # replaced between probe and transcode
+    out = tmp_path / "out"
+    runs = {
+        "speech": lambda: extract_speech(probe, out / "speech.wav"),
+        "podcast": lambda: make_podcast_audio(probe, out / "audio.m4a"),
+        "video": lambda: make_video(probe, out / "video"),
+    }
+    for name, make in runs.items():
+        with pytest.raises(TranscodeError) as error:
+            make()
+        assert "\n" not in str(error.value), name
+        assert_reveals_nothing(str(error.value))
+    assert not [p for p in out.rglob("*") if p.is_file()]  # nothing of the other file came out
+
+
+@pytest.mark.parametrize("name", ["concat:talk.mp4|secret.ts", "http:talk.mp4", "file:talk.mp4"])
+def test_a_name_like_a_url_is_a_file(
+    name: str, clips: dict[str, Path], secret: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(clips["wav"], secret.with_name(name))
+    shutil.copy(clips["wav"], secret.with_name("talk.mp4"))
+    monkeypatch.chdir(secret.parent)  # the name as an operator would type it
+    probe = probe_recording(Path(name))
+    assert probe.format_name == "wav" and probe.source.path == secret.with_name(name)
+    speech = extract_speech(probe, tmp_path / "speech.wav")
+    with wave.open(str(speech)) as wav:
+        assert wav.getnframes() == pytest.approx(1.5 * 16000, abs=160)  # the one file, nothing joined to it
+
+
+TONE = ["-f", "lavfi", "-i", "sine=d=0.5:sample_rate=48000"]
+PAL = ["-f", "lavfi", "-i", "testsrc2=s=720x576:r=25:d=0.5", *TONE]
+SMALL = ["-f", "lavfi", "-i", "testsrc2=s=160x120:r=25:d=0.5", *TONE]
+RECORDINGS = {  # file: (how ffmpeg writes it, the format_name ffprobe reports)
+    "phone.mp4": ([*SMALL, *X264_FAST, "-c:a", "aac"], "mov,mp4,m4a,3gp,3g2,mj2"),
+    "camera.mov": ([*SMALL, "-c:v", "mjpeg", "-c:a", "pcm_s16le"], "mov,mp4,m4a,3gp,3g2,mj2"),
+    "old-phone.3gp": ([*SMALL, *X264_FAST, "-c:a", "aac", "-ar", "16000", "-ac", "1"], "mov,mp4,m4a,3gp,3g2,mj2"),
+    "memo.m4a": ([*TONE, "-c:a", "aac"], "mov,mp4,m4a,3gp,3g2,mj2"),
+    "obs.mkv": ([*SMALL, *X264_FAST, "-c:a", "aac"], "matroska,webm"),
+    "browser.webm": ([*SMALL, "-c:v", "libvpx", "-deadline", "realtime", "-c:a", "libopus"], "matroska,webm"),
+    "capture.avi": ([*SMALL, "-c:v", "mjpeg", "-c:a", "pcm_s16le"], "avi"),
+    "avchd.mts": ([*SMALL, *X264_FAST, "-c:a", "ac3", "-f", "mpegts"], "mpegts"),
+    "dvd.mpg": ([*PAL, "-c:v", "mpeg2video", "-c:a", "mp2"], "mpeg"),
+    "stream.flv": ([*SMALL, *X264_FAST, "-c:a", "aac"], "flv"),
+    "lecture.wmv": ([*SMALL, "-c:v", "wmv2", "-c:a", "wmav2"], "asf"),
+    "broadcast.mxf": ([*PAL, "-c:v", "mpeg2video", "-c:a", "pcm_s16le"], "mxf"),
+    "tape.dv": ([*PAL, "-c:v", "dvvideo", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", "-ac", "2"], "dv"),
+    "talk.ogg": ([*TONE, "-c:a", "libopus"], "ogg"),
+    "recorder.wav": ([*TONE], "wav"),
+    "editor.w64": ([*TONE], "w64"),
+    "studio.aiff": ([*TONE], "aiff"),
+    "logic.caf": ([*TONE], "caf"),
+    "podcast.mp3": ([*TONE], "mp3"),
+    "archive.flac": ([*TONE], "flac"),
+    "radio.aac": ([*TONE, "-c:a", "aac"], "aac"),
+}
+
+
+@pytest.mark.parametrize("name", list(RECORDINGS))
+def test_recordings_of_every_accepted_format_are_read(name: str, tmp_path: Path) -> None:
+    """The allowlist holds ffprobe's real names (checked with files ffmpeg writes), and every run forced to that
+    demuxer reads the recording."""
+    args, format_name = RECORDINGS[name]
+    source = tmp_path / name
+    ffmpeg(*args, str(source))
+    probe = probe_recording(source)
+    assert probe.format_name == format_name and format_name in RECORDING_FORMATS
+    speech = extract_speech(probe, tmp_path / "speech.wav")
+    with wave.open(str(speech)) as wav:
+        assert wav.getnframes() == pytest.approx(0.5 * 16000, abs=800)
+
+
+def test_refusal_says_what_the_file_is() -> None:
+    talk = Path("in/talk.mp4")
+    assert "is a text file" in refusal(talk, "tty")
+    assert "is a still image" in refusal(talk, "image2") and "is a still image" in refusal(talk, "png_pipe")
+    assert refusal(talk, "hls").startswith("in/talk.mp4: is an HLS playlist, not a recording; only self-contained")
+    assert "the 'sdp' format can read other files or URLs; only self-contained" in refusal(talk, "sdp")
+    assert "the 'srt' format is not a recording format confcast accepts" in refusal(talk, "srt")
+    stderr = b"[concat @ 0x55d1c0] Format not on whitelist 'mov,mp4'\nfile:/in/talk.mp4: Invalid argument\n"
+    assert format_refused(stderr) == "concat" and format_refused(b"talk.mp4: Invalid data found") is None

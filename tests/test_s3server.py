@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import textwrap
+import time
+import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import boto3
 import pytest
 
 from confcast.tasks.storage.seaweedfs import (
@@ -23,8 +32,10 @@ from confcast.tasks.storage.seaweedfs import (
     read_credentials,
     running_local_s3,
     s3_answers,
+    security_toml,
     start_local_s3,
     stop_local_s3,
+    tls_files,
     weed_binary,
     with_local_credentials,
 )
@@ -88,6 +99,28 @@ def test_build_weed_args_default_ports_follow_the_s3_port() -> None:
     assert len({a.split("=")[1] for a in args if ".port" in a and not a.endswith("=0")}) == 9  # all distinct
     with pytest.raises(ValueError):
         build_weed_args(Path("weed"), Path("d"), 65530, Path("i.json"))
+
+
+def test_security_toml_locks_every_internal_server() -> None:
+    parsed = tomllib.loads(security_toml(("a1", "b2", "c3", "d4")))
+    assert parsed["jwt"]["signing"]["key"] == "a1" and parsed["jwt"]["signing"]["read"]["key"] == "b2"
+    assert parsed["jwt"]["filer_signing"]["key"] == "c3" and parsed["jwt"]["filer_signing"]["read"]["key"] == "d4"
+    assert parsed["grpc"]["ca"] == "ca.crt"
+    for component in ("master", "volume", "filer", "s3", "admin", "worker", "client"):
+        assert parsed["grpc"][component] == {"cert": "weed.crt", "key": "weed.key"}
+
+
+def test_tls_files_chain_to_a_ca_whose_key_is_gone() -> None:
+    from cryptography import x509
+
+    files = tls_files()
+    assert set(files) == {"ca.crt", "weed.crt", "weed.key"}
+    ca = x509.load_pem_x509_certificate(files["ca.crt"].encode())
+    leaf = x509.load_pem_x509_certificate(files["weed.crt"].encode())
+    leaf.verify_directly_issued_by(ca)
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("127.0.0.1") in names.get_values_for_type(x509.IPAddress)
+    assert "PRIVATE KEY" in files["weed.key"] and "PRIVATE KEY" not in files["ca.crt"] + files["weed.crt"]
 
 
 def test_repr_and_credentials_env_hide_nothing_they_should_not(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,3 +222,90 @@ def test_detached_server_outlives_the_process_that_started_it(tmp_path: Path) ->
     finally:
         stop_local_s3(server)
     assert running_local_s3(data_dir, port) is None
+
+
+# --- what the server exposes -----------------------------------------------------------------------
+
+
+def listening_tcp(pid: int) -> set[tuple[str, int]]:
+    """(address, port) of every TCP socket this process listens on, from /proc (as `ss -ltnp` would show)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:["):-1])
+    found = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                address, port = fields[1].split(":")
+                found.add((socket.inet_ntoa(bytes.fromhex(address)[::-1]) if table == "tcp" else address,
+                           int(port, 16)))
+    return found
+
+
+def anonymous(url: str, method: str = "GET", data: bytes | None = None) -> int:
+    request = urllib.request.Request(url, method=method, data=data)
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # + an empty SETTINGS
+
+
+def grpc_answers_a_stranger(port: int) -> bool:
+    """Whether a gRPC port speaks to a client without the server's certificate: in clear, or over TLS."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(HTTP2_PREFACE)
+        with contextlib.suppress(OSError):
+            if sock.recv(9)[3:4] == b"\x04":  # a SETTINGS frame back: a plaintext gRPC server
+                return True
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    context.set_alpn_protocols(["h2"])
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            with context.wrap_socket(raw) as tls:
+                tls.sendall(HTTP2_PREFACE)
+                return tls.recv(9)[3:4] == b"\x04"
+    except (ssl.SSLError, OSError):
+        return False  # the server wants a client certificate signed by its own private CA
+
+
+def test_only_the_s3_gateway_answers_without_credentials(s3_server: LocalS3Server) -> None:
+    record = json.loads((s3_server.data_dir / "weed.json").read_text())
+    ports = WeedPorts(**record["ports"])
+    expected = {("127.0.0.1", port) for port in (s3_server.port, *ports.all())}
+    deadline = time.monotonic() + 30  # the admin server opens its ports a moment after S3 answers
+    while (listening := listening_tcp(s3_server.pid)) != expected and time.monotonic() < deadline:
+        assert listening <= expected, f"weed listens on loopback only, on the ports it was given: {listening}"
+        time.sleep(0.2)
+    assert listening == expected
+    bucket = f"exposure-{os.getpid()}"
+    s3 = boto3.client("s3", endpoint_url=s3_server.endpoint_url, aws_access_key_id=s3_server.access_key,
+                      aws_secret_access_key=s3_server.secret_key, region_name="us-east-1")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="private.txt", Body=b"private")
+    try:
+        assert anonymous(f"{s3_server.endpoint_url}/{bucket}/private.txt") == 403
+        filer = f"http://127.0.0.1:{ports.filer}/buckets/{bucket}"
+        assert anonymous(f"{filer}/private.txt") == 401, "the filer reads nothing without a token"
+        assert anonymous(f"{filer}/planted.txt", "PUT", b"x") == 401, "nor writes"
+        assert anonymous(f"{filer}/") == 401, "nor lists"
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports.master}/dir/assign", timeout=10) as response:
+            assigned = json.loads(response.read())
+        assert anonymous(f"http://{assigned['url']}/{assigned['fid']}", "POST", b"x") == 401, "volume writes"
+        for name in ("master_grpc", "volume_grpc", "filer_grpc", "s3_grpc"):
+            assert not grpc_answers_a_stranger(getattr(ports, name)), f"{name} needs the server's certificate"
+        assert s3.get_object(Bucket=bucket, Key="private.txt")["Body"].read() == b"private", "S3 works"
+    finally:
+        s3.delete_object(Bucket=bucket, Key="private.txt")
+        s3.delete_bucket(Bucket=bucket)
+    for name in ("security.toml", "weed.key"):
+        assert (s3_server.data_dir / name).stat().st_mode & 0o777 == 0o600

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from child_env import child_env
+from webhook_receiver import PATH_TOKEN, QUERY_TOKEN, Receiver, webhook_receiver
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
@@ -30,15 +31,33 @@ def wait_for_deployment(name: str, timeout_s: float = 120) -> object:
     raise AssertionError(f"deployment {name} never appeared")
 
 
+def newest_run_parameters(flow_name: str) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        (run,) = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+                                       sort=FlowRunSort.START_TIME_DESC, limit=1)
+    return run.parameters
+
+
 def test_serve_and_publish_via_server(prefect_server, short_sample, tmp_path: Path) -> None:
+    with webhook_receiver() as receiver:
+        serve_and_publish(receiver, short_sample, tmp_path)
+
+
+def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
     site, inbox, work = tmp_path / "site", tmp_path / "inbox", tmp_path / "work"
     inbox.mkdir()
     env = child_env()
     log = (tmp_path / "serve.log").open("wb")
+    config = tmp_path / "config.yaml"  # the webhook, a secret, from serve's own config file
+    config.write_text(f"webhook_url: {receiver.url}\n", encoding="utf-8")
     server = subprocess.Popen(
         [
             CONFCAST, "serve", "--to", site.as_uri(), "--work-dir", str(work), "--inbox", str(inbox),
-            "--cron", "0 3 * * *",
+            "--cron", "0 3 * * *", "--config", str(config),
         ],
         env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )
@@ -58,6 +77,12 @@ def test_serve_and_publish_via_server(prefect_server, short_sample, tmp_path: Pa
         page = site / "conferences" / "2026-10-02-via-le-serveur" / "index.html"
         assert result.stdout.strip().splitlines()[-1] == page.as_uri()
         assert page.exists()
+        deadline = time.monotonic() + 60  # the hook may still be posting when the run reads as completed
+        while not receiver.received and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert receiver.events() == [("published", short_sample.path.name)], "a served run calls the webhook"
+        stored = str(newest_run_parameters("publish-conference"))
+        assert "Via le serveur" in stored and PATH_TOKEN not in stored and QUERY_TOKEN not in stored
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

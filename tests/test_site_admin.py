@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -33,6 +34,7 @@ from confcast.tasks.models import (
     Transcript,
     VideoStream,
 )
+from confcast.tasks.site.corrections import replace_captions
 from confcast.tasks.site.layout import Generator, build_manifest
 from confcast.tasks.site.publish import publish_conference_files, site_info
 from confcast.tasks.site.publish import rebuild_site as rebuild_site_files
@@ -340,3 +342,105 @@ def test_cli_rebuild_site_and_unpublish(prefect_server, settings: Settings, tmp_
     result = confcast("unpublish", "../escape")
     assert result.returncode == 1 and result.stderr.startswith("confcast: error: invalid slug")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# --- one site, many writers: what is not confcast's is left alone, a failed change changes nothing ----------------
+
+
+def site_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_rebuild_reports_and_skips_each_folder_that_is_not_a_conference(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path / "site")
+    publish_stand_ins(storage, tmp_path / "work")
+    good = json.loads(storage.get_bytes("conferences/2026-02-06-atelier/manifest.json"))
+    foreign = {
+        "conferences/photos/readme.txt": b"not a conference",
+        "conferences/unreadable/manifest.json": b"\xff\xfe{",
+        "conferences/other-program/manifest.json": json.dumps({"schema": 7, "name": "player"}).encode(),
+        "conferences/newer/manifest.json": json.dumps({**good, "schema": 99, "slug": "newer"}).encode(),
+        "conferences/Not A Slug/manifest.json": json.dumps({**good, "slug": "Not A Slug"}).encode(),
+        "conferences/no-transcript/manifest.json": json.dumps({**good, "slug": "no-transcript"}).encode(),
+        "conferences/other-folder/manifest.json": json.dumps(good).encode(),
+    }
+    for key, data in foreign.items():
+        (storage.root / key).parent.mkdir(parents=True, exist_ok=True)
+        (storage.root / key).write_bytes(data)
+    (storage.root / "index.html").unlink()
+
+    report = rebuild_site_files(storage, site_info(storage, title="OpenLab", language="fr"))
+
+    assert report.pages == ("2026-02-06-atelier", "2026-04-04-microscope")
+    assert report.skipped == (
+        "Not A Slug: not a conference folder (its name is not a slug)",
+        "newer: manifest.json has schema 99, which this confcast (schema 1) does not read: a newer confcast's, "
+        "or another program's",
+        f"no-transcript: conferences/no-transcript/{good['transcript']['json']} is missing although the manifest "
+        "names it; publish the conference again",
+        "other-folder: manifest.json is not a confcast manifest for this folder (it is '2026-02-06-atelier''s)",
+        "other-program: manifest.json has schema 7, which this confcast (schema 1) does not read: a newer "
+        "confcast's, or another program's",
+        "photos: no manifest.json: foreign files, or a publication that did not finish",
+        "unreadable: manifest.json is not a confcast manifest for this folder",
+    )
+    assert all((storage.root / key).read_bytes() == data for key, data in foreign.items()), "left as they are"
+    assert [e["slug"] for e in json.loads(storage.get_bytes("catalog.json"))["conferences"]] == [
+        "2026-04-04-microscope", "2026-02-06-atelier"
+    ]
+    assert "Un microscope libre" in storage.get_bytes("index.html").decode("utf-8")
+
+
+def test_publishing_deletes_only_the_search_shards_confcast_wrote(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path / "site")
+    theirs = {"search/README.txt": b"our own notes", "search/pagefind/pagefind.js": b"// another search engine",
+              "search/mi.json": b"{}", "search/synonyms.0123456789ab.json.bak": b"{}"}
+    for key, data in theirs.items():
+        storage.put_bytes(key, data)
+    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")
+    first = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
+    publish_stand_ins(storage, tmp_path, "2026-02-06-atelier")
+    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")  # the first index's own shards are now stale
+    second = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
+    assert set(first.shards.values()) - set(second.shards.values()), "some shards went stale"
+    assert set(storage.list_keys("search/")) == set(second.shards.values()) | {SEARCH_INDEX} | set(theirs)
+    assert all(storage.get_bytes(key) == data for key, data in theirs.items())
+
+
+REVIEWED = """WEBVTT
+
+00:00:00.500 --> 00:00:03.000
+Bonjour, texte relu par une personne.
+
+00:00:04.000 --> 00:00:07.500
+Le réseau maillé, relu aussi.
+"""
+
+
+def test_a_caption_replacement_that_fails_midway_leaves_the_conference_as_it_was(tmp_path: Path) -> None:
+    slug = "2026-02-06-atelier"
+    storage = FileStorage(tmp_path / "site")
+    publish_stand_ins(storage, tmp_path / "work")
+    site = site_info(storage, title="OpenLab", language="fr")
+    # Where the reviewed transcript's search passages go, learnt on a copy (content-tagged keys: the same there).
+    shutil.copytree(storage.root, tmp_path / "copy")
+    copy = FileStorage(tmp_path / "copy")
+    replace_captions(copy, site, slug, REVIEWED, source_name="fixed.vtt")
+    (passages,) = [c["passages"] for c in json.loads(copy.get_bytes(SEARCH_INDEX))["conferences"] if c["slug"] == slug]
+    before = site_files(storage.root)
+    # A folder where the first passage file must go: the storage really refuses that write, after the captions and
+    # transcript files were written and before the page and the manifest.
+    (storage.root / passages / "0.json").mkdir(parents=True)
+
+    with pytest.raises(PublishError) as failed:
+        replace_captions(storage, site, slug, REVIEWED, source_name="fixed.vtt")
+
+    message = str(failed.value)
+    assert message.startswith(f"the captions of {slug} were not replaced (the published conference is as it was): ")
+    assert "Is a directory" in message and "\n" not in message
+    assert site_files(storage.root) == before, "no new file left, the manifest, page, catalog and search unchanged"
+
+    shutil.rmtree(storage.root / passages)
+    updated = replace_captions(storage, site, slug, REVIEWED, source_name="fixed.vtt")
+    assert updated.captions[0].status == "reviewed"
+    assert site_files(storage.root) == site_files(copy.root)

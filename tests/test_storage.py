@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,11 +17,20 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 
 from confcast.tasks.errors import ConfigError, PublishError
-from confcast.tasks.storage.base import Storage, StorageTarget, check_key, content_type_for, parse_storage_url
+from confcast.tasks.storage.base import (
+    Storage,
+    StorageTarget,
+    check_key,
+    check_public_scope,
+    content_type_for,
+    parse_storage_url,
+)
 from confcast.tasks.storage.factory import open_storage
 from confcast.tasks.storage.folder import FileStorage
 from confcast.tasks.storage.s3 import S3Storage
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port
+
+CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
 # --- pure ------------------------------------------------------------------------------------------
 
@@ -410,3 +421,57 @@ def test_missing_bucket_is_reported_until_prepare(s3_env: LocalS3Server, bucket_
     storage.prepare()
     storage.put_bytes("index.html", b"x")
     assert storage.list_keys() == ["index.html"]
+
+
+# --- what a site makes public ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/pre*fix", "s3://bucket/*", "s3://bucket/site/a?b", "s3://bucket/s$x",
+                                 "s3://bucket/${aws:username}", "s3://bucket/a/b*"])
+def test_a_prefix_that_a_bucket_policy_would_widen_is_refused(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_storage_url(url)
+    message = str(caught.value)
+    assert "\n" not in message and ("wildcard" in message or "'?'" in message)
+
+
+def test_a_public_site_at_a_bucket_root_needs_an_explicit_choice() -> None:
+    for url in ("s3://bucket", "s3://bucket/"):
+        with pytest.raises(ConfigError) as caught:
+            check_public_scope(parse_storage_url(url), public_whole_bucket=False)
+        message = str(caught.value)
+        assert "\n" not in message and "s3://bucket/site" in message and "public_whole_bucket: true" in message
+        check_public_scope(parse_storage_url(url), public_whole_bucket=True)
+    check_public_scope(parse_storage_url("s3://bucket/site"), public_whole_bucket=False)
+    check_public_scope(parse_storage_url("file:///srv/site"), public_whole_bucket=False)
+
+
+def test_a_bucket_root_site_is_refused_before_anything_is_made_public(
+    s3_env: LocalS3Server, bucket_name: str
+) -> None:
+    with pytest.raises(ConfigError, match="public_whole_bucket"):
+        open_storage(f"s3://{bucket_name}")
+    with pytest.raises(ConfigError, match="public_whole_bucket"):
+        S3Storage(f"s3://{bucket_name}").prepare()
+    client = raw_client(s3_env)
+    assert bucket_name not in [b["Name"] for b in client.list_buckets()["Buckets"]], "nothing was created"
+
+    chosen = open_storage(f"s3://{bucket_name}", public_whole_bucket=True)  # the operator's explicit choice
+    chosen.prepare()
+    client.put_object(Bucket=bucket_name, Key="elsewhere/notes.txt", Body=b"in the bucket")
+    status, _, body = anonymous_get(f"{s3_env.endpoint_url}/{bucket_name}/elsewhere/notes.txt")
+    assert (status, body) == (200, b"in the bucket"), "what the choice means: the whole bucket is public"
+    assert S3Storage(f"s3://{bucket_name}", public_read=False).list_keys() == ["elsewhere/notes.txt"]
+
+
+def test_the_cli_refuses_a_bucket_root_site_in_one_line(
+    s3_env: LocalS3Server, bucket_name: str, short_sample, tmp_path: Path
+) -> None:
+    result = subprocess.run(
+        [CONFCAST, "publish", str(short_sample.path), "--to", f"s3://{bucket_name}", "--work-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("confcast: error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert "public_whole_bucket" in result.stderr
+    assert bucket_name not in [b["Name"] for b in raw_client(s3_env).list_buckets()["Buckets"]]

@@ -3,6 +3,7 @@
 Pure builders (`build_speech_args`, `loudnorm_filter`, `build_loudness_args`, `build_podcast_args`,
 `parse_loudnorm`) are tested exactly; `extract_speech` and `make_podcast_audio` run them through
 `tasks.media.ffmpeg` and check what came out. Both read only the main audio stream: the picture is never decoded.
+The recording is always read through `tasks.media.ffmpeg.recording_input` (its probed demuxer, files only).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def build_speech_args(probe: Probe, output: Path) -> list[str]:
         probe.source.path,
         output,
         stream=str(audio.index),
+        recording_format=probe.format_name,
         acodec="pcm_s16le",
         ac=1,
         ar=SPEECH_SAMPLE_RATE,
@@ -71,8 +73,8 @@ def build_loudness_args(probe: Probe) -> list[str]:
     audio = _main_audio_or_fail(probe)
     return [
         "-hide_banner", "-nostdin", "-loglevel", "info", "-nostats",
-        "-i", str(probe.source.path), "-map", f"0:{audio.index}", "-vn", "-sn", "-dn",
-        "-af", f"{_layout_filter(audio)},{loudnorm_filter()}", "-f", "null", "-",
+        *ffmpeg.recording_input(probe.source.path, probe.format_name), "-map", f"0:{audio.index}", "-vn", "-sn",
+        "-dn", "-af", f"{_layout_filter(audio)},{loudnorm_filter()}", "-f", "null", "-",
     ]  # fmt: skip
 
 
@@ -82,7 +84,8 @@ def build_podcast_args(probe: Probe, output: Path, measured: dict[str, float] | 
     filters = [_layout_filter(audio)] + ([loudnorm_filter(measured)] if measured is not None else [])
     filters.append(f"aresample={PODCAST_SAMPLE_RATE}")
     return [
-        *ffmpeg.QUIET, "-y", "-i", str(probe.source.path), "-map", f"0:{audio.index}", "-vn", "-sn", "-dn",
+        *ffmpeg.QUIET, "-y", *ffmpeg.recording_input(probe.source.path, probe.format_name),
+        "-map", f"0:{audio.index}", "-vn", "-sn", "-dn",
         "-af", ",".join(filters), "-c:a", AUDIO_CODEC, "-b:a", LISTEN_AUDIO_BITRATE,
         "-ac", str(audio_channels(audio)), "-map_metadata", "-1", "-movflags", "+faststart", "-f", "ipod",
         str(output),

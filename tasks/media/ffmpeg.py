@@ -7,6 +7,11 @@ writing one file, checked non-empty), `run_with_progress` (`-progress pipe:1` re
 remux and the speech commands); the other commands are plain lists (the ladder and the sprite in `tasks.media.hls`,
 the loudness passes in `tasks.media.audio`).
 
+A recording is read only as a self-contained file: `probe_recording_json` lets detection choose among the
+`RECORDING_FORMATS` demuxers only, and every ffmpeg run on it (`recording_input`, or `compile_args` with
+`recording_format`) is forced to the demuxer the probe found, with the file protocol only and the path as a `file:`
+URL. A playlist (HLS, ffconcat, ...) is never opened, so no other file or URL is ever read in its place.
+
 The demo (`tasks.demo.sample`) and the transcode benchmark (`tasks.bench.media`) run ffmpeg through `run` too. Only
 `tasks.bench.whisper` (test audio for the Whisper benchmark) and the tests' helpers call the programs themselves.
 
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
@@ -34,6 +40,40 @@ QUIET = ("-hide_banner", "-nostdin", "-loglevel", "error")
 MISSING_FFMPEG = "ffmpeg is not installed: install the Debian package ffmpeg (apt-get install ffmpeg)"
 MISSING_FFPROBE = "ffprobe is not installed: install the Debian package ffmpeg (apt-get install ffmpeg)"
 
+# Demuxers of self-contained recordings, as ffprobe names them (`format_name`): what cameras, phones, screen
+# recorders and editors write. A demuxer that opens further files or URLs (hls, concat, dash, imf, image2 sequences,
+# sdp, ...) is left out: a "recording" it read would be transcoded with other files' content.
+RECORDING_FORMATS = (
+    "mov,mp4,m4a,3gp,3g2,mj2",  # MP4, MOV, M4A, 3GP: phones, cameras, QuickTime, most editors
+    "matroska,webm",  # MKV, WebM, MKA: OBS, browsers
+    "avi",
+    "mpegts",  # TS, M2TS, MTS: AVCHD cameras, broadcast captures
+    "mpeg",  # MPEG program stream: MPG, VOB
+    "flv",
+    "asf",  # WMV, WMA
+    "mxf",
+    "dv",
+    "ogg",  # Ogg Vorbis, Opus, Theora
+    "wav",  # WAV, RF64
+    "w64",
+    "aiff",
+    "caf",
+    "mp3",
+    "flac",
+    "aac",  # ADTS
+)
+_RECORDING_DEMUXERS = frozenset(name.split(",")[0] for name in RECORDING_FORMATS)
+_NOT_ON_WHITELIST = re.compile(r"^\[([^\s@\]]+) @ 0x[0-9a-fA-F]+\] Format not on whitelist", re.M)
+
+
+class FormatRefused(ProbeError):
+    """ffprobe detected a demuxer outside `RECORDING_FORMATS` and stopped before it ran (nothing the file names was
+    opened); `format_name` says which."""
+
+    def __init__(self, what: str, format_name: str) -> None:
+        super().__init__(f"{what}: the '{format_name}' format is not a recording format confcast accepts")
+        self.format_name = format_name
+
 
 # --- building ---------------------------------------------------------------------------------------
 
@@ -44,16 +84,51 @@ def compile_args(
     *,
     stream: str | None = None,
     filters: Sequence[tuple[Any, ...]] = (),
+    recording_format: str | None = None,
     **options: Any,
 ) -> list[str]:
     """Quiet ffmpeg arguments reading `source` (only its stream `stream` when given), applying `filters` in order
-    (each ``(name, *arguments)``) and writing `output` with `options` (overwriting it). Pure."""
-    node = ffmpeg.input(str(source))
+    (each ``(name, *arguments)``) and writing `output` with `options` (overwriting it). Pure.
+
+    A recording is read as `recording_input` reads it: give its probed `recording_format`."""
+    if recording_format is None:
+        node = ffmpeg.input(str(source))
+    else:
+        demuxer, url = _recording(source, recording_format)
+        node = ffmpeg.input(url, format=demuxer, protocol_whitelist="file")
     if stream is not None:
         node = node[stream]
     for name, *arguments in filters:
         node = node.filter(name, *arguments)
     return [*QUIET, *node.output(str(output), **options).overwrite_output().get_args()]
+
+
+def recording_input(path: Path, format_name: str) -> list[str]:
+    """ffmpeg's input options reading a recording: forced to the demuxer the probe found (the file cannot turn
+    into a playlist between probe and transcode), the file protocol only, the absolute path as a `file:` URL (a name
+    like `concat:a|b` or `http:x.mp4` is a file name). Pure."""
+    demuxer, url = _recording(path, format_name)
+    return ["-f", demuxer, "-protocol_whitelist", "file", "-i", url]
+
+
+def _recording(path: Path, format_name: str) -> tuple[str, str]:
+    """The demuxer and the URL of a recording; TranscodeError for a format that is not a recording's."""
+    demuxer = format_name.split(",")[0]
+    if demuxer not in _RECORDING_DEMUXERS:
+        raise TranscodeError(
+            f"{path}: the '{format_name}' format is not a recording format confcast accepts; publish a video or "
+            "audio recording (MP4, MKV, WebM, MOV, WAV, ...)"
+        )
+    if not Path(path).is_absolute():
+        raise ValueError(f"a recording's path must be absolute: {path}")
+    return demuxer, f"file:{path}"
+
+
+def format_refused(stderr: bytes | str) -> str | None:
+    """The demuxer ffprobe detected but may not use (not on `-format_whitelist`), from its stderr; else None."""
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    found = _NOT_ON_WHITELIST.search(text)
+    return found.group(1) if found else None
 
 
 def parse_progress(line: str, duration_s: float) -> float | None:
@@ -150,9 +225,23 @@ def run_with_progress(args: list[str], duration_s: float, report: Callable[[floa
         )
 
 
+def probe_recording_json(path: Path, what: str) -> dict[str, Any]:
+    """ffprobe's format and streams of a recording, as JSON. Detection may choose only a demuxer of
+    `RECORDING_FORMATS` (anything else is refused before it reads more than the file's first bytes: FormatRefused),
+    and only the file protocol may be used."""
+    formats = ",".join(RECORDING_FORMATS)
+    options = ["-protocol_whitelist", "file", "-format_whitelist", formats]
+    return _ffprobe([*options, f"file:{Path(path).absolute()}"], what)
+
+
 def probe_json(path: Path, what: str) -> dict[str, Any]:
-    """ffprobe's format and streams of a file, as JSON; ProbeError naming `what` when it cannot be read."""
-    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+    """ffprobe's format and streams of a file (what ffmpeg made), as JSON; ProbeError naming `what` when it cannot
+    be read."""
+    return _ffprobe([str(path)], what)
+
+
+def _ffprobe(source: list[str], what: str) -> dict[str, Any]:
+    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", *source]
     try:
         done = subprocess.run(args, capture_output=True, timeout=FFPROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except FileNotFoundError as exc:
@@ -160,6 +249,9 @@ def probe_json(path: Path, what: str) -> dict[str, Any]:
     except subprocess.TimeoutExpired as exc:
         raise ProbeError(f"{what}: ffprobe took over {FFPROBE_TIMEOUT_S} s to read it; check the file") from exc
     if done.returncode != 0:
+        refused = format_refused(done.stderr)
+        if refused is not None:
+            raise FormatRefused(what, refused)
         raise ProbeError(
             f"{what}: not a media file ffprobe can read ({stderr_tail(done.stderr, 1) or 'no details'}); "
             "give the path of a video or audio recording"

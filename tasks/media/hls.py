@@ -21,6 +21,7 @@ from pathlib import Path
 from confcast.config.ladder import DEFAULT_LADDER, LadderPreset
 from confcast.tasks.errors import TranscodeError
 from confcast.tasks.media.drawtext import title_filter
+from confcast.tasks.media.ffmpeg import recording_input
 from confcast.tasks.media.ladder import Rung
 from confcast.tasks.media.thumbnails import SpritePlan
 from confcast.tasks.models import HlsLadder, HlsSubtitles, HlsVariant
@@ -46,6 +47,7 @@ class LadderJob:
     """What one ffmpeg run makes from a recording."""
 
     source: Path
+    source_format: str  # ffprobe's format_name of the source: ffmpeg is forced to that demuxer
     duration_s: float
     rungs: tuple[Rung, ...]  # tallest first
     video_input: str  # "0:3" (a stream of the source) or "1:0" (the title card input)
@@ -122,7 +124,7 @@ def build_ladder_args(job: LadderJob, work: Path) -> list[str]:
     """
     preset = job.preset
     args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-progress", "pipe:1", "-nostats", "-y"]
-    args += ["-i", str(job.source)]
+    args += recording_input(job.source, job.source_format)  # its probed demuxer, files only
     if job.card is not None:
         args += ["-f", "lavfi", "-i", job.card]
     args += ["-filter_complex", build_filter_graph(job)]

@@ -1,8 +1,10 @@
 """Read a recording: its bytes hashed, its streams read with ffprobe (through `tasks.media.ffmpeg`) into a `Probe`.
 
-`probe_recording` refuses what is not a recording (missing, empty, a folder, a text file, a still image, no stream,
-no duration) with a one-line `ProbeError`. The parsing of ffprobe's JSON (`parse_video`, `stream_rotation`, ...)
-is pure; `tasks.media.checks` reads the outputs back with `parse_video` too.
+`probe_recording` refuses what is not a recording (missing, empty, a folder, a text file, a still image, a playlist
+or any format that reads other files, no stream, no duration) with a one-line `ProbeError`. Only the demuxers of
+self-contained recordings (`tasks.media.ffmpeg.RECORDING_FORMATS`) may read it. The parsing of ffprobe's JSON
+(`parse_video`, `stream_rotation`, `refusal`, ...) is pure; `tasks.media.checks` reads the outputs back with
+`parse_video` too.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from confcast.tasks.errors import ProbeError
-from confcast.tasks.media.ffmpeg import probe_json
+from confcast.tasks.media.ffmpeg import RECORDING_FORMATS, FormatRefused, probe_recording_json
 from confcast.tasks.models import AudioStream, Probe, SourceFile, VideoStream
 
 HASH_CHUNK_BYTES = 1024 * 1024
@@ -23,6 +25,9 @@ HASH_CHUNK_BYTES = 1024 * 1024
 # ffmpeg's text "demuxers" read any text file as a video stream: a text file is never a recording.
 _TEXT_FORMATS = {"tty", "ansi", "bintext", "xbin", "adf", "idf"}
 _TEXT_CODECS = {"ansi", "bintext", "xbin", "idf"}
+# Demuxers that open further files or URLs named inside the file (HLS has its own message).
+_READS_OTHER_FILES = {"concat", "dash", "imf", "webm_dash_manifest", "sdp", "rtp", "rtsp", "avisynth", "vapoursynth"}
+_SELF_CONTAINED = "only self-contained recordings are accepted: export the talk as one MP4, MKV or WAV file"
 
 
 def probe_recording(path: Path) -> Probe:
@@ -37,14 +42,15 @@ def probe_recording(path: Path) -> Probe:
     if size == 0:
         raise ProbeError(f"{path}: file is empty (0 bytes); copy the recording again, the transfer may have failed")
 
-    info = probe_json(resolved, what=str(path))
+    try:
+        info = probe_recording_json(resolved, what=str(path))
+    except FormatRefused as exc:
+        raise ProbeError(refusal(path, exc.format_name)) from exc
     fmt = info.get("format") or {}
     format_name = str(fmt.get("format_name") or "")
     streams = info.get("streams") or []
-    if format_name in _TEXT_FORMATS:
-        raise ProbeError(f"{path}: is a text file, not a recording; give the path of a video or audio file")
-    if format_name == "image2" or format_name.endswith("_pipe"):
-        raise ProbeError(f"{path}: is a still image, not a recording; give the path of a video or audio file")
+    if format_name not in RECORDING_FORMATS:  # a second guard: the probe's whitelist already keeps them out
+        raise ProbeError(refusal(path, format_name))
 
     video = parse_video(streams)
     audio = tuple(_parse_audio(s) for s in streams if s.get("codec_type") == "audio")
@@ -64,6 +70,22 @@ def probe_recording(path: Path) -> Probe:
         format_name=format_name,
         video=video,
         audio=audio,
+    )
+
+
+def refusal(path: Path, format_name: str) -> str:
+    """Why a file that ffprobe detected as `format_name` (not a recording's format) is refused. Pure."""
+    if format_name in _TEXT_FORMATS:
+        return f"{path}: is a text file, not a recording; give the path of a video or audio file"
+    if format_name == "image2" or format_name.endswith("_pipe"):
+        return f"{path}: is a still image, not a recording; give the path of a video or audio file"
+    if format_name in ("hls", "applehttp"):
+        return f"{path}: is an HLS playlist, not a recording; {_SELF_CONTAINED}"
+    if format_name in _READS_OTHER_FILES:
+        return f"{path}: the '{format_name}' format can read other files or URLs; {_SELF_CONTAINED}"
+    return (
+        f"{path}: the '{format_name}' format is not a recording format confcast accepts; "
+        "convert the recording to MP4, MKV or WAV first"
     )
 
 

@@ -4,7 +4,8 @@ thumbnail and the seek thumbnails; a still title card stands in for the picture 
 `plan_ladder_job` (pure) says what the single decode makes; `tasks.media.hls` turns that into ffmpeg's arguments.
 `make_video` runs it through `tasks.media.ffmpeg`, checks every output (`tasks.media.checks`), then remuxes the top
 rung into the MP4, picks the poster among the candidate frames and tiles the sprite, and moves it all into place.
-Paths given to ffmpeg are absolute, so a file name can never be read as an option or a protocol.
+Paths given to ffmpeg are absolute, so a file name can never be read as an option; the recording is read as a `file:`
+URL with its probed demuxer only (`tasks.media.ffmpeg.recording_input`), so it can never be read as a playlist.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def plan_ladder_job(
         card = f"color=c={CARD_COLOR}:s={top.width}x{top.height}:r={CARD_FPS}:d={_card_duration(probe.duration_s)}"
         return hls.LadderJob(
             source=probe.source.path,
+            source_format=probe.format_name,
             duration_s=probe.duration_s,
             rungs=(top,),
             video_input="1:0",
@@ -75,6 +77,7 @@ def plan_ladder_job(
     width, height = display_size(probe)
     return hls.LadderJob(
         source=probe.source.path,
+        source_format=probe.format_name,
         duration_s=probe.duration_s,
         rungs=plan_ladder(width, height, probe.video.fps, preset),
         video_input=f"0:{probe.video.index}",

@@ -9,6 +9,7 @@ Everything here is read back from storage (manifests, transcripts, search index)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,13 +17,16 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from confcast.tasks.errors import PublishError
+from confcast.tasks.errors import MetadataError, PublishError
+from confcast.tasks.metadata import validate_slug
 from confcast.tasks.models import Conference, Segment
 from confcast.tasks.site.layout import (
     CATALOG_JSON,
     CATALOG_PAGE,
+    CONTENT_TAG_CHARS,
     FEED,
     MANIFEST,
+    MANIFEST_SCHEMA,
     PAGE,
     Catalog,
     Manifest,
@@ -130,7 +134,8 @@ def write_search(
     storage: Storage, catalog: Catalog, records: Mapping[str, SearchRecord], previous_shards: set[str]
 ) -> None:
     """Write the shards then `search/index.json`; remove shards that neither this index nor the last one names
-    (a viewer holding the last index for a minute still finds its shards)."""
+    (a viewer holding the last index for a minute still finds its shards). Only shards are removed: other files
+    under `search/` are someone else's."""
     conferences = [
         IndexedConference(
             slug=entry.slug,
@@ -149,9 +154,18 @@ def write_search(
     in_parallel(lambda item: storage.put_bytes(item[0], item[1], content_type_for(item[0])), new_shards)
     storage.put_bytes(SEARCH_INDEX, files.index.to_json(), content_type_for(SEARCH_INDEX))
     keep = set(files.shards) | previous_shards | {SEARCH_INDEX}
-    stale = [key for key in storage.list_keys(f"{SHARD_FOLDER}/") if key not in keep]
+    stale = [key for key in storage.list_keys(f"{SHARD_FOLDER}/") if key not in keep and is_shard_key(key)]
     if stale:
         storage.delete_keys(stale)
+
+
+# What build_search names a shard: search/<name>.<content tag>.json, nothing deeper.
+_SHARD_KEY = re.compile(rf"{re.escape(SHARD_FOLDER)}/[a-z0-9_]+\.[0-9a-f]{{{CONTENT_TAG_CHARS}}}\.json")
+
+
+def is_shard_key(key: str) -> bool:
+    """Whether a key under `search/` is a shard confcast wrote (the only files of `search/` it ever deletes)."""
+    return _SHARD_KEY.fullmatch(key) is not None
 
 
 def write_catalog(
@@ -293,38 +307,79 @@ def read_segments(storage: Storage, manifest: Manifest) -> tuple[Segment, ...]:
     return segments_from_transcript_json(raw, f"{storage.url}/{key}")
 
 
-def published_slugs(storage: Storage) -> list[str]:
-    """Slugs of every conference folder holding a manifest.json."""
-    suffix = f"/{MANIFEST}"
-    slugs = []
+def conference_folders(storage: Storage) -> dict[str, bool]:
+    """Every folder under `conferences/`, and whether it holds a manifest.json (foreign folders included)."""
+    folders: dict[str, bool] = {}
     for key in storage.list_keys("conferences/"):
         parts = key.split("/")
-        if len(parts) == 3 and key.endswith(suffix):
-            slugs.append(parts[1])
-    return slugs
+        if len(parts) >= 3:
+            folders[parts[1]] = folders.get(parts[1], False) or (len(parts) == 3 and parts[2] == MANIFEST)
+    return folders
+
+
+class NotAConference(Exception):
+    """A folder of `conferences/` that rebuild-site leaves as it is; the message says why."""
+
+
+def load_published(storage: Storage, folder: str) -> tuple[Manifest, tuple[Segment, ...]]:
+    """A conference folder's manifest and transcript; NotAConference when the folder is not a conference this
+    confcast can rebuild (foreign files, a broken or newer manifest, a missing transcript). A storage that cannot
+    be read raises its own PublishError: an outage must not drop conferences from the catalog."""
+    try:
+        validate_slug(folder)
+    except MetadataError:
+        raise NotAConference("not a conference folder (its name is not a slug)") from None
+    raw = storage.get_bytes(f"{conference_prefix(folder)}/{MANIFEST}")
+    if raw is None:
+        raise NotAConference("no manifest.json: foreign files, or a publication that did not finish")
+    try:
+        data = json.loads(raw)
+        schema = data.get("schema") if isinstance(data, dict) else None
+        if isinstance(schema, int) and schema > MANIFEST_SCHEMA:
+            raise NotAConference(
+                f"manifest.json has schema {schema}, which this confcast (schema {MANIFEST_SCHEMA}) does not read: "
+                "a newer confcast's, or another program's"
+            )
+        manifest = Manifest.model_validate(data)
+    except (ValueError, ValidationError):
+        raise NotAConference("manifest.json is not a confcast manifest for this folder") from None
+    if manifest.slug != folder:
+        raise NotAConference(f"manifest.json is not a confcast manifest for this folder (it is {manifest.slug!r}'s)")
+    if manifest.transcript is None:  # a silent recording: nothing was transcribed
+        return manifest, ()
+    key = f"{conference_prefix(folder)}/{manifest.transcript.json_}"
+    raw = storage.get_bytes(key)
+    if raw is None:
+        raise NotAConference(f"{key} is missing although the manifest names it; publish the conference again")
+    try:
+        return manifest, segments_from_transcript_json(raw, f"{storage.url}/{key}")
+    except PublishError as error:
+        raise NotAConference(str(error)) from None
 
 
 @dataclass(frozen=True)
 class RebuildReport:
     pages: tuple[str, ...]  # slugs whose page was rewritten
-    skipped: tuple[str, ...]  # `slug: why` for folders whose manifest could not be read
+    skipped: tuple[str, ...]  # `folder: why` for each folder of conferences/ that is not a readable conference
 
 
 def rebuild_site(storage: Storage, site: SiteInfo, on_page: Callable[[str], None] | None = None) -> RebuildReport:
     """Rewrite every conference page, then catalog, feed and search, from the manifests and transcripts in storage.
 
-    A folder whose manifest is unreadable is left out of the catalog and reported; nothing else is deleted.
+    A folder that is not a conference this confcast can read (foreign files, no manifest, a broken or newer
+    manifest, a missing transcript) is left as it is, out of the catalog, and reported; the others are rebuilt.
     """
     storage.prepare()
     catalog = Catalog()
     records: dict[str, SearchRecord] = {}
     done, skipped = [], []
-    for slug in published_slugs(storage):
-        manifest = read_manifest(storage, slug)
-        if manifest is None or manifest.slug != slug:
-            skipped.append(f"{slug}: manifest.json is not a confcast manifest for this folder")
+    for folder in sorted(conference_folders(storage)):
+        try:
+            manifest, segments = load_published(storage, folder)
+        except NotAConference as error:
+            skipped.append(f"{folder}: {error}")
             continue
-        segments = read_segments(storage, manifest)
+        slug = manifest.slug
         records[slug] = put_passages(storage, slug, transcript_lang(manifest), segments)
         page = render_conference_page(manifest, segments, site)
         storage.put_bytes(f"{conference_prefix(slug)}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))

@@ -19,6 +19,8 @@ from urllib.parse import quote, unquote
 from confcast.tasks.errors import ConfigError, PublishError
 
 ACCEPTED_FORMS = "s3://bucket/prefix (prefix may be empty) or file:///absolute/dir"
+# In a bucket policy's Resource, * and ? are wildcards and ${...} a variable: none may come from a site prefix.
+POLICY_SPECIALS = "*?$"
 MAX_KEY_BYTES = 1024  # S3's limit for a whole object key
 
 _BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -111,6 +113,12 @@ def parse_storage_url(url: str) -> StorageTarget:
             )
         if "?" in prefix or "#" in prefix:
             raise _bad_url(url, "the prefix contains '?' or '#'")
+        if set(POLICY_SPECIALS) & set(prefix):
+            raise _bad_url(
+                url,
+                "the prefix contains '*', '?' or '$', which the bucket policy that makes the site public would "
+                "read as a wildcard or a variable (making more than the site public)",
+            )
         prefix = prefix.strip("/")
         if prefix:
             problem = _path_problem(prefix)
@@ -132,6 +140,17 @@ def parse_storage_url(url: str) -> StorageTarget:
         root = Path(os.path.normpath(path))
         return StorageTarget(scheme="file", root=root)
     raise _bad_url(url, "unknown scheme")
+
+
+def check_public_scope(target: StorageTarget, public_whole_bucket: bool) -> None:
+    """Refuse a public site at the root of a bucket unless the operator chose it (setting public_whole_bucket): its
+    bucket policy would make every object of the bucket public, whatever else the bucket holds."""
+    if target.scheme == "s3" and not target.prefix and not public_whole_bucket:
+        raise ConfigError(
+            f"the site {target.url} has no prefix, so making it public would make EVERY object of the bucket "
+            f"public; publish under a prefix (e.g. s3://{target.bucket}/site), or set public_whole_bucket: true "
+            "(CONFCAST_PUBLIC_WHOLE_BUCKET=true) if the whole bucket is the site"
+        )
 
 
 def content_tagged_unit(key: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from confcast.tasks.storage.base import Storage, parse_storage_url
+from confcast.tasks.storage.base import Storage, check_public_scope, parse_storage_url
 from confcast.tasks.storage.folder import FileStorage
 from confcast.tasks.storage.s3 import S3Storage
 
@@ -17,11 +17,13 @@ def open_storage(
     cors_origins: Sequence[str] | None = None,
     retry_seconds: float = 0.0,
     on_retry: Callable[[str], None] | None = None,
+    public_whole_bucket: bool = False,
 ) -> Storage:
     """The storage behind a URL: S3Storage for s3://, FileStorage for file:// (endpoint_url, CORS and retries then
-    ignored)."""
+    ignored). A public site at a bucket's root is refused here, before any work, unless `public_whole_bucket`."""
     target = parse_storage_url(url)
     if target.scheme == "s3":
+        check_public_scope(target, public_whole_bucket)
         return S3Storage(
             target,
             endpoint_url=endpoint_url,
@@ -29,5 +31,6 @@ def open_storage(
             cors_origins=cors_origins,
             retry_seconds=retry_seconds,
             on_retry=on_retry,
+            public_whole_bucket=public_whole_bucket,
         )
     return FileStorage(target, public_base_url=public_base_url)

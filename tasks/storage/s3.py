@@ -43,6 +43,7 @@ from confcast.tasks.storage.base import (
     cache_control_for,
     check_key,
     check_list_prefix,
+    check_public_scope,
     content_type_for,
     cors_rules,
     join_url,
@@ -115,12 +116,15 @@ class S3Storage:
         cors_origins: Sequence[str] | None = None,
         retry_seconds: float = 0.0,
         on_retry: Callable[[str], None] | None = None,
+        public_whole_bucket: bool = False,
     ) -> None:
-        """`public_read=False` leaves the bucket policy alone (a CDN serves the site). Each request gets boto3's
-        own quick retries (standard mode, `max_attempts`: under a second in all for an unreachable server); with
-        `retry_seconds`, transient errors (unreachable server, timeouts, 5xx, throttling) are then retried with
-        exponential backoff for that long, each retry told to `on_retry` (default: this module's logger).
-        `cors_origins` (e.g. ["*"]) sets the bucket's CORS rule in `prepare()`; None leaves CORS alone."""
+        """`public_read=False` leaves the bucket policy alone (a CDN serves the site); with it, `prepare()` refuses
+        a site at the root of a bucket unless `public_whole_bucket` (the policy would make all of the bucket public).
+        Each request gets boto3's own quick retries (standard mode, `max_attempts`: under a second in all for an
+        unreachable server); with `retry_seconds`, transient errors (unreachable server, timeouts, 5xx, throttling)
+        are then retried with exponential backoff for that long, each retry told to `on_retry` (default: this
+        module's logger). `cors_origins` (e.g. ["*"]) sets the bucket's CORS rule in `prepare()`; None leaves CORS
+        alone."""
         self.target = parse_storage_url(target) if isinstance(target, str) else target
         if self.target.scheme != "s3":
             raise ConfigError(f"S3Storage needs an s3:// URL, not {self.target.url}")
@@ -129,6 +133,7 @@ class S3Storage:
         self.prefix = self.target.prefix
         self.public_base_url = public_base_url.rstrip("/") if public_base_url else None
         self.public_read = public_read
+        self.public_whole_bucket = public_whole_bucket
         self.cors_origins = tuple(cors_origins) if cors_origins is not None else None
         self.retry_seconds = max(0.0, float(retry_seconds))
         self._on_retry = on_retry or logger.warning
@@ -281,6 +286,8 @@ class S3Storage:
 
     def prepare(self) -> None:
         """Create the bucket if missing and make the site prefix (only it) publicly readable."""
+        if self.public_read:
+            check_public_scope(self.target, self.public_whole_bucket)
 
         def bucket_exists() -> bool:
             try:
@@ -427,30 +434,41 @@ class S3Storage:
     def put_bytes_if_absent(self, key: str, data: bytes, content_type: str | None = None) -> bool:
         """Write an object only if no object has this key (a conditional PUT, `If-None-Match: *`): True when this
         call created it, False when one was there. Atomic on the server: of several writers, one wins."""
-        return self._conditional_put(key, data, content_type, {"IfNoneMatch": "*"})
+        return self._conditional_put(key, data, content_type, {"IfNoneMatch": "*"}) is not None
 
     def put_bytes_if_match(self, key: str, data: bytes, etag: str, content_type: str | None = None) -> bool:
         """Replace an object only if it is still the version with this ETag (a conditional PUT, `If-Match`): True
         when this call replaced it, False when it had changed or gone. Atomic on the server: of several writers, one
         wins."""
-        return self._conditional_put(key, data, content_type, {"IfMatch": etag})
+        return self._conditional_put(key, data, content_type, {"IfMatch": etag}) is not None
 
-    def _conditional_put(self, key: str, data: bytes, content_type: str | None, condition: dict[str, str]) -> bool:
+    def put_bytes_conditionally(
+        self, key: str, data: bytes, *, if_match: str | None = None, content_type: str | None = None
+    ) -> str | None:
+        """`put_bytes_if_match` with `if_match`, else `put_bytes_if_absent`; returns the new object's ETag (what a
+        later `if_match` names), None when the condition failed (tasks.storage.lease renews its lease this way)."""
+        condition = {"IfMatch": if_match} if if_match is not None else {"IfNoneMatch": "*"}
+        return self._conditional_put(key, data, content_type, condition)
+
+    def _conditional_put(
+        self, key: str, data: bytes, content_type: str | None, condition: dict[str, str]
+    ) -> str | None:
+        """The new ETag when written ("" if the server sent none), None when the condition failed."""
         full = self.object_key(key)
 
-        def put() -> bool:
+        def put() -> str | None:
             try:
-                self._client.put_object(
+                response = self._client.put_object(
                     Bucket=self.bucket,
                     Key=full,
                     Body=bytes(data),
                     ContentType=content_type or content_type_for(key),
                     **condition,
                 )
-                return True
+                return str(response.get("ETag") or "")
             except botocore.exceptions.ClientError as error:
                 if _code(error) in _PRECONDITION_CODES or ("IfMatch" in condition and _code(error) in _MISSING_CODES):
-                    return False
+                    return None
                 raise
 
         return self._call("conditional upload", key, put)
@@ -469,6 +487,20 @@ class S3Storage:
             return response["Body"].read(), str(response["ETag"]), response["LastModified"]
 
         return self._call("download", key, read)
+
+    def etag_of(self, key: str) -> str | None:
+        """An object's ETag (which changes with its content); None when it does not exist."""
+        full = self.object_key(key)
+
+        def head() -> str | None:
+            try:
+                return str(self._client.head_object(Bucket=self.bucket, Key=full)["ETag"])
+            except botocore.exceptions.ClientError as error:
+                if _code(error) in _MISSING_CODES:
+                    return None
+                raise
+
+        return self._call("metadata read", key, head)
 
     def get_bytes(self, key: str) -> bytes | None:
         full = self.object_key(key)
@@ -505,15 +537,23 @@ class S3Storage:
 
         return self._call("download", key, download)
 
-    def copy_key(self, source: str, destination: str) -> None:
-        """Copy an object inside the bucket, on the server (multipart beyond 5 GB)."""
+    def copy_key(self, source: str, destination: str, *, if_match: str | None = None) -> bool:
+        """Copy an object inside the bucket, on the server (multipart beyond 5 GB); False when the source is gone.
+        With `if_match` (an ETag), only if the source is still that version (`CopySourceIfMatch`): False when not."""
         copy_source = {"Bucket": self.bucket, "Key": self.object_key(source)}
         full = self.object_key(destination)
-        self._call(
-            "copy",
-            destination,
-            lambda: self._client.copy(copy_source, self.bucket, full, Config=self._copy_transfer),
-        )
+        extra = {"CopySourceIfMatch": if_match} if if_match else None
+
+        def copy() -> bool:
+            try:
+                self._client.copy(copy_source, self.bucket, full, ExtraArgs=extra, Config=self._copy_transfer)
+            except botocore.exceptions.ClientError as error:
+                if _code(error) in _MISSING_CODES or (if_match and _code(error) in _PRECONDITION_CODES):
+                    return False
+                raise
+            return True
+
+        return self._call("copy", destination, copy)
 
     def list_sizes(self, prefix: str = "", *, recursive: bool = True) -> dict[str, int]:
         """Keys under a prefix with their sizes in bytes; `recursive=False` lists only the prefix's own level

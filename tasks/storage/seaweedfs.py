@@ -11,11 +11,19 @@ A server lives in a data folder:
     weed.json         endpoint and ports of the last start (ports are reused on restart when still free)
     weed.pid          the weed process id
     weed.log          weed's standard output and error
+    security.toml     weed's own access control (read from its working directory, this folder; mode 0600)
+    ca.crt, weed.crt, weed.key   the private TLS certificate of weed's gRPC ports (the key mode 0600)
 
 Every port weed opens (master, volume, filer, gRPC, admin) is chosen free at start, so several servers on
 different S3 ports coexist (the demo's on 8333, the tests' on a free port). Everything binds 127.0.0.1 only.
-Note that SeaweedFS's own master/filer/volume HTTP ports are unauthenticated: any local user can read the data
-through them. That is fine for a demo and for tests, not for anything private.
+
+`weed mini` cannot leave its internal servers closed (they talk to each other over TCP), so each start locks them
+(security.toml): the filer and volume HTTP ports refuse every read and write without a JWT signed with keys drawn at
+start, and every gRPC port wants mutual TLS with a certificate signed by a CA whose key is discarded once it has
+signed. Another local user thus reaches the data only through S3, with the keys. What still answers anyone on the
+machine: the master's HTTP status pages (bucket names, volume counts) and its /dir/assign and /submit, which can
+store anonymous blobs (filling the disk, never reading or replacing an object); weed's unix sockets in /tmp are
+writable by their owner only (docs/operations.md).
 
 Credentials are never logged or printed (the dataclass hides them from repr, log tails are redacted).
 """
@@ -28,6 +36,7 @@ import datetime as dt
 import hashlib
 import hmac
 import http.client
+import ipaddress
 import json
 import os
 import random
@@ -42,6 +51,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from confcast.tasks.errors import PublishError, stderr_tail
 
@@ -66,6 +80,14 @@ PID_FILE = "weed.pid"
 LOG_FILE = "weed.log"
 LOCK_FILE = "weed.lock"
 STORE_DIR = "store"
+SECURITY_FILE = "security.toml"
+CA_FILE, CERT_FILE, KEY_FILE = "ca.crt", "weed.crt", "weed.key"
+# JWTs on HTTP: writes and reads of the volume servers (jwt.signing), of the filer (jwt.filer_signing).
+JWT_SECTIONS = ("jwt.signing", "jwt.signing.read", "jwt.filer_signing", "jwt.filer_signing.read")
+JWT_EXPIRY_S = 10  # weed signs one per request: it only has to outlive the request's start
+# Every gRPC server and client weed 4.48 runs in `mini` reads its TLS from one of these sections.
+GRPC_SECTIONS = ("master", "volume", "filer", "s3", "admin", "worker", "msg_broker", "mq", "client")
+TLS_DAYS = 3650  # certificates are made again at each start
 
 # Processes this Python process started and has not reaped yet (so stop_local_s3 can wait() on them).
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -183,6 +205,56 @@ def build_weed_args(
         "-s3.port.lance=0",
         f"-admin.port={ports.admin}",
     ]
+
+
+def security_toml(jwt_keys: tuple[str, str, str, str]) -> str:
+    """weed's security.toml: a JWT on every filer and volume HTTP request, mutual TLS on every gRPC port (the
+    certificate files sit beside it, in weed's working directory)."""
+    lines: list[str] = []
+    for section, key in zip(JWT_SECTIONS, jwt_keys, strict=True):
+        lines += [f"[{section}]", f'key = "{key}"', f"expires_after_seconds = {JWT_EXPIRY_S}", ""]
+    lines += ["[grpc]", f'ca = "{CA_FILE}"', ""]
+    for component in GRPC_SECTIONS:
+        lines += [f"[grpc.{component}]", f'cert = "{CERT_FILE}"', f'key = "{KEY_FILE}"', ""]
+    return "\n".join(lines)
+
+
+def tls_files(host: str = HOST) -> dict[str, str]:
+    """A private CA and one certificate, for server and client alike, valid for `host`: {file name: PEM}. The
+    CA's key is not returned: once it has signed, nobody can make another certificate it vouches for."""
+    now = dt.datetime.now(dt.UTC)
+
+    def certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: ec.EllipticCurvePrivateKey,
+                    ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=TLS_DAYS))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host)), x509.DNSName("localhost")]),
+                critical=False,
+            ).add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("confcast local S3 CA", ca_key, "confcast local S3 CA", ca_key, ca=True)
+    leaf = certificate(host, key, "confcast local S3 CA", ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    return {
+        CA_FILE: ca.public_bytes(pem).decode(),
+        CERT_FILE: leaf.public_bytes(pem).decode(),
+        KEY_FILE: key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
+    }
 
 
 def with_local_credentials(server: LocalS3Server) -> dict[str, str]:
@@ -540,6 +612,10 @@ def start_local_s3(
     identities = data_dir / IDENTITIES_FILE
     _write_private(identities, json.dumps(identities_json(access_key, secret_key), indent=2))
     _write_private(data_dir / CREDENTIALS_FILE, credentials_ini(access_key, secret_key))
+    for name, text in tls_files().items():  # new keys at each start: what locks weed's internal ports
+        _write_private(data_dir / name, text)
+    jwt_keys = (secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24), secrets.token_hex(24))
+    _write_private(data_dir / SECURITY_FILE, security_toml(jwt_keys))
     ports = _recorded_ports(_read_record(data_dir), port) or pick_weed_ports(port)
     args = build_weed_args(weed, data_dir / STORE_DIR, port, identities, ports=ports)
     # weed reads AWS_* and S3_* variables (default identity, buckets to create): give it none of ours.

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from confcast.tasks.errors import TranscriptionError
+from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.models import Segment, Transcript, Word
 from confcast.tasks.transcription import faster_whisper_engine, openai_whisper_engine, vad
 from confcast.tasks.transcription.engine import (
@@ -297,23 +298,25 @@ def language_warning(transcript: Transcript) -> str | None:
 
 def summary_markdown(transcript: Transcript, translation: Transcript | None, page_url: str) -> str:
     """The run summary (a Prefect markdown artifact): what Whisper heard, with a flag on a doubtful language."""
+    text = escape_markdown  # what Whisper or the settings said is text in Markdown, never markup
     if transcript.language_probability is None:
-        language = f"{transcript.language} (forced)"
+        language = f"{text(transcript.language)} (forced)"
     else:
-        language = f"{transcript.language} (detected, probability {transcript.language_probability:.2f})"
+        language = f"{text(transcript.language)} (detected, probability {transcript.language_probability:.2f})"
     words = sum(len(s.words) for s in transcript.segments)
+    page = f"<{page_url}>" if not set("<> |") & set(page_url) else text(page_url)
     rows = [
-        ("Page", f"<{page_url}>"),
-        ("Engine", f"{transcript.engine}, model {transcript.model}"),
+        ("Page", page),
+        ("Engine", f"{text(transcript.engine)}, model {text(transcript.model)}"),
         ("Language", language),
         ("Speech", f"{len(transcript.segments)} segments, {words} words, {transcript.duration_s:.0f} s of audio"),
     ]
     if translation is not None:
-        translated = f"{translation.language}, machine-translated, {len(translation.segments)} segments"
+        translated = f"{text(translation.language)}, machine-translated, {len(translation.segments)} segments"
         rows.append(("Translation", translated))
     lines = ["# Publish summary", "", "| | |", "|---|---|"]
-    lines += [f"| {name} | {value.replace('|', '/')} |" for name, value in rows]
+    lines += [f"| {name} | {value} |" for name, value in rows]
     warning = language_warning(transcript)
     if warning:
-        lines += ["", f"> **Warning:** {warning}"]
+        lines += ["", f"> **Warning:** {text(warning)}"]
     return "\n".join(lines) + "\n"
