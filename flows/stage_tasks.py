@@ -30,7 +30,7 @@ from confcast.tasks.media import probe as media_probe
 from confcast.tasks.media.video import VideoOutputs, make_video
 from confcast.tasks.metadata import slug_conflict
 from confcast.tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
-from confcast.tasks.site.layout import Generator, Manifest, build_manifest, conference_prefix
+from confcast.tasks.site.layout import MANIFEST, Generator, Manifest, build_manifest, conference_prefix
 from confcast.tasks.site.layout import file_tag as media_file_tag
 from confcast.tasks.site.publish import publish_conference_files, read_manifest
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
@@ -218,11 +218,20 @@ def write_captions(transcript: Transcript, run_dir: Path, translated_from: str |
 # --- publishing -----------------------------------------------------------------------------------------------
 
 
+def manifest_key(slug: str) -> str:
+    return f"{conference_prefix(slug)}/{MANIFEST}"
+
+
 def refuse_slug_taken(storage: Storage, slug: str, sha256: str, replace: bool) -> Manifest | None:
     """The manifest published under `slug`, unless it is another talk's (another recording): refused then, unless
     the operator asked to replace it."""
     manifest = read_manifest(storage, slug)
     problem = slug_conflict(slug, manifest, sha256, replace)
+    if problem is None and manifest is None and not replace and storage.get_bytes(manifest_key(slug)) is not None:
+        problem = (
+            f"slug {slug!r} holds a manifest.json that confcast cannot read (damaged, or another program's); "
+            "publish under another slug (--slug another-slug), or give --replace to replace what is there"
+        )
     if problem is not None:
         raise MetadataError(problem)
     return manifest

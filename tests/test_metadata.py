@@ -12,8 +12,10 @@ from types import SimpleNamespace
 
 import pytest
 
+from confcast.flows.stage_tasks import refuse_slug_taken
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.metadata import build_meta, clean_text, slug_conflict, slugify, validate_slug
+from confcast.tasks.storage.folder import FileStorage
 
 DAY = dt.date(2026, 4, 4)
 
@@ -251,3 +253,13 @@ def test_a_different_recording_never_replaces_a_published_talk_silently(prefect_
     assert manifest["source"]["sha256"] == hashlib.sha256(second.read_bytes()).hexdigest()
     catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
     assert [(c["slug"], c["title"]) for c in catalog["conferences"]] == [("atelier", "Une autre conférence")]
+
+
+def test_a_slug_whose_manifest_cannot_be_read_is_not_free(tmp_path: Path) -> None:
+    """A damaged or foreign manifest.json still marks the folder as someone's: refused unless --replace."""
+    site = FileStorage(tmp_path)
+    site.put_bytes("conferences/atelier/manifest.json", b"{not json")
+    with pytest.raises(MetadataError, match="cannot read .*--replace"):
+        refuse_slug_taken(site, "atelier", "a" * 64, replace=False)
+    assert refuse_slug_taken(site, "atelier", "a" * 64, replace=True) is None
+    assert refuse_slug_taken(site, "free", "a" * 64, replace=False) is None

@@ -8,6 +8,7 @@ publication killed with -9 while it holds the lock, and the next run that takes 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -33,6 +34,7 @@ from confcast.tasks.storage.lease import (
     SiteLock,
     expiry_reason,
 )
+from confcast.tasks.storage.processes import Machine, machine_id, process_start
 from confcast.tasks.storage.s3 import S3Storage
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
@@ -75,6 +77,21 @@ def test_a_lease_expires_when_unchanged_for_its_duration_or_far_older_than_any_c
     assert expiry_reason(None, unchanged_s=4.9, age_s=None, default_s=5) is None
     assert expiry_reason(None, unchanged_s=5, age_s=None, default_s=5) is not None
     assert LeaseRecord.mine(0.1).seconds == 2, "a lease never shorter than two seconds"
+
+
+def test_a_lease_of_a_process_gone_from_this_machine_is_free_at_once() -> None:
+    """A run that ended holding its lease (killed, or failed while S3 was unreachable) does not make the next run
+    on the same machine wait out its lease; on another machine (or an unknown one) only the lease's expiry counts."""
+    mine = LeaseRecord.mine(120, host="host-a")
+    here = machine_id(Machine.current())
+    assert mine.machine == here and here and mine.started == process_start(os.getpid())
+    assert LeaseRecord.from_json(mine.to_json()) == mine
+    rules = {"unchanged_s": 0, "age_s": 0, "default_s": 5, "here": here}
+    assert expiry_reason(mine, **rules) is None, "its process runs: it may still be writing"
+    assert expiry_reason(mine, **rules, alive=lambda pid: None) == f"its process {mine.pid} on this machine has ended"
+    assert "another process's" in expiry_reason(mine, **rules, alive=lambda pid: mine.started + 1)
+    assert expiry_reason(mine, **{**rules, "here": "another-machine"}, alive=lambda pid: None) is None
+    assert expiry_reason(dataclasses.replace(mine, machine=None), **rules, alive=lambda pid: None) is None
 
 
 # --- the S3 lease on the real server ------------------------------------------------------------------------------

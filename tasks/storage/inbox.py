@@ -50,7 +50,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -71,6 +70,7 @@ from confcast.tasks.storage.inbox_names import (
     shown,
     sidecar_names,
 )
+from confcast.tasks.storage.processes import Machine, process_start
 from confcast.tasks.storage.s3 import S3Storage, is_transient
 from confcast.tasks.storage.safe_fs import (
     LinkedFolder,
@@ -115,46 +115,6 @@ class Claimed:
 
 
 # --- claim owners and staleness (pure functions, plus the two probes of this machine) ---------------------------
-
-
-@dataclass(frozen=True)
-class Machine:
-    """Where a process runs: host name, boot id (changes at each boot) and pid namespace (differs per container)."""
-
-    host: str
-    boot: str | None = None
-    pidns: str | None = None
-
-    @classmethod
-    def current(cls) -> Machine:
-        boot = pidns = None
-        with contextlib.suppress(OSError):
-            boot = Path("/proc/sys/kernel/random/boot_id").read_text(encoding="ascii").strip() or None
-        with contextlib.suppress(OSError):
-            pidns = os.readlink("/proc/self/ns/pid")
-        return cls(socket.gethostname(), boot, pidns)
-
-
-def process_start(pid: int) -> int | None:
-    """When process `pid` started (clock ticks since boot, from /proc/<pid>/stat); None when there is no such
-    process (or only its zombie); -1 when it runs but its start time cannot be read (no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-    except FileNotFoundError:
-        return None
-    except OSError:
-        stat = ""
-    if stat:
-        fields = stat.rsplit(")", 1)[-1].split()  # after "pid (comm)": the comm may hold spaces and parentheses
-        if len(fields) > 19:
-            return None if fields[0] in ("Z", "X") else int(fields[19])
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return -1
 
 
 @dataclass(frozen=True)

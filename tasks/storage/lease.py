@@ -43,6 +43,7 @@ from types import TracebackType
 from confcast.tasks.errors import PublishError
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.storage.folder import FileStorage
+from confcast.tasks.storage.processes import Machine, machine_id, process_start
 from confcast.tasks.storage.s3 import S3Storage
 
 LOCK_KEY = ".confcast-site.lock"
@@ -67,6 +68,8 @@ class LeaseRecord:
     seconds: float  # the lease: taken over when not renewed for this long
     beat: int = 0  # renewals so far: each one changes the object, so that waiters see it live
     released: bool = False
+    machine: str | None = None  # processes.machine_id of the holder's machine: a waiter there can check its pid
+    started: int | None = None  # the holder's process start time (tells a reused pid apart)
 
     @classmethod
     def mine(cls, seconds: float, host: str | None = None, now: dt.datetime | None = None) -> LeaseRecord:
@@ -76,6 +79,8 @@ class LeaseRecord:
             pid=os.getpid(),
             since=(now or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0),
             seconds=max(MIN_LEASE_S, float(seconds)),
+            machine=machine_id(Machine.current()),
+            started=process_start(os.getpid()),
         )
 
     def to_json(self) -> bytes:
@@ -96,6 +101,8 @@ class LeaseRecord:
                 seconds=max(MIN_LEASE_S, float(raw["seconds"])),
                 beat=int(raw.get("beat", 0)),
                 released=bool(raw.get("released", False)),
+                machine=str(raw["machine"]) if raw.get("machine") else None,
+                started=int(raw["started"]) if raw.get("started") is not None else None,
             )
         except (ValueError, TypeError, KeyError, AttributeError):
             return None
@@ -116,17 +123,32 @@ def describe(record: LeaseRecord | None) -> str:
 
 
 def expiry_reason(
-    record: LeaseRecord | None, *, unchanged_s: float, age_s: float | None, default_s: float
+    record: LeaseRecord | None,
+    *,
+    unchanged_s: float,
+    age_s: float | None,
+    default_s: float,
+    here: str | None = None,
+    alive: Callable[[int], int | None] = process_start,
 ) -> str | None:
     """Why a lease may be taken, or None while its holder may still be writing.
 
     `unchanged_s`: how long this waiter has seen the lease object unchanged (its own clock); `age_s`: how long ago
-    the server says it was last written, by this machine's clock; `default_s`: the lease of an unreadable record.
-    A released lease is free; a lease is expired once unchanged for its duration, or at once when its last
-    renewal is older than its duration plus S3's signing tolerance (no clock can be that far off the server's).
+    the server says it was last written, by this machine's clock; `default_s`: the lease of an unreadable record;
+    `here`: this machine's `machine_id`, and `alive(pid)` its process start times (`process_start`).
+    A released lease is free; a lease held by a process of this very machine that is gone (a run killed, or failed
+    while the server was unreachable) is free at once; otherwise a lease is expired once unchanged for its
+    duration, or at once when its last renewal is older than its duration plus S3's signing tolerance (no clock
+    can be that far off the server's).
     """
     if record is not None and record.released:
         return "released"
+    if record is not None and here is not None and record.machine == here:
+        start = alive(record.pid)
+        if start is None:
+            return f"its process {record.pid} on this machine has ended"
+        if record.started is not None and start >= 0 and start != record.started:
+            return f"its process {record.pid} on this machine has ended (the pid is another process's now)"
     lease_s = record.seconds if record is not None else max(MIN_LEASE_S, default_s)
     if unchanged_s >= lease_s:
         return f"not renewed for {unchanged_s:.0f} s, past its {lease_s:g} s lease"
@@ -211,6 +233,7 @@ class S3Lease:
     def __init__(self, storage: S3Storage, seconds: float, host: str | None, on_wait: Callable[[str], None]) -> None:
         self.storage, self.host, self.on_wait = storage, host, on_wait
         self.seconds = max(MIN_LEASE_S, float(seconds))
+        self.machine = machine_id(Machine.current())
         self.where = f"s3://{storage.bucket}/{storage.object_key(LOCK_KEY)}"
         self.record: LeaseRecord | None = None
         self.etag = ""
@@ -246,7 +269,9 @@ class S3Lease:
             if current_etag != seen_etag:
                 seen_etag, seen_at = current_etag, now
             age = (dt.datetime.now(dt.timezone.utc) - modified).total_seconds()
-            reason = expiry_reason(record, unchanged_s=now - seen_at, age_s=age, default_s=self.seconds)
+            reason = expiry_reason(
+                record, unchanged_s=now - seen_at, age_s=age, default_s=self.seconds, here=self.machine
+            )
             if reason is not None:
                 etag = self._put(mine, current_etag)
                 if etag is None:
