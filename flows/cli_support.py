@@ -15,10 +15,11 @@ import typer
 
 from confcast.config.settings import Settings, load_settings
 from confcast.flows.prefect_env import configure_prefect
-from confcast.tasks.errors import ConfcastError
+from confcast.tasks.errors import ConfcastError, ConfigError
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.metadata import build_meta
 from confcast.tasks.storage.base import check_public_scope, parse_storage_url
+from confcast.tasks.storage.folder import work_folder_problem
 
 ConfigOption = Annotated[
     Optional[Path],
@@ -75,6 +76,9 @@ def check_before_flow(settings: Settings, parameters: dict) -> None:
     """Refuse a bad storage URL, bad metadata or an unreadable recording at once, before Prefect's start-up."""
     if settings.storage_url:  # e.g. a site at a bucket's root, which would make the whole bucket public
         check_public_scope(parse_storage_url(settings.storage_url), settings.public_whole_bucket)
+    problem = work_folder_problem(settings.work_path, settings.storage_url)
+    if problem:
+        raise ConfigError(problem)
     source = Path(str(parameters["source"])).expanduser()
     meta_options = {
         key: parameters.get(key) for key in ("title", "date", "speakers", "description", "language", "slug")

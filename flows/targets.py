@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from prefect import get_run_logger
 
 from confcast.config.settings import Settings
+from confcast.tasks.errors import ConfigError
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.storage.factory import open_storage
+from confcast.tasks.storage.folder import work_folder_problem
 from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
 
 EMBEDDED_STORAGE_URL = "s3://confcast/site"
@@ -54,6 +56,9 @@ def resolve_target(settings: Settings) -> Target:
     The embedded server's keys go into this process's environment so that boto3 finds them through the
     standard credential chain, as it would any operator's keys.
     """
+    problem = work_folder_problem(settings.work_path, settings.storage_url)
+    if problem:  # recordings, speech and transcripts in progress must never be served
+        raise ConfigError(problem)
     if settings.storage_url:
         return Target(
             settings.storage_url,

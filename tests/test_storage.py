@@ -26,7 +26,7 @@ from confcast.tasks.storage.base import (
     parse_storage_url,
 )
 from confcast.tasks.storage.factory import open_storage
-from confcast.tasks.storage.folder import FileStorage
+from confcast.tasks.storage.folder import FileStorage, work_folder_problem
 from confcast.tasks.storage.s3 import S3Storage
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port
 
@@ -475,3 +475,31 @@ def test_the_cli_refuses_a_bucket_root_site_in_one_line(
     assert result.stderr.startswith("confcast: error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "public_whole_bucket" in result.stderr
     assert bucket_name not in [b["Name"] for b in raw_client(s3_env).list_buckets()["Buckets"]]
+
+
+def test_a_work_folder_inside_a_file_site_is_refused(tmp_path: Path) -> None:
+    """Recordings, speech and transcripts in progress never lie where the site is served; links are followed."""
+    site = tmp_path / "site"
+    (site / "cache").mkdir(parents=True)
+    (tmp_path / "linked").symlink_to(site / "cache")
+    for work in (site, site / "cache" / "confcast", tmp_path / "linked"):
+        problem = work_folder_problem(work, site.as_uri())
+        assert problem and "lies inside the published site" in problem and "choose a work folder outside" in problem
+    assert work_folder_problem(tmp_path / "work", site.as_uri()) is None
+    assert work_folder_problem(site / "cache", "s3://bucket/site") is None
+    assert work_folder_problem(site, None) is None
+
+
+def test_the_cli_refuses_a_work_folder_inside_the_file_site(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    recording = tmp_path / "talk.mp4"
+    recording.write_bytes(b"not even read")
+    done = subprocess.run(
+        [CONFCAST, "publish", str(recording), "--to", site.as_uri(), "--work-dir", str(site / "work")],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode != 0 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "the work folder" in done.stderr and "inside the published site" in done.stderr
+    assert list(site.iterdir()) == [], "nothing made in the site"

@@ -127,3 +127,22 @@ class FileStorage:
                 except OSError:
                     break
                 parent = parent.parent
+
+
+def private_folder_problem(what: str, folder: Path, site: Path) -> str | None:
+    """Why a private folder of confcast's (`what`: "work folder") may not serve a file:// site, or None: inside the
+    site (both paths resolved, links followed), what it holds would be served to anyone."""
+    if folder == site or site in folder.parents:
+        return (
+            f"the {what} {folder} lies inside the published site {site.as_uri()}, which is served to anyone "
+            f"(recordings, speech and transcripts in progress would be public); choose a {what} outside the site"
+        )
+    return None
+
+
+def work_folder_problem(work_path: Path, storage_url: str | None) -> str | None:
+    """Why this work folder cannot serve a site at `storage_url` (a file:// one nesting with it), or None."""
+    site = parse_storage_url(storage_url).root if storage_url else None
+    if site is None:
+        return None
+    return private_folder_problem("work folder", Path(os.path.realpath(work_path)), Path(os.path.realpath(site)))
