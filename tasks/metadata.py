@@ -61,10 +61,11 @@ def ascii_text(title: str) -> str:
 
 def slugify(title: str, date: dt.date) -> str:
     """`2026-04-04-le-titre-en-ascii`: ASCII, lower case, hyphens, bounded length; never the bare date. A title
-    without a letter or digit also gets a short hash of itself, so that two such talks on one date stay apart."""
+    without a letter or digit, or whose letters have no ASCII spelling (characters newer than the transliteration
+    table), also gets a short hash of itself, so that two such talks on one date stay apart."""
     prefix = f"{date.isoformat()}-"
     words = re.sub(r"[^a-z0-9]+", "-", ascii_text(title).lower()).strip("-")
-    if not any(unicodedata.category(ch)[0] in "LN" for ch in title):
+    if not words or not any(unicodedata.category(ch)[0] in "LN" for ch in title):
         digest = hashlib.sha256(title.encode("utf-8", "surrogatepass")).hexdigest()[:TITLE_HASH_CHARS]
         room = MAX_SLUG_CHARS - len(prefix) - len(digest) - 1  # the hash is never cut off
         words = "-".join(part for part in (words[:room].strip("-"), digest) if part)
