@@ -30,9 +30,9 @@ from confcast.tasks.media import probe as media_probe
 from confcast.tasks.media.video import VideoOutputs, make_video
 from confcast.tasks.metadata import slug_conflict
 from confcast.tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
-from confcast.tasks.site.layout import MANIFEST, Generator, Manifest, build_manifest, conference_prefix
+from confcast.tasks.site.layout import Generator, Manifest, build_manifest, conference_prefix, manifest_key
 from confcast.tasks.site.layout import file_tag as media_file_tag
-from confcast.tasks.site.publish import publish_conference_files, read_manifest
+from confcast.tasks.site.publish import parse_manifest, publish_conference_files
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.transcription import captions, transcribe
@@ -218,16 +218,13 @@ def write_captions(transcript: Transcript, run_dir: Path, translated_from: str |
 # --- publishing -----------------------------------------------------------------------------------------------
 
 
-def manifest_key(slug: str) -> str:
-    return f"{conference_prefix(slug)}/{MANIFEST}"
-
-
 def refuse_slug_taken(storage: Storage, slug: str, sha256: str, replace: bool) -> Manifest | None:
     """The manifest published under `slug`, unless it is another talk's (another recording): refused then, unless
     the operator asked to replace it."""
-    manifest = read_manifest(storage, slug)
+    raw = storage.get_bytes(manifest_key(slug))
+    manifest = None if raw is None else parse_manifest(raw)
     problem = slug_conflict(slug, manifest, sha256, replace)
-    if problem is None and manifest is None and not replace and storage.get_bytes(manifest_key(slug)) is not None:
+    if problem is None and raw is not None and manifest is None and not replace:
         problem = (
             f"slug {slug!r} holds a manifest.json that confcast cannot read (damaged, or another program's); "
             "publish under another slug (--slug another-slug), or give --replace to replace what is there"

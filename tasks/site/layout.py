@@ -71,6 +71,10 @@ def conference_prefix(slug: str) -> str:
     return f"conferences/{validate_slug(slug)}"
 
 
+def manifest_key(slug: str) -> str:
+    return f"{conference_prefix(slug)}/{MANIFEST}"
+
+
 def mp4_path(height: int) -> str:
     return f"video/{height}p.mp4"
 

@@ -33,6 +33,7 @@ from confcast.tasks.site.layout import (
     catalog_entry,
     conference_files,
     conference_prefix,
+    manifest_key,
     remove_entry,
     upsert_entry,
 )
@@ -71,14 +72,17 @@ def read_catalog(storage: Storage) -> Catalog:
         ) from None
 
 
-def read_manifest(storage: Storage, slug: str) -> Manifest | None:
-    raw = storage.get_bytes(f"{conference_prefix(slug)}/{MANIFEST}")
-    if raw is None:
-        return None
+def parse_manifest(raw: bytes) -> Manifest | None:
+    """A manifest's bytes as a Manifest; None when they are not one (damaged, another program's)."""
     try:
         return Manifest.model_validate(json.loads(raw))
     except (ValueError, ValidationError):
         return None
+
+
+def read_manifest(storage: Storage, slug: str) -> Manifest | None:
+    raw = storage.get_bytes(manifest_key(slug))
+    return None if raw is None else parse_manifest(raw)
 
 
 PARALLEL_REQUESTS = 8  # a site with many talks has hundreds of small shards: read and write them side by side
@@ -329,7 +333,7 @@ def load_published(storage: Storage, folder: str) -> tuple[Manifest, tuple[Segme
         validate_slug(folder)
     except MetadataError:
         raise NotAConference("not a conference folder (its name is not a slug)") from None
-    raw = storage.get_bytes(f"{conference_prefix(folder)}/{MANIFEST}")
+    raw = storage.get_bytes(manifest_key(folder))
     if raw is None:
         raise NotAConference("no manifest.json: foreign files, or a publication that did not finish")
     try:
