@@ -23,7 +23,6 @@ from confcast.flows.stage_tasks import (
     probe_recording,
     publish_files,
     published_unchanged,
-    run_fingerprint,
     run_folder,
     transcode_video,
     wants_translation,
@@ -31,6 +30,7 @@ from confcast.flows.stage_tasks import (
 )
 from confcast.flows.targets import resolve_target
 from confcast.flows.transcription import remove_handover, transcription_task
+from confcast.tasks.fingerprint import run_fingerprint
 from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.media.diskspace import check_free_space, estimate_work_bytes
 from confcast.tasks.media.outputs import media_record
@@ -77,7 +77,7 @@ def publish_conference(
     probe = probe_recording(source_path)
     target = resolve_target(settings)
     transcriber = transcription_task(settings, target.storage_url)
-    fingerprint = run_fingerprint(meta, probe, settings)
+    fingerprint = run_fingerprint(meta, probe.source.sha256, settings)
     unchanged_url = published_unchanged(target, meta.slug, probe.source.sha256, fingerprint, replace)
     if unchanged_url is not None:  # a re-run of a published, unchanged conference costs nothing
         get_run_logger().info("Unchanged since its publication: nothing to encode or upload (%s)", unchanged_url)

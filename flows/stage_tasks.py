@@ -12,7 +12,6 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata as package_metadata
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -24,12 +23,13 @@ from confcast.config.settings import Settings
 from confcast.flows.concurrency import one_transcription_per_host, one_writer_per_site
 from confcast.flows.targets import Target
 from confcast.tasks.errors import MetadataError
+from confcast.tasks.fingerprint import package_version
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import hls
 from confcast.tasks.media import probe as media_probe
 from confcast.tasks.media.video import VideoOutputs, make_video
 from confcast.tasks.metadata import slug_conflict
-from confcast.tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
+from confcast.tasks.models import Conference, HlsLadder, Probe, Transcript, TranscriptFiles
 from confcast.tasks.site.layout import Generator, Manifest, build_manifest, conference_prefix, manifest_key
 from confcast.tasks.site.layout import file_tag as media_file_tag
 from confcast.tasks.site.publish import parse_manifest, publish_conference_files
@@ -67,13 +67,6 @@ class StageProgress:
 # --- small shared helpers -------------------------------------------------------------------------------------
 
 
-def package_version(name: str) -> str:
-    try:
-        return package_metadata.version(name)
-    except package_metadata.PackageNotFoundError:
-        return "unknown"
-
-
 def report_reuse(stage: str, reused: bool, show_progress: bool) -> None:
     if reused:
         get_run_logger().info("%s: reused the finished result of an earlier run", stage)
@@ -89,14 +82,6 @@ def run_folder(work_path: Path, source_sha256: str) -> Path:
 def file_digest(path: Path) -> str:
     """The speech's own hash: a transcript depends on the audio it heard, whatever recording it came from."""
     return media_file_tag(path)
-
-
-def run_fingerprint(meta: ConferenceMeta, probe: Probe, settings: Settings) -> str:
-    """Everything that decides what a publication holds; equal fingerprints mean an unchanged conference."""
-    output_settings = settings.model_dump(
-        include={"whisper_engine", "whisper_model", "whisper_compute_type", "translate", "site_title", "site_language"}
-    )
-    return stage_key(probe.source.sha256, meta, output_settings, DEFAULT_LADDER, package_version("confcast"))
 
 
 def wants_translation(transcript: Transcript, target: str | None) -> bool:

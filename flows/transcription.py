@@ -30,9 +30,10 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import MissingContextError
 
 from confcast.config.settings import Settings, load_settings
-from confcast.flows.stage_tasks import package_version, transcribe_speech, transcript_stage
+from confcast.flows.stage_tasks import transcribe_speech, transcript_stage
 from confcast.flows.targets import report_retry, resolve_target
 from confcast.tasks.errors import ConfcastError, ConfigError, TranscriptionError
+from confcast.tasks.fingerprint import package_version
 from confcast.tasks.models import Transcript
 from confcast.tasks.site.layout import file_sha256
 from confcast.tasks.stagecache import FolderClaim, remove_if_unused, stage_key
