@@ -25,6 +25,7 @@ from confcast.flows.cli_support import (
     settings_or_fail,
 )
 from confcast.flows.prefect_env import configure_prefect
+from confcast.tasks.bench import edit as edit_bench
 from confcast.tasks.bench import media as media_bench
 from confcast.tasks.bench import pipeline as bp
 from confcast.tasks.bench import search as search_bench
@@ -81,7 +82,10 @@ def bench_transcribe(
     english_repeat: int = typer.Option(
         3, min=0, help="Times the LibriVox clips (18 s with pauses) are joined; 0 skips."
     ),
-    talk_minutes: float = typer.Option(1.5, min=0.0, help="Length of the French talk every variant runs on; 0 skips."),
+    fleurs: bool = typer.Option(True, help="Real French: the ten FLEURS utterances (110 s), every variant."),
+    talk_minutes: float = typer.Option(
+        1.5, min=0.0, help="Length of espeak-ng's French talk every variant runs on; 0 skips."
+    ),
     growth_minutes: str = typer.Option(
         "10,60", help="Recordings (minutes, a minute of speech in every five) for faster-whisper int8's memory as a "
         "recording grows; empty skips."
@@ -96,6 +100,7 @@ def bench_transcribe(
     cache = Path(work_dir or "~/.cache/confcast").expanduser()
     measures = whisper_bench.run_bench(
         english_repeat=english_repeat,
+        fleurs=fleurs,
         talk_minutes=talk_minutes,
         growth_minutes=growth,
         cache_dir=cache,
@@ -178,6 +183,68 @@ def run_pipeline_bench(
     if not keep:
         site.delete_keys(site.list_keys())
     typer.echo(bp.table(rows, setup))
+
+
+@bench_app.command("edit")
+def bench_edit(
+    minutes: float = typer.Option(2.0, min=0.1, help="Length of the generated talk, in minutes."),
+    size: str = typer.Option(PIPELINE_SIZE, help="Video size of the generated talk, WIDTHxHEIGHT."),
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: str = typer.Option(None, help="Work folder: talk, caches (default: the settings' work folder)."),
+    keep: bool = typer.Option(False, help="Keep what the bench published (default: delete it at the end)."),
+) -> None:
+    """A first publication vs `confcast edit` vs a metadata-only re-publish: time as ratios, media bytes uploaded."""
+    try:
+        video_size = bp.parse_size(size)
+    except ValueError as error:
+        fail(str(error))
+        return
+    settings = settings_or_fail(None, work_dir=work_dir)
+    work = settings.work_path
+    configure_prefect(work)
+    load_before = bp.load_now()
+    env = dict(os.environ)
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if to:
+        storage_url, target = to.rstrip("/"), to
+    else:
+        server = ensure_local_s3(work / "seaweedfs", settings.local_s3_port)
+        env.update(with_local_credentials(server))
+        os.environ.update(with_local_credentials(server))  # for this process's listings and clean-up
+        storage_url, endpoint_url = f"s3://{BENCH_BUCKET}/edit-{stamp}", server.endpoint_url
+        target = f"the embedded SeaweedFS ({server.endpoint_url})"
+    packaged_base_dir(work)  # the model assembled once, outside the timings
+    typer.echo(f"confcast: making a {minutes:g}-minute talk (espeak-ng, ffmpeg)", err=True)
+    talk = bp.make_talk(work / "bench" / "talks", minutes, video_size)
+    from confcast.flows.stage_tasks import run_folder
+
+    leftover = run_folder(work, file_sha256(talk.path))  # a first publication starts from nothing
+    if leftover.is_dir():
+        shutil.rmtree(leftover)
+    slug = f"bench-edit-{stamp}"
+    common = ["--to", storage_url, "--work-dir", str(work)] + (["--endpoint-url", endpoint_url] if endpoint_url else [])
+    cli = [sys.executable, "-m", "confcast.flows.cli"]
+    publish = [*cli, "publish", str(talk.path), "--date", "2026-01-15", "--language", "fr", "--slug", slug]
+    steps = [
+        ("first publication", [*publish, "--title", "Banc d'essai", *common]),
+        ("confcast edit (title, description)",
+         [*cli, "edit", slug, "--title", "Banc d'essai, titre corrigé", "--description", "Corrigé.", *common]),
+        ("re-publish, new metadata only",
+         [*publish, "--title", "Banc d'essai, titre revu", "--description", "Revu.", *common]),
+    ]
+    site = open_storage(storage_url, endpoint_url=endpoint_url)
+    measured = []
+    for name, args in steps:
+        typer.echo(f"confcast: {name}", err=True)
+        measured.append(edit_bench.run_step(name, args, lambda: site_listing(site), env))
+    if not keep and not to:  # the bench's own prefix; a site given with --to keeps the talk (unpublish removes it)
+        site.delete_keys(site.list_keys())
+    elif to:
+        typer.echo(f"confcast: left {slug} on {to}; `confcast unpublish {slug} --to {shlex.quote(to)}` removes it",
+                   err=True)
+    setup = f"{minutes:g}-minute talk, {size}, published to {target}; {bp.machine_line(load_before)}"
+    typer.echo(edit_bench.table(measured, setup))
 
 
 @bench_app.command("publish-one", hidden=True)

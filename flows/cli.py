@@ -23,17 +23,21 @@ from confcast.flows.cli_support import (
     VerboseOption,
     WorkDirOption,
     check_before_flow,
+    fail,
     guarded,
     prepare_prefect,
+    quick_storage,
     settings_or_fail,
+    unchanged_publication,
 )
 from confcast.flows.prefect_env import configure_prefect
-from confcast.tasks.demo.sample import make_sample_conference
+from confcast.tasks.demo.sample import make_demo_talk
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.metadata import validate_slug
-from confcast.tasks.site.corrections import reviewed_cues
+from confcast.tasks.site.corrections import caption_language, reviewed_cues
 from confcast.tasks.stagecache import remove_if_unused
 from confcast.tasks.storage.seaweedfs import ensure_local_s3, running_local_s3, stop_local_s3
+from confcast.tasks.transcription.doctor import diagnose
 
 app = typer.Typer(
     name="confcast",
@@ -64,7 +68,16 @@ def confcast_options(
 
 
 def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **parameters: object) -> str:
-    check_before_flow(settings, parameters)
+    meta, probe = check_before_flow(settings, parameters)
+    if not via_server and not parameters.get("replace") and not parameters.get("retranscribe"):  # served: its settings
+        unchanged_url = unchanged_publication(settings, meta, probe)
+        if unchanged_url is not None:  # answered in about a second, without Prefect
+            typer.echo("confcast: unchanged since its publication, nothing to do", err=True)
+            return unchanged_url
+        edited_url = metadata_only_publication(settings, verbose, meta, probe, parameters)
+        if edited_url is not None:  # pages rewritten in a second or two, without Prefect's server
+            typer.echo("confcast: only the metadata changed, pages rewritten (no encode, no media upload)", err=True)
+            return edited_url
     prepare_prefect(settings, verbose)
     if via_server:
         from confcast.flows.serve import publish_via_server
@@ -73,6 +86,23 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
     from confcast.flows.publish import publish_conference
 
     return publish_conference(settings=settings, show_progress=True, **parameters)
+
+
+def metadata_only_publication(settings: Settings, verbose: bool, meta, probe, parameters: dict) -> str | None:
+    """The page URL once only the metadata of a published recording was rewritten (flows/site_admin.py,
+    publish_metadata_only); None when the run has more to do or anything fails: the flow then does it all."""
+    try:
+        quick = quick_storage(settings)
+        if quick is None:
+            return None
+        prepare_prefect(settings, verbose)  # the site lock's module imports Prefect (no server is started)
+        from confcast.flows.site_admin import publish_metadata_only
+
+        slug = parameters.get("slug")
+        return publish_metadata_only(quick, settings, meta, probe, slug=str(slug) if slug else None,
+                                     retranscribe=bool(parameters.get("retranscribe")))
+    except Exception:  # the run meets it again and says it properly
+        return None
 
 
 @app.command()
@@ -126,6 +156,15 @@ def publish(
             "(without it, such a slug is refused).",
         ),
     ] = False,
+    retranscribe: Annotated[
+        bool,
+        typer.Option(
+            "--retranscribe",
+            help="Run Whisper again on a published recording. Without it a published transcript is kept when it is "
+            "still right (same settings, or reviewed by a person); with it, reviewed captions stay the default "
+            "track and the new automatic ones are published beside them.",
+        ),
+    ] = False,
     verbose: VerboseOption = False,
 ) -> None:
     """Publish one recording: transcode, transcribe, caption, and upload with its page.
@@ -156,6 +195,7 @@ def publish(
             language=language,
             slug=slug,
             replace=replace,
+            retranscribe=retranscribe,
         ),
     )
     typer.echo(url)
@@ -169,22 +209,22 @@ def demo(
     config: ConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Make a sample conference (test pattern, spoken French) and publish it; prints the page URL.
+    """Make a sample conference (real French speech over slides) and publish it; prints the page URL.
 
     With no --to and no configured storage, it starts the embedded local S3 server if it is not running.
     """
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def make_and_publish() -> str:
-        typer.echo("confcast: making the sample conference (espeak-ng, ffmpeg)", err=True)
-        sample = make_sample_conference(settings.work_path / "demo")
+        typer.echo("confcast: making the sample conference (real French speech over slides, ffmpeg)", err=True)
+        sample = make_demo_talk(settings.work_path / "demo")
         return run_publish(
             settings,
             verbose,
             source=str(sample.path),
             title=sample.title,
-            speakers=["Équipe OpenLab Clermont-Ferrand"],
-            description="Une conférence d'exemple générée par confcast : mire de test et voix de synthèse.",
+            description="Une conférence d'exemple faite par confcast : diapositives et voix réelles. "
+            + sample.description,
             language="auto",  # shows detection; the sample is French
             slug="conference-de-demonstration",
             replace=True,  # the demo's own slug: a newer sample replaces the older one
@@ -247,10 +287,16 @@ def unpublish(
 def captions(
     slug: Annotated[str, typer.Argument(help="The conference's folder name, as in its page URL.")],
     replace: Annotated[
-        Path, typer.Option("--replace", help="A corrected WebVTT file (for example the published one, edited).")
-    ],
+        Optional[Path],
+        typer.Option("--replace", help="A corrected WebVTT file (for example the published one, edited)."),
+    ] = None,
+    add: Annotated[
+        Optional[Path],
+        typer.Option("--add", help="A WebVTT file in a language the conference has no track in (with --lang)."),
+    ] = None,
     lang: Annotated[
-        Optional[str], typer.Option(help="Which caption track (default: the transcript's language).")
+        Optional[str],
+        typer.Option(help="The track's language, such as de or pt-BR (default for --replace: the transcript's)."),
     ] = None,
     to: ToOption = None,
     endpoint_url: EndpointOption = None,
@@ -258,26 +304,116 @@ def captions(
     config: ConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Replace a conference's captions with a reviewed WebVTT file, without running Whisper again.
+    """Replace a conference's captions with a reviewed WebVTT file, or add a track in a new language, without
+    transcribing again.
 
-    The file is validated; captions, transcript files (TXT, SRT, JSON), page and search data are republished,
-    and the track is marked "reviewed" in the manifest and on the page.
+    The file is validated (line numbers in the errors); captions, HLS subtitles, transcript files (TXT, SRT, JSON),
+    page, feed and search data are republished, and the track is marked "reviewed". Voice tags (<v Alice>) become
+    speaker labels; in the transcript's language, the words are timed on the recording by the Whisper model.
     """
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def run() -> str:
         validate_slug(slug)
+        if (replace is None) == (add is None):
+            raise MetadataError("give one WebVTT file: --replace FILE (correct a track) or --add FILE --lang CODE")
+        if add is not None and lang is None:
+            raise MetadataError("--add needs the track's language: give --lang, for example --lang de")
+        if lang is not None:
+            caption_language(lang)
+        source = replace if replace is not None else add
         try:
-            text = replace.read_text(encoding="utf-8")
+            text = source.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as error:
-            raise MetadataError(f"{replace}: cannot read it as UTF-8 text ({error}); give a WebVTT file") from None
-        reviewed_cues(text, replace.name, float("inf"))  # refuse a broken file before Prefect's start-up
+            raise MetadataError(f"{source}: cannot read it as UTF-8 text ({error}); give a WebVTT file") from None
+        reviewed_cues(text, source.name, float("inf"))  # refuse a broken file before Prefect's start-up
         prepare_prefect(settings, verbose)
         from confcast.flows.site_admin import replace_captions_flow
 
-        return replace_captions_flow(slug, text, replace.name, lang, settings=settings)
+        return replace_captions_flow(slug, text, source.name, lang, settings=settings, add=add is not None)
 
     typer.echo(f"reviewed captions published for {slug}: {guarded(verbose, run)}")
+
+
+@app.command()
+def edit(
+    slug: Annotated[str, typer.Argument(help="The conference's folder name, as in its page URL.")],
+    title: Annotated[Optional[str], typer.Option(help="New title.")] = None,
+    date: Annotated[Optional[str], typer.Option(help="New date, YYYY-MM-DD.")] = None,
+    speaker: Annotated[
+        Optional[list[str]], typer.Option("--speaker", help="A speaker's name; repeat for several (replaces them all).")
+    ] = None,
+    description: Annotated[Optional[str], typer.Option(help="New description.")] = None,
+    new_slug: Annotated[
+        Optional[str],
+        typer.Option("--slug", help="Move the talk to this folder; its old address sends viewers on."),
+    ] = None,
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Change a published talk's title, date, speakers, description or slug, from the storage alone.
+
+    No recording, encode, Whisper or media upload: the page, manifest, catalog, feed and search are rewritten in
+    seconds. Prints the page's public URL as the last line.
+    """
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+
+    def run() -> str:
+        validate_slug(slug)  # refuse a bad slug before importing Prefect
+        configure_prefect(settings.work_path)  # the site lock's module imports Prefect (no server is started)
+        from confcast.flows.site_admin import edit_talk
+        from confcast.tasks.site.edit import MetaChanges
+
+        changes = MetaChanges(
+            title=title,
+            date=date,
+            speakers=tuple(speaker) if speaker else None,
+            description=description,
+            slug=new_slug,
+        )
+        return edit_talk(slug, changes, settings)
+
+    typer.echo(guarded(verbose, run))
+
+
+@app.command()
+def review(
+    slug: Annotated[str, typer.Argument(help="The conference's folder name, as in its page URL.")],
+    lang: Annotated[
+        Optional[str], typer.Option(help="Which caption track (default: the transcript's language).")
+    ] = None,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Open the editor in this machine's web browser.")
+    ] = False,
+    to: ToOption = None,
+    endpoint_url: EndpointOption = None,
+    work_dir: WorkDirOption = None,
+    config: ConfigOption = None,
+    verbose: VerboseOption = False,
+) -> None:
+    """Review a conference's captions in a local editor: the video, the cues beside it, Whisper's doubtful words.
+
+    Prints the editor's address (127.0.0.1, a random port and a one-time token: only this machine can open it) and
+    serves it until Ctrl-C. Save publishes the edited cues as `captions --replace` does: validated, then captions,
+    transcript files, page and search republished, the track marked "reviewed".
+    """
+    settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
+
+    def run() -> None:
+        validate_slug(slug)
+        prepare_prefect(settings, verbose)
+        from confcast.flows.review import serve_review
+
+        def announce(address: str) -> None:
+            typer.echo(address)
+            typer.echo(f"confcast: reviewing the captions of {slug} at the address above; Ctrl-C stops", err=True)
+
+        serve_review(settings, slug, lang, announce=announce, open_browser=open_page, verbose=verbose)
+
+    guarded(verbose, run)
 
 
 @app.command()
@@ -351,6 +487,23 @@ def cleanup(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None
         if remove_if_unused(folder):
             freed, removed = freed + size, removed + 1
     typer.echo(f"removed {removed} work folder(s) of {len(folders)}, {freed / 1024**2:.1f} MiB freed")
+
+
+@app.command()
+def doctor(work_dir: WorkDirOption = None, config: ConfigOption = None) -> None:
+    """Say which Whisper engines work here on cpu and cuda and, when one does not, why and what to install.
+
+    Exits 1 when the configured engine and device (or ffmpeg, or the weights) do not work."""
+    settings = settings_or_fail(config, work_dir=work_dir)
+    problems = []
+    for finding in diagnose(settings):
+        typer.echo(finding.line())
+        if finding.essential and not finding.ok:
+            problems.append(finding)
+    if len(problems) == 1:
+        fail(problems[0].text())
+    if problems:
+        fail(f"{len(problems)} problems: {', '.join(p.topic for p in problems)} (see above)")
 
 
 @local_s3_app.command("start")

@@ -8,6 +8,7 @@ then imports Prefect; that is the one import here inside a function.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,10 +17,16 @@ import typer
 from confcast.config.settings import Settings, load_settings
 from confcast.flows.prefect_env import configure_prefect
 from confcast.tasks.errors import ConfcastError, ConfigError
+from confcast.tasks.fingerprint import run_fingerprint
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.metadata import build_meta
-from confcast.tasks.storage.base import check_public_scope, parse_storage_url
+from confcast.tasks.models import ConferenceMeta, Probe
+from confcast.tasks.site.freshness import unchanged_page_url
+from confcast.tasks.storage.base import Storage, check_public_scope, parse_storage_url
+from confcast.tasks.storage.factory import open_storage
 from confcast.tasks.storage.folder import work_folder_problem
+from confcast.tasks.storage.s3 import S3Storage
+from confcast.tasks.storage.seaweedfs import EMBEDDED_STORAGE_URL, running_local_s3, with_local_credentials
 
 ConfigOption = Annotated[
     Optional[Path],
@@ -72,8 +79,9 @@ def prepare_prefect(settings: Settings, verbose: bool) -> None:
         quiet_prefect_console()
 
 
-def check_before_flow(settings: Settings, parameters: dict) -> None:
-    """Refuse a bad storage URL, bad metadata or an unreadable recording at once, before Prefect's start-up."""
+def check_before_flow(settings: Settings, parameters: dict) -> tuple[ConferenceMeta, Probe]:
+    """Refuse a bad storage URL, bad metadata or an unreadable recording at once, before Prefect's start-up;
+    returns the metadata and the probe (with the recording's hash) as the flow will make them."""
     if settings.storage_url:  # e.g. a site at a bucket's root, which would make the whole bucket public
         check_public_scope(parse_storage_url(settings.storage_url), settings.public_whole_bucket)
     problem = work_folder_problem(settings.work_path, settings.storage_url)
@@ -83,8 +91,51 @@ def check_before_flow(settings: Settings, parameters: dict) -> None:
     meta_options = {
         key: parameters.get(key) for key in ("title", "date", "speakers", "description", "language", "slug")
     }
-    build_meta(source, default_language=settings.language, **meta_options)
-    probe_recording(source)  # a recording without sound is published too, without a transcript
+    meta = build_meta(source, default_language=settings.language, **meta_options)
+    probe = probe_recording(source)  # a recording without sound is published too, without a transcript
+    return meta, probe
+
+
+def unchanged_publication(settings: Settings, meta: ConferenceMeta, probe: Probe) -> str | None:
+    """The page URL when this recording is published under its slug with the same metadata and settings (the
+    flow's own unchanged check, done without Prefect: its temporary server takes 10-17 s to start). None for anything
+    else, storage problems included: the run then decides, with its own retries and errors."""
+    try:
+        storage = quick_storage(settings)
+        if storage is None:
+            return None
+        fingerprint = run_fingerprint(meta, probe.source.sha256, settings)
+        return unchanged_page_url(storage, meta.slug, probe.source.sha256, fingerprint)
+    except Exception:  # whatever it is, the run meets it again and says it properly
+        return None
+
+
+QUICK_TIMEOUT_S = 3.0  # an S3 endpoint that does not answer at once leaves the question to the run
+
+
+def quick_storage(settings: Settings) -> Storage | None:
+    """The configured storage with short timeouts and no retries, or the embedded local S3 server when it is
+    already running (never started here: a run that needs it starts it); None when there is nothing to read."""
+    if settings.storage_url:
+        url, endpoint = settings.storage_url, settings.s3_endpoint_url
+    else:
+        server = running_local_s3(settings.work_path / "seaweedfs", settings.local_s3_port)
+        if server is None:
+            return None
+        os.environ.update(with_local_credentials(server))  # as the run does (flows/targets.py): boto3's chain
+        url, endpoint = EMBEDDED_STORAGE_URL, server.endpoint_url
+    target = parse_storage_url(url)
+    if target.scheme != "s3":
+        return open_storage(url, public_base_url=settings.public_base_url)
+    return S3Storage(
+        target,
+        endpoint_url=endpoint,
+        public_base_url=settings.public_base_url,
+        max_attempts=1,
+        connect_timeout=QUICK_TIMEOUT_S,
+        read_timeout=QUICK_TIMEOUT_S,
+        public_whole_bucket=settings.public_whole_bucket,
+    )
 
 
 def settings_or_fail(config: Path | None, **options: object) -> Settings:

@@ -3,6 +3,9 @@
 The webhook URL is a secret and is never among the parameters Prefect stores (Settings excludes it), so the hook
 takes it from the Settings object the run was given in this very process (a CLI or inbox run), else from this
 process's own environment and config file (a served or deployed run: `confcast serve` exports its settings).
+
+The slug and title are those of the built metadata (options, sidecar file, file name, as the flow builds them),
+never the bare parameters: an inbox run gives none, and a title typed with a typo is not the slug published.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ from prefect.context import FlowRunContext
 from prefect.logging.loggers import flow_run_logger
 
 from confcast.config.settings import Settings, load_settings
-from confcast.tasks.notify import Notice, send_webhook
+from confcast.tasks.metadata import build_meta
+from confcast.tasks.models import ConferenceMeta
+from confcast.tasks.notify import run_notice, send_webhook
+
+META_PARAMETERS = ("title", "date", "speakers", "description", "language", "slug")
 
 
 def run_settings(flow_run: Any) -> Settings:
@@ -30,6 +37,22 @@ def run_settings(flow_run: Any) -> Settings:
     return load_settings()
 
 
+def run_meta(parameters: dict[str, Any], settings: Settings) -> ConferenceMeta | None:
+    """The run's metadata built as the flow builds it; None when it cannot be (the failure being reported may be
+    exactly that: a bad date, an unreadable sidecar)."""
+    source = parameters.get("source")
+    if not source:
+        return None
+    try:
+        return build_meta(
+            Path(str(source)).expanduser(),
+            **{name: parameters.get(name) for name in META_PARAMETERS},
+            default_language=settings.language,
+        )
+    except Exception:  # a webhook never fails a publication: a notice without slug and title still goes out
+        return None
+
+
 def notify_webhook(flow: Any, flow_run: Any, state: Any) -> None:
     """Send `published` or `failed` to settings.webhook_url; never raises (a webhook never fails a publication)."""
     parameters = dict(flow_run.parameters or {})
@@ -40,13 +63,12 @@ def notify_webhook(flow: Any, flow_run: Any, state: Any) -> None:
     if settings.webhook_url is None:
         return
     source = Path(str(parameters.get("source", ""))).name
+    meta = run_meta(parameters, settings)
     outcome = state.result(raise_on_failure=False)
     if state.is_completed():
-        notice = Notice(event="published", source=source, slug=parameters.get("slug"), title=parameters.get("title"),
-                        page_url=str(outcome))
+        notice = run_notice(source, meta, page_url=str(outcome))
     else:
-        notice = Notice(event="failed", source=source, slug=parameters.get("slug"), title=parameters.get("title"),
-                        error=" ".join(str(outcome).split()) or state.message)
+        notice = run_notice(source, meta, error=" ".join(str(outcome).split()) or state.message)
     problem = send_webhook(settings.webhook_url.get_secret_value(), notice)
     if problem:  # in the run's own logs (the URL redacted), where the operator looks for what happened
         flow_run_logger(flow_run, flow).warning(problem)

@@ -18,11 +18,19 @@ from confcast.config.ladder import DEFAULT_LADDER
 from confcast.config.settings import Settings, load_settings
 from confcast.flows.hooks import notify_webhook
 from confcast.flows.stage_tasks import (
+    ContentKeys,
+    KeptTracks,
     add_hls_subtitles,
+    check_published,
+    edit_published,
     extract_speech,
+    keep_reviewed_tracks,
+    page_url_of,
     probe_recording,
     publish_files,
-    published_unchanged,
+    publish_tracks,
+    published_transcript_key,
+    restore_published_transcript,
     run_folder,
     transcode_video,
     wants_translation,
@@ -30,13 +38,15 @@ from confcast.flows.stage_tasks import (
 )
 from confcast.flows.targets import resolve_target
 from confcast.flows.transcription import remove_handover, transcription_task
-from confcast.tasks.fingerprint import run_fingerprint
+from confcast.tasks.fingerprint import card_title, media_key, run_fingerprint, transcript_key
 from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.media.diskspace import check_free_space, estimate_work_bytes
 from confcast.tasks.media.outputs import media_record
 from confcast.tasks.media.video import plan_ladder_job
 from confcast.tasks.metadata import build_meta
-from confcast.tasks.models import Conference, ConferenceMeta
+from confcast.tasks.models import Conference, ConferenceMeta, Transcript, TranscriptFiles
+from confcast.tasks.site.edit import slug_given
+from confcast.tasks.site.republish import NewTracks, plan_republish
 from confcast.tasks.stagecache import FolderClaim, remove_if_unused
 from confcast.tasks.transcription import transcribe
 
@@ -59,9 +69,15 @@ def publish_conference(
     settings: Settings | None = None,
     show_progress: bool = False,
     replace: bool = False,
+    retranscribe: bool = False,
 ) -> str:
     """Publish one recording; returns the public URL of its page. A slug that holds another recording's talk is
-    refused unless `replace` (the operator replaces that talk on purpose)."""
+    refused unless `replace` (the operator replaces that talk on purpose).
+
+    A recording already published: unchanged, nothing is done; only its metadata changed, only pages are rewritten
+    (no encode, no Whisper, no work folder); otherwise what changed is made again, and the published transcript
+    comes back into the run when it is still right (same settings, or reviewed by a person: only `retranscribe`
+    runs Whisper again, and then the reviewed track stays the default, the new automatic one beside it)."""
     settings = settings or load_settings()
     source_path = Path(source).expanduser()
     meta: ConferenceMeta = build_meta(
@@ -77,31 +93,67 @@ def publish_conference(
     probe = probe_recording(source_path)
     target = resolve_target(settings)
     transcriber = transcription_task(settings, target.storage_url)
-    fingerprint = run_fingerprint(meta, probe.source.sha256, settings)
-    unchanged_url = published_unchanged(target, meta.slug, probe.source.sha256, fingerprint, replace)
-    if unchanged_url is not None:  # a re-run of a published, unchanged conference costs nothing
-        get_run_logger().info("Unchanged since its publication: nothing to encode or upload (%s)", unchanged_url)
-        if show_progress:
-            print("confcast: unchanged since its publication, nothing to do", file=sys.stderr, flush=True)
+    sha256 = probe.source.sha256
+    published = check_published(target, meta.slug, sha256, replace, slug_given(source_path, slug))
+    meta = meta.model_copy(update={"slug": published.slug})  # a fixed title continues its talk
+    fingerprint = run_fingerprint(meta, sha256, settings)
+    keys = ContentKeys(
+        media=media_key(sha256, card_title(meta.title, probe.video is not None)),
+        transcript=transcript_key(sha256, meta.language, settings),
+        language_asked=meta.language,
+    )
+    plan = plan_republish(published.manifest, sha256, fingerprint, keys.media, keys.transcript, retranscribe)
+    if plan.action == "unchanged" and published.manifest is not None:  # a re-run of an unchanged conference
+        unchanged_url = page_url_of(target, published.manifest)
+        say("Unchanged since its publication, nothing to do", show_progress)
         return unchanged_url
-    run_dir = run_folder(settings.work_path, probe.source.sha256)
+    if published.continued:
+        say(f"this recording is published as {meta.slug}: updating that talk (give --slug for a copy)", show_progress)
+    if plan.action == "edit":  # new metadata for published media and transcript: pages, not media
+        page_url = edit_published(target, settings, meta, sha256, fingerprint)
+        say("Only the metadata changed: pages rewritten, no encode, no media upload", show_progress)
+        create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
+        return page_url
+    run_dir = run_folder(settings.work_path, sha256)
     claim = FolderClaim(run_dir)  # kept on failure, for a retry that resumes; removed once published
+    if plan.action == "tracks":  # the media stay: Whisper's new tracks go onto them, nothing is encoded
+        say("The media are unchanged: transcribing again, no encode", show_progress)
+        made = transcribe_all(probe, run_dir, meta, settings, transcriber, show_progress)
+        tracks = NewTracks(transcript=made.transcript, files=made.files, translations=made.translations)
+        page_url = publish_tracks(
+            target, settings, meta, sha256, fingerprint, keys, tracks, plan.keep_reviewed
+        )
+        return finish(page_url, meta, made.speech, made.transcript, made.translation, claim, run_dir, settings)
     rungs = plan_ladder_job(probe).rungs
     needed = estimate_work_bytes(probe.duration_s, [r.video_bitrate for r in rungs], DEFAULT_LADDER.audio_bitrate)
     check_free_space(run_dir, needed, probe.source.filename)
 
     # Transcoding and transcription share only the probed input: run them side by side.
     video_future = transcode_video.submit(probe, run_dir, show_progress, meta.title)
-    speech, transcript, files, translation, translations = None, None, None, None, ()
-    if probe.main_audio is not None:  # a silent recording is published without captions, with a notice
-        speech_future = extract_speech.submit(probe, run_dir)
-        transcript_future = transcriber.submit(speech_future, meta.language, settings, show_progress)
-        transcript = transcript_future.result()
-        files = write_captions(transcript, run_dir)
-        speech = speech_future.result()
-        if wants_translation(transcript, settings.translate):  # the source language, detected or forced, is known
-            translation = transcriber(speech, transcript.language, settings, show_progress, "translate")
-            translations = (write_captions(translation, run_dir, translated_from=transcript.language),)
+    made = Transcribed()
+    restored = (
+        restore_published_transcript(target, published.manifest, run_dir)
+        if published.manifest is not None and (plan.keep_transcript or plan.keep_reviewed)
+        else None
+    )
+    kept = KeptTracks()
+    if probe.main_audio is not None and plan.keep_transcript and restored is not None:
+        # The published transcript is still the right one (reviewed by a person, or made with these settings).
+        made = Transcribed(transcript=restored.transcript, files=restored.files, translations=restored.translations)
+        kept = KeptTracks(reviewed=restored.reviewed, beside=restored.beside, human=restored.human)
+        keys = dataclasses.replace(keys, transcript=published_transcript_key(published.manifest, keys.transcript))
+        say("Kept the published transcript and captions: Whisper does not run", show_progress)
+    elif probe.main_audio is not None:  # a silent recording is published without captions, with a notice
+        made = transcribe_all(probe, run_dir, meta, settings, transcriber, show_progress)
+        if restored is not None and restored.reviewed:  # --retranscribe: the reviewed tracks stay the default
+            transcript, files, translations, kept = keep_reviewed_tracks(
+                restored, made.transcript, made.files, made.translations
+            )
+            made = dataclasses.replace(made, transcript=transcript, files=files, translations=translations)
+            say("Reviewed captions kept as the default track; Whisper's new ones published beside", show_progress)
+    speech, transcript, files, translation, translations = (
+        made.speech, made.transcript, made.files, made.translation, made.translations
+    )
     video, audio = video_future.result()
     if files is not None:  # captions join the HLS master as a subtitle rendition once both sides are done
         ladder = add_hls_subtitles(video.ladder, [files, *translations], probe.duration_s)
@@ -115,7 +167,44 @@ def publish_conference(
         transcript_files=files,
         translations=translations,
     )
-    page_url = publish_files(conference, target, settings, fingerprint, replace)
+    page_url = publish_files(conference, target, settings, fingerprint, replace, keys, kept)
+    return finish(page_url, meta, speech, transcript, translation, claim, run_dir, settings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Transcribed:
+    """What the transcription side of a run made (all None for a silent recording)."""
+
+    speech: Path | None = None
+    transcript: Transcript | None = None
+    files: TranscriptFiles | None = None
+    translation: Transcript | None = None
+    translations: tuple[TranscriptFiles, ...] = ()
+
+
+def transcribe_all(probe, run_dir: Path, meta: ConferenceMeta, settings: Settings, transcriber, show_progress: bool):
+    """Speech, Whisper's transcript and captions, and the translation when asked (as tasks of the running flow)."""
+    speech_future = extract_speech.submit(probe, run_dir)
+    transcript_future = transcriber.submit(speech_future, meta.language, settings, show_progress)
+    transcript = transcript_future.result()
+    files = write_captions(transcript, run_dir)
+    speech = speech_future.result()
+    translation, translations = None, ()
+    if wants_translation(transcript, settings.translate):  # the source language, detected or forced, is known
+        translation = transcriber(speech, transcript.language, settings, show_progress, "translate")
+        translations = (write_captions(translation, run_dir, translated_from=transcript.language),)
+    return Transcribed(speech, transcript, files, translation, translations)
+
+
+def say(message: str, show_progress: bool) -> None:
+    """A line in the run's log, and on standard error for an operator at the terminal."""
+    get_run_logger().info(message)
+    if show_progress:
+        print(f"confcast: {message[:1].lower()}{message[1:]}", file=sys.stderr, flush=True)
+
+
+def finish(page_url, meta, speech, transcript, translation, claim, run_dir, settings) -> str:
+    """After publication: handover objects and the work folder go, artifacts and the log say what was published."""
     remove_handover(speech, settings)  # the handover objects, when another pool transcribed
     claim.release()
     if not settings.keep_work:

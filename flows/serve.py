@@ -1,12 +1,14 @@
 """Deployments: `confcast serve` runs them in one long-lived process; prefect.yaml defines the same for work pools.
 
 A served flow run happens in a child process that inherits this process's environment, so the settings given to
-`confcast serve` travel to every run as CONFCAST_* variables.
+`confcast serve` (options, environment, config file) travel to every run as CONFCAST_* variables.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 from prefect import serve
@@ -25,29 +27,39 @@ PUBLISH_DEPLOYMENT = "publish-conference/publish-conference"
 SCAN_DEPLOYMENT = "scan-inbox/scan-inbox"
 REBUILD_DEPLOYMENT = "rebuild-site/rebuild-site"
 PAGE_LINK_DESCRIPTION = "Published conference page"
-SETTINGS_TO_EXPORT = (
-    "storage_url",
-    "s3_endpoint_url",
-    "public_base_url",
-    "work_dir",
-    "webhook_url",
-    "public_whole_bucket",
-    "inbox_url",
-    "s3_retry_seconds",
-    "inbox_claim_hours",
-    "host_name",
-)
+# Every setting reaches served runs: the config file in force (CONFCAST_CONFIG) and, above it, the value of each
+# setting as this process resolved it (command-line options such as --to are in no file, and override it).
+SETTINGS_TO_EXPORT = tuple(Settings.model_fields)
+
+
+def exported_environment(settings: Settings) -> dict[str, str]:
+    """The CONFCAST_* variables that give a child process these very settings (secrets included: the process
+    environment, never the deployment's parameters, which Prefect stores and shows)."""
+    env: dict[str, str] = {}
+    config_file = settings.model_config.get("yaml_file")  # set by load_settings when a file is in force
+    if isinstance(config_file, (str, Path)):
+        env["CONFCAST_CONFIG"] = str(Path(config_file).expanduser().resolve())
+    for name in SETTINGS_TO_EXPORT:
+        value = settings.work_path if name == "work_dir" else getattr(settings, name)  # absolute: any cwd
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is not None:  # None is "not set" in every source: nothing to override
+            env[f"CONFCAST_{name.upper()}"] = environment_value(value)
+    return env
+
+
+def environment_value(value: object) -> str:
+    """A setting as pydantic-settings reads it back from the environment: JSON for lists, true/false, text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return str(value)
 
 
 def export_settings(settings: Settings) -> None:
-    """Put the settings that differ from their defaults into CONFCAST_* variables for child flow runs (the
-    process environment, not the deployment's parameters: the webhook URL is a secret)."""
-    for name in SETTINGS_TO_EXPORT:
-        value = getattr(settings, name)
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if value is not None:
-            os.environ[f"CONFCAST_{name.upper()}"] = str(value)
+    """Put these settings into this process's environment, which every served flow run (a child) inherits."""
+    os.environ.update(exported_environment(settings))
 
 
 def deployments(settings: Settings) -> list[Any]:

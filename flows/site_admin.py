@@ -1,7 +1,10 @@
-"""Site administration flows: `rebuild-site` (every page, catalog, feed and search from storage alone) and
-`unpublish` (remove one conference and update catalog, feed and search)."""
+"""Site administration flows: `rebuild-site` (every page, catalog, feed and search from storage alone),
+`unpublish` (remove one conference and update catalog, feed and search), `replace-captions`; and `edit_talk`
+(new metadata or slug for a published talk), a plain function: an edit costs seconds, a Prefect start more."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -9,11 +12,25 @@ from prefect.cache_policies import NO_CACHE
 from confcast.config.settings import Settings, load_settings
 from confcast.flows.concurrency import one_writer_per_site
 from confcast.flows.targets import resolve_target
+from confcast.tasks.errors import MetadataError
+from confcast.tasks.fingerprint import card_title, media_key, run_fingerprint, transcript_key
+from confcast.tasks.models import ConferenceMeta, Probe
 from confcast.tasks.site import publish
 from confcast.tasks.site.corrections import replace_captions
+from confcast.tasks.site.edit import (
+    MetaChanges,
+    apply_meta,
+    edited_meta,
+    find_by_source,
+    read_published,
+    slug_given,
+    write_edit,
+)
 from confcast.tasks.site.layout import Manifest
-from confcast.tasks.site.publish import RebuildReport, site_info
+from confcast.tasks.site.publish import RebuildReport, read_manifest, site_info
+from confcast.tasks.site.republish import plan_republish
 from confcast.tasks.storage.base import Storage
+from confcast.tasks.transcription.alignment import alignment_model
 
 
 def open_site(settings: Settings) -> tuple[Storage, publish.SiteInfo]:
@@ -58,19 +75,69 @@ def unpublish(slug: str, settings: Settings | None = None) -> int:
 
 
 @task(name="replace-caption-files", cache_policy=NO_CACHE)
-def replace_caption_files(slug: str, text: str, source_name: str, lang: str | None, settings: Settings) -> Manifest:
+def replace_caption_files(
+    slug: str, text: str, source_name: str, lang: str | None, settings: Settings, add: bool = False
+) -> Manifest:
     storage, site = open_site(settings)
     with one_writer_per_site(storage, settings, create=False) as locked:
-        return replace_captions(locked, site, slug, text, source_name=source_name, lang=lang)
+        return replace_captions(
+            locked, site, slug, text, source_name=source_name, lang=lang, add=add, alignment=alignment_model(settings)
+        )
 
 
 @flow(name="replace-captions", validate_parameters=False)
 def replace_captions_flow(
-    slug: str, text: str, source_name: str, lang: str | None = None, settings: Settings | None = None
+    slug: str,
+    text: str,
+    source_name: str,
+    lang: str | None = None,
+    settings: Settings | None = None,
+    add: bool = False,
 ) -> str:
-    """Publish reviewed captions for a conference (no Whisper); returns the caption file's path in the manifest."""
+    """Publish reviewed captions for a conference, or add a track in a new language (`add`), without transcribing
+    again (Whisper only times the corrected words); returns the reviewed caption files' paths in the manifest."""
     settings = settings or load_settings()
-    manifest = replace_caption_files(slug, text, source_name, lang, settings)
+    manifest = replace_caption_files(slug, text, source_name, lang, settings, add)
     reviewed = [track.path for track in manifest.captions if track.status == "reviewed"]
     get_run_logger().info("Reviewed captions of %s published: %s", slug, ", ".join(reviewed))
     return ", ".join(reviewed)
+
+
+def edit_talk(slug: str, changes: MetaChanges, settings: Settings) -> str:
+    """New metadata (or a new slug) for a published talk, from storage alone, under the site lock; returns its page
+    URL. Not a flow: it runs in seconds, without waiting for a Prefect server to start."""
+    storage, site = open_site(settings)
+    if changes.is_empty():
+        raise MetadataError("nothing to change: give --title, --date, --speaker, --description or --slug")
+    with one_writer_per_site(storage, settings, create=False) as locked:
+        before = read_published(locked, slug)
+        meta = edited_meta(before, changes)
+        after = apply_meta(before, meta, run_fingerprint(meta, before.source.sha256, settings))
+        return write_edit(locked, site, before, after)
+
+
+def publish_metadata_only(
+    quick: Storage, settings: Settings, meta: ConferenceMeta, probe: Probe, *, slug: str | None, retranscribe: bool
+) -> str | None:
+    """`confcast publish` of a published recording whose media and transcript keys match, done as `confcast edit`
+    does, without the flow (whose Prefect server takes 10-17 s to start); returns the page URL. None when the run
+    has more to do, or something to refuse or report: the flow then decides, with its own errors. `quick` reads the
+    published state (short timeouts); the edit itself goes through the configured storage, under the site lock."""
+    sha256 = probe.source.sha256
+    published = read_manifest(quick, meta.slug)
+    if published is None or published.source.sha256 != sha256:
+        earlier = None if slug_given(Path(probe.source.path), slug) else find_by_source(quick, sha256)
+        if earlier is None:
+            return None
+        meta, published = meta.model_copy(update={"slug": earlier.slug}), earlier
+    fingerprint = run_fingerprint(meta, sha256, settings)
+    keys = (media_key(sha256, card_title(meta.title, probe.video is not None)),
+            transcript_key(sha256, meta.language, settings))
+    if plan_republish(published, sha256, fingerprint, *keys, retranscribe).action != "edit":
+        return None
+    storage, site = open_site(settings)
+    with one_writer_per_site(storage, settings, create=False) as locked:
+        before = read_manifest(locked, meta.slug)
+        if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
+            return None
+        return write_edit(locked, site, before, apply_meta(before, meta, fingerprint))

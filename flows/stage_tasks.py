@@ -12,29 +12,39 @@ import datetime as dt
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
-from confcast.config.ladder import DEFAULT_LADDER
 from confcast.config.settings import Settings
 from confcast.flows.concurrency import one_transcription_per_host, one_writer_per_site
 from confcast.flows.targets import Target
-from confcast.tasks.errors import MetadataError
-from confcast.tasks.fingerprint import package_version
+from confcast.tasks.errors import MetadataError, PublishError
+from confcast.tasks.fingerprint import card_title, media_key, package_version
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import hls
 from confcast.tasks.media import probe as media_probe
 from confcast.tasks.media.video import VideoOutputs, make_video
 from confcast.tasks.metadata import slug_conflict
-from confcast.tasks.models import Conference, HlsLadder, Probe, Transcript, TranscriptFiles
-from confcast.tasks.site.layout import Generator, Manifest, build_manifest, conference_prefix, manifest_key
+from confcast.tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
+from confcast.tasks.site.edit import apply_meta, find_by_source, write_edit
+from confcast.tasks.site.layout import (
+    CaptionTrack,
+    Generator,
+    Manifest,
+    build_manifest,
+    conference_prefix,
+    manifest_key,
+    tagged,
+)
 from confcast.tasks.site.layout import file_tag as media_file_tag
-from confcast.tasks.site.publish import parse_manifest, publish_conference_files
+from confcast.tasks.site.publish import parse_manifest, publish_conference_files, read_manifest, site_info
+from confcast.tasks.site.republish import NewTracks, RestoredTranscript, restore_transcript, write_tracks
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
-from confcast.tasks.storage.base import Storage
+from confcast.tasks.storage.base import Storage, content_type_for
 from confcast.tasks.transcription import captions, transcribe
 
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
@@ -112,12 +122,12 @@ def transcode_video(
 
     def make() -> tuple[VideoOutputs, Path | None]:
         progress = StageProgress("transcode", show_progress)
-        video = make_video(probe, run_dir, progress, title=card_title)
+        video = make_video(probe, run_dir, progress, title=title_card)
         audio = media_audio.make_podcast_audio(probe, run_dir / "audio.m4a") if probe.main_audio is not None else None
         return video, audio
 
-    card_title = title if probe.video is None else None
-    key = stage_key(probe.source.sha256, DEFAULT_LADDER, package_version("confcast"), card_title)
+    title_card = card_title(title, probe.video is not None)
+    key = media_key(probe.source.sha256, title_card)
     result_type = tuple[VideoOutputs, Path | None]
     outputs, reused = run_once(StageCache(run_dir / "stages"), "transcode", key, result_type, make)
     report_reuse("transcode", reused, show_progress)
@@ -219,37 +229,174 @@ def refuse_slug_taken(storage: Storage, slug: str, sha256: str, replace: bool) -
     return manifest
 
 
+@dataclass(frozen=True)
+class PublishedState:
+    """What is published for a recording about to be published: the manifest under its slug (or, for a slug made
+    from the title, under the slug it was first published with), and the slug this run publishes to."""
+
+    slug: str
+    manifest: Manifest | None
+    continued: bool = False  # found by the recording's hash under another slug than the title gives
+
+
 @task(name="check-published", cache_policy=NO_CACHE)
-def published_unchanged(target: Target, slug: str, sha256: str, fingerprint: str, replace: bool = False) -> str | None:
-    """The page URL when this very conference is already published from the same recording and settings. A slug
-    that holds another talk is refused here, right after probing, before anything is encoded."""
+def check_published(target: Target, slug: str, sha256: str, replace: bool, slug_given: bool) -> PublishedState:
+    """What is published under `slug`, refused right after probing, before anything is encoded, when it is another
+    talk. A slug made from the title (none given) continues the talk already published from this recording: a title
+    fixed after publication does not make a second talk."""
     storage = target.open()
-    manifest = refuse_slug_taken(storage, slug, sha256, replace)
-    if manifest is None or manifest.source.sha256 != sha256 or manifest.generator.fingerprint != fingerprint:
-        return None
-    return storage.public_url(f"{conference_prefix(slug)}/{manifest.page}")
+    if not slug_given and not replace:
+        here = read_manifest(storage, slug)
+        earlier = find_by_source(storage, sha256) if here is None or here.source.sha256 != sha256 else None
+        if earlier is not None:
+            get_run_logger().info(
+                "This recording is published as %s: updating that talk rather than publishing a second one under "
+                "%s (give --slug to publish a copy; `confcast edit %s --slug %s` moves it)",
+                earlier.slug, slug, earlier.slug, slug,
+            )
+            return PublishedState(slug=earlier.slug, manifest=earlier, continued=True)
+    return PublishedState(slug=slug, manifest=refuse_slug_taken(storage, slug, sha256, replace))
+
+
+@dataclass(frozen=True)
+class KeptTracks:
+    """Published caption states a run carries over: reviewed languages, automatic tracks beside reviewed ones."""
+
+    reviewed: tuple[str, ...] = ()
+    beside: tuple[tuple[str, Path], ...] = ()
+    human: tuple[str, ...] = ()  # tracks in other languages that a person added: no machine translation
+
+
+def published_transcript_key(manifest: Manifest | None, fallback: str) -> str:
+    """The key of the transcript a run keeps: the one it was made with (a reviewed one may predate new settings)."""
+    return manifest.generator.transcript_key if manifest and manifest.generator.transcript_key else fallback
+
+
+def keep_reviewed_tracks(
+    restored: RestoredTranscript,
+    transcript: Transcript,
+    files: TranscriptFiles,
+    translations: tuple[TranscriptFiles, ...],
+) -> tuple[Transcript, TranscriptFiles, tuple[TranscriptFiles, ...], KeptTracks]:
+    """After --retranscribe: each reviewed track stays (the default of its language, and the transcript when in
+    the transcript's language); Whisper's new track of that language is published beside it, labelled automatic."""
+    reviewed = set(restored.reviewed)
+    beside: list[tuple[str, Path]] = []
+    if restored.files.lang in reviewed:
+        if files.lang == restored.files.lang:
+            beside.append((files.lang, files.vtt))
+        transcript, files = restored.transcript, restored.files
+    kept_translations = {t.lang: t for t in restored.translations if t.lang in reviewed}
+    for new in translations:
+        if new.lang in kept_translations:
+            beside.append((new.lang, new.vtt))
+    others = tuple(t for t in translations if t.lang not in kept_translations)
+    kept = KeptTracks(tuple(reviewed), tuple(beside), restored.human)
+    return transcript, files, (*kept_translations.values(), *others), kept
+
+
+def page_url_of(target: Target, manifest: Manifest) -> str:
+    return target.open().public_url(f"{conference_prefix(manifest.slug)}/{manifest.page}")
+
+
+@task(name="edit-published", cache_policy=NO_CACHE)
+def edit_published(target: Target, settings: Settings, meta: ConferenceMeta, sha256: str, fingerprint: str) -> str:
+    """New metadata for a published recording whose media and transcript stay: pages, manifest and the site's
+    lists, from storage alone (the same code as `confcast edit`)."""
+    storage = target.open()
+    site = site_info(storage, title=settings.site_title, language=settings.site_language)
+    with one_writer_per_site(storage, settings) as locked:
+        before = read_manifest(locked, meta.slug)
+        if before is None or before.source.sha256 != sha256:  # changed while this run probed: publish again
+            raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
+        after = apply_meta(before, meta, fingerprint)
+        return write_edit(locked, site, before, after)
+
+
+@task(name="publish-tracks", cache_policy=NO_CACHE)
+def publish_tracks(
+    target: Target,
+    settings: Settings,
+    meta: ConferenceMeta,
+    sha256: str,
+    fingerprint: str,
+    keys: ContentKeys,
+    tracks: NewTracks,
+    keep_reviewed: bool,
+) -> str:
+    """Whisper's new tracks onto the published media (same media key): no encode, no media upload."""
+    storage = target.open()
+    site = site_info(storage, title=settings.site_title, language=settings.site_language)
+    with one_writer_per_site(storage, settings) as locked:
+        before = read_manifest(locked, meta.slug)
+        if before is None or before.source.sha256 != sha256 or before.generator.media_key != keys.media:
+            raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
+        generator = before.generator.model_copy(update={
+            "transcript_key": keys.transcript,
+            "engine": tracks.transcript.engine,
+            "model": tracks.transcript.model,
+            "versions": engine_versions(settings),
+        })
+        edited = apply_meta(before.model_copy(update={"generator": generator}), meta, fingerprint)
+        after = write_tracks(locked, site, before, edited, tracks, keep_reviewed)
+        return locked.public_url(f"{conference_prefix(after.slug)}/{after.page}")
+
+
+def engine_versions(settings: Settings) -> dict[str, str]:
+    return {name: package_version(name) for name in (*ENGINE_PACKAGES[settings.whisper_engine], "prefect", "boto3")}
+
+
+@task(name="restore-transcript", cache_policy=NO_CACHE)
+def restore_published_transcript(target: Target, manifest: Manifest, run_dir: Path) -> RestoredTranscript | None:
+    """The published transcript and caption tracks, downloaded into the run (reviewed ones are the published
+    state; an automatic one whose key is unchanged need not be made again)."""
+    return restore_transcript(target.open(), manifest, run_dir / "published")
+
+
+@dataclass(frozen=True)
+class ContentKeys:
+    """What the manifest's generator records about the run (tasks/fingerprint.py)."""
+
+    media: str
+    transcript: str
+    language_asked: str
 
 
 @task(name="publish-files", cache_policy=NO_CACHE)
 def publish_files(
-    conference: Conference, target: Target, settings: Settings, fingerprint: str, replace: bool = False
+    conference: Conference,
+    target: Target,
+    settings: Settings,
+    fingerprint: str,
+    replace: bool = False,
+    keys: ContentKeys | None = None,
+    kept: KeptTracks | None = None,
 ) -> str:
+    """`kept`: the published caption states this run carries over (reviewed tracks, automatic ones beside them,
+    tracks a person added in other languages)."""
+    kept = kept or KeptTracks()
     generator = Generator(
         fingerprint=fingerprint,
         version=package_version("confcast"),
         engine=conference.transcript.engine if conference.transcript else "",
         model=conference.transcript.model if conference.transcript else "",
-        versions={
-            name: package_version(name) for name in (*ENGINE_PACKAGES[settings.whisper_engine], "prefect", "boto3")
-        },
+        versions=engine_versions(settings),
+        media_key=keys.media if keys else None,
+        transcript_key=keys.transcript if keys else None,
+        language_asked=keys.language_asked if keys else None,
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
+    extra = [(lang, tagged(f"captions/{lang}-auto.vtt", media_file_tag(local)), local) for lang, local in kept.beside]
+    manifest = with_track_states(manifest, kept, [(lang, path) for lang, path, _ in extra])
     storage = target.open()
     # One writer at a time per site (any host): two runs of one conference never mix, and two conferences
     # published at once never lose each other's catalog, feed or search entries.
     with one_writer_per_site(storage, settings) as site:
         # Again under the lock: another run may have taken the slug while this one was encoding.
         refuse_slug_taken(site, conference.meta.slug, conference.probe.source.sha256, replace)
+        prefix = conference_prefix(conference.meta.slug)
+        for _lang, path, local in extra:  # before the page and manifest that name them
+            site.put_file(f"{prefix}/{path}", local, content_type_for(path))
         return publish_conference_files(
             site,
             conference,
@@ -257,3 +404,21 @@ def publish_files(
             site_title=settings.site_title,
             site_language=settings.site_language,
         )
+
+
+def with_track_states(manifest: Manifest, kept: KeptTracks, beside: list[tuple[str, str]]) -> Manifest:
+    """Reviewed tracks stay reviewed (and first of their language: the default), a track a person added stays a
+    person's (not machine-translated); automatic ones kept beside reviewed ones follow, labelled automatic."""
+    captions = [
+        track.model_copy(
+            update={
+                "status": "reviewed" if track.lang in kept.reviewed else track.status,
+                "machine_translated": track.machine_translated and track.lang not in kept.human,
+            }
+        )
+        for track in manifest.captions
+    ]
+    for lang, path in beside:
+        at = max((i for i, track in enumerate(captions) if track.lang == lang), default=len(captions) - 1) + 1
+        captions.insert(at, CaptionTrack(lang=lang, path=path))
+    return manifest.model_copy(update={"captions": tuple(captions)})

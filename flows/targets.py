@@ -14,9 +14,7 @@ from confcast.tasks.errors import ConfigError
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.storage.factory import open_storage
 from confcast.tasks.storage.folder import work_folder_problem
-from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
-
-EMBEDDED_STORAGE_URL = "s3://confcast/site"
+from confcast.tasks.storage.seaweedfs import EMBEDDED_STORAGE_URL, ensure_local_s3, with_local_credentials
 
 
 @dataclass(frozen=True)

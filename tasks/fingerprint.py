@@ -1,5 +1,12 @@
 """What decides a publication's content, as short keys: pure functions, no Prefect, so that the CLI can tell an
 unchanged re-run before starting anything.
+
+Three keys, from the widest to the narrowest:
+- the run's fingerprint: everything (recording, metadata, settings); equal means nothing to do at all;
+- the media key: what shapes the video, audio and poster (never the metadata, except the title of an audio-only
+  recording, whose video is a title card);
+- the transcript key: what shapes Whisper's transcript and its machine translation.
+A re-publish whose media and transcript keys match the published ones only rewrites pages (tasks/site/edit.py).
 """
 
 from __future__ import annotations
@@ -22,6 +29,38 @@ def package_version(name: str) -> str:
 def run_fingerprint(meta: ConferenceMeta, source_sha256: str, settings: Settings) -> str:
     """Everything that decides what a publication holds; equal fingerprints mean an unchanged conference."""
     output_settings = settings.model_dump(
-        include={"whisper_engine", "whisper_model", "whisper_compute_type", "translate", "site_title", "site_language"}
+        include={
+            "whisper_engine",
+            "whisper_model",
+            "whisper_compute_type",
+            "whisper_temperature_fallback",
+            "translate",
+            "site_title",
+            "site_language",
+        }
     )
     return stage_key(source_sha256, meta, output_settings, DEFAULT_LADDER, package_version("confcast"))
+
+
+def card_title(title: str | None, has_video: bool) -> str | None:
+    """The title as the media sees it: drawn on the title card of an audio-only recording, absent from a video."""
+    return None if has_video else title
+
+
+def media_key(source_sha256: str, title_card: str | None) -> str:
+    """What shapes the published media: the recording, the ladder, confcast's version (its encoder settings) and the
+    title card of an audio-only recording (`card_title`). Also the transcode stage's cache key."""
+    return stage_key(source_sha256, DEFAULT_LADDER, package_version("confcast"), title_card)
+
+
+def transcript_key(source_sha256: str, language: str, settings: Settings) -> str:
+    """What shapes the automatic transcript and its translation: the recording, the language asked (auto or a code)
+    and the Whisper settings that change its words. Not confcast's version: an upgrade keeps the transcript."""
+    whisper = (
+        settings.whisper_engine,
+        settings.whisper_model,
+        settings.whisper_compute_type,
+        settings.whisper_temperature_fallback,
+        settings.translate,
+    )
+    return stage_key(source_sha256, language, whisper)

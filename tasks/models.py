@@ -171,6 +171,7 @@ class Segment(Frozen):
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: str | None = None  # who speaks, when a person named them (a reviewed cue's voice, <v Alice>)
 
 
 class Transcript(Frozen):

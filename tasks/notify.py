@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from typing import Literal
+
+from confcast.tasks.models import ConferenceMeta
 
 RETRY_DELAYS_S = (1.0, 3.0, 9.0)
 TIMEOUT_S = 10.0
@@ -31,6 +34,27 @@ class Notice:
 
     def to_json(self) -> bytes:
         return json.dumps({"confcast": 1, **asdict(self)}, ensure_ascii=False).encode("utf-8")
+
+
+def run_notice(
+    source: str, meta: ConferenceMeta | None, *, page_url: str | None = None, error: str | None = None
+) -> Notice:
+    """A run's notice: `published` with its page URL, else `failed` with its error (and no page URL). Slug and
+    title are the built metadata's, when it could be built."""
+    slug, title = (meta.slug, meta.title) if meta is not None else (None, None)
+    if error is None and page_url is not None:  # the slug published, where a run may continue a talk's earlier one
+        slug = slug_of_page(page_url) or slug
+        return Notice(event="published", source=source, slug=slug, title=title, page_url=page_url)
+    return Notice(event="failed", source=source, slug=slug, title=title, error=error or "failed")
+
+
+PAGE_IN_URL = re.compile(r"/conferences/([a-z0-9][a-z0-9_-]*)/[^/]*$")  # tasks/site/layout.py: conference_prefix
+
+
+def slug_of_page(page_url: str) -> str | None:
+    """The slug in a conference page's URL (`.../conferences/<slug>/index.html`), None in any other URL."""
+    found = PAGE_IN_URL.search(urllib.parse.urlsplit(page_url).path)
+    return found.group(1) if found else None
 
 
 def send_webhook(url: str, notice: Notice, *, delays: tuple[float, ...] = RETRY_DELAYS_S) -> str | None:

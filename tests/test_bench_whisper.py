@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from confcast.tasks.bench.whisper import FAST, REFERENCE, Measure, table, word_error_rate
+from confcast.tasks.bench.whisper import (
+    FAST,
+    REFERENCE,
+    Measure,
+    reading_speeds,
+    share_above,
+    table,
+    word_error_rate,
+)
+from confcast.tasks.transcription.captions import Cue
 
 
 def test_word_error_rate() -> None:
@@ -30,3 +39,11 @@ def test_table_gives_ratios() -> None:
     assert "| talk | faster-whisper int8 | 180 | 20.0 | 9.0 |" in text
     assert "7.5× faster than openai-whisper fp32" in text and "WER +0.5 points" in text
     assert "10.0 min → 493 MB beyond the audio, 60.0 min → 520 MB (1.05×" in text  # the talk is not a growth run
+
+
+def test_reading_speed_of_cues() -> None:
+    cues = [Cue(0.0, 1.0, ("seventeen chars..",)), Cue(1.0, 2.0, ("twenty-one characters",)), Cue(2.0, 4.0, ("a", "b"))]
+    speeds = reading_speeds(cues)
+    assert speeds == pytest.approx([17.0, 21.0, 1.5])  # the line break counts as one character
+    assert share_above(speeds, 17.0) == pytest.approx(1 / 3) and share_above(speeds, 20.0) == pytest.approx(1 / 3)
+    assert share_above([], 17.0) == 0.0

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.models import Segment, Transcript, Word
+from confcast.tasks.site.publish import segments_from_transcript_json
 from confcast.tasks.transcription.captions import (
     Cue,
     layout_cues,
@@ -250,7 +251,7 @@ def test_parse_vtt_reads_what_people_write() -> None:
         "00:00:04.000 --> 00:00:05.000\r\n2 &lt; 3 &#233;t&eacute;\r\n"
     )
     assert parse_vtt(text) == [
-        Cue(1.0, 3.5, ("Bonjour à tous & bienvenue",)),
+        Cue(1.0, 3.5, ("Bonjour à tous & bienvenue",), speaker="Alice"),
         Cue(4.0, 5.0, ("2 < 3 été",)),
     ]
 
@@ -283,6 +284,75 @@ def test_parse_vtt_rejects_garbage_with_line_number(text: str, line: int) -> Non
         parse_vtt(text)
 
 
+# --- WebVTT: voice tags (speakers) ----------------------------------------------------------------------------------
+
+
+def test_voice_tags_become_speakers() -> None:
+    text = (
+        "WEBVTT\n\n"
+        "00:00:01.000 --> 00:00:02.000\n<v Alice>Bonjour <i>à</i> tous</v>\n\n"  # closed span, inline tags
+        "00:00:02.000 --> 00:00:03.000\n<v.loud.first Bob  Martin>Ça <b>marche</b>\nsur deux lignes\n\n"  # classes
+        "c3\n00:00:03.000 --> 00:00:04.000\n<00:00:03.500>sans voix <c.x>du tout</c>\n\n"
+        "00:00:04.000 --> 00:00:05.000\n<v Tom &amp; Jerry>Et &lt;nous&gt;\n\n"  # references in the name
+        "00:00:05.000 --> 00:00:06.000\n<v>Une voix sans nom\n\n"
+        "00:00:06.000 --> 00:00:07.000\n<v Alice>Encore</v> <v Alice>moi\n"  # the same speaker twice
+    )
+    cues = parse_vtt(text)
+    assert cues == [
+        Cue(1.0, 2.0, ("Bonjour à tous",), "Alice"),
+        Cue(2.0, 3.0, ("Ça marche", "sur deux lignes"), "Bob Martin"),
+        Cue(3.0, 4.0, ("sans voix du tout",)),
+        Cue(4.0, 5.0, ("Et <nous>",), "Tom & Jerry"),
+        Cue(5.0, 6.0, ("Une voix sans nom",)),
+        Cue(6.0, 7.0, ("Encore moi",), "Alice"),
+    ]
+    assert [c.line for c in cues] == [3, 6, 11, 14, 17, 20]  # each cue's timing line, for error messages
+
+
+def test_two_speakers_in_one_cue_are_refused_with_the_line() -> None:
+    with pytest.raises(ValueError, match=r"^line 5: two speakers in one cue \('Alice' and 'Bob'\); split it"):
+        parse_vtt("WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v Alice>- Bonjour\n<v Bob>- Salut\n")
+
+
+def test_vtt_text_writes_speakers_as_voice_tags() -> None:
+    cues = [Cue(0.0, 1.0, ("Bonjour", "à tous"), "Tom & <Jerry>"), Cue(1.0, 2.0, ("Merci",))]
+    assert vtt_text(cues, "fr", note="n").split("\n")[6:] == [
+        "00:00:00.000 --> 00:00:01.000", "<v Tom &amp; &lt;Jerry&gt;>Bonjour", "à tous", "",
+        "00:00:01.000 --> 00:00:02.000", "Merci", "",
+    ]
+    assert parse_vtt(vtt_text(cues, "fr")) == cues
+
+
+def speakers_transcript(language: str) -> Transcript:
+    said = [(0.0, "Alice", "Bonjour."), (1.0, None, "Je commence."), (2.0, "Bob", "Merci Alice."),
+            (3.0, "Bob", "Une question ?"), (4.0, "Alice", "Oui.")]
+    return transcript(language).model_copy(update={"segments": tuple(
+        Segment(start=t, end=t + 0.9, text=f" {text}", speaker=who) for t, who, text in said
+    )})
+
+
+def test_transcript_txt_paragraphs_by_speaker() -> None:
+    assert transcript_txt(speakers_transcript("fr")) == (
+        "Alice : Bonjour. Je commence.\n\nBob : Merci Alice. Une question ?\n\nAlice : Oui.\n"
+    )
+    assert transcript_txt(speakers_transcript("en")).startswith("Alice: Bonjour. Je commence.\n\nBob: Merci")
+
+
+def test_transcript_json_carries_speakers_and_reads_back() -> None:
+    raw = transcript_json(speakers_transcript("fr"), word_timing="forced alignment")
+    data = json.loads(raw)
+    assert data["word_timing"] == "forced alignment"
+    assert [s.get("speaker") for s in data["segments"]] == ["Alice", None, "Bob", "Bob", "Alice"]
+    assert "speaker" not in data["segments"][1]  # nobody named: no key (automatic transcripts are unchanged)
+    assert "speaker" not in json.loads(transcript_json(transcript()))["segments"][0]
+    # What the site reads back from storage keeps speakers and words (times, text, probability).
+    back = segments_from_transcript_json(transcript_json(transcript()).encode(), "fr.json")
+    assert back[0].words == transcript().segments[0].words
+    assert [s.speaker for s in segments_from_transcript_json(raw.encode(), "fr.json")] == [
+        "Alice", None, "Bob", "Bob", "Alice"
+    ]
+
+
 # --- WebVTT: properties ---------------------------------------------------------------------------------------------
 
 clean_line = st.text(
@@ -296,7 +366,8 @@ def cue_lists(draw: st.DrawFn) -> list[Cue]:
     for _ in range(draw(st.integers(min_value=0, max_value=8))):
         t += draw(st.integers(min_value=0, max_value=5000))
         length = draw(st.integers(min_value=1, max_value=7000))
-        cues.append(Cue(t / 1000, (t + length) / 1000, tuple(draw(st.lists(clean_line, min_size=1, max_size=3)))))
+        lines = tuple(draw(st.lists(clean_line, min_size=1, max_size=3)))
+        cues.append(Cue(t / 1000, (t + length) / 1000, lines, draw(st.none() | clean_line)))
         t += length
     return cues
 

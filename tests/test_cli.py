@@ -16,7 +16,7 @@ import boto3
 import jiwer
 import pytest
 
-from confcast.tasks.demo.sample import SAMPLE_TEXT_FR
+from confcast.tasks.demo.speech import fleurs_french
 from confcast.tasks.media.hls import parse_media_playlist
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, running_local_s3, stop_local_s3
 
@@ -202,10 +202,12 @@ def test_demo_publishes_the_sample_on_the_embedded_server(prefect_server, tmp_pa
         folder = url.rsplit("/", 1)[0]
         manifest = json.loads(anonymous_get(f"{folder}/manifest.json")[2])
         assert manifest["language"] == "fr" and manifest["language_probability"] > 0.5
-        assert 55 < manifest["duration_s"] < 65
+        assert 110 < manifest["duration_s"] < 125
+        assert "FLEURS" in page.decode() and "CC BY 4.0" in page.decode()  # the voices credited, as their licence asks
         transcript = anonymous_get(f"{folder}/{manifest['transcript']['txt']}")[2].decode()
-        error_rate = jiwer.wer(normalise(SAMPLE_TEXT_FR), normalise(transcript))
-        assert error_rate <= 0.5, (error_rate, transcript)  # at least half of the words right
+        spoken = " ".join(utterance.text for utterance in fleurs_french())  # what the ten real speakers said
+        error_rate = jiwer.wer(normalise(spoken), normalise(transcript))
+        assert error_rate <= 0.5, (error_rate, transcript)  # measured 0.39 (base, int8, 2 cores): a margin for CPUs
         vtt = anonymous_get(f"{folder}/{manifest['captions'][0]['path']}")[2].decode()
         assert vtt.startswith("WEBVTT") and vtt.count(" --> ") >= 10
     finally:

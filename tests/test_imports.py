@@ -46,6 +46,9 @@ ADAPTERS = {
     "ctranslate2": {"confcast.tasks.transcription.faster_whisper_engine"},
     "whisper": {"confcast.tasks.transcription.openai_whisper_engine"},
     "torch": {"confcast.tasks.transcription.openai_whisper_engine", "confcast.tasks.transcription.convert"},
+    "fastapi": {"confcast.flows.review"},  # the local review editor's server
+    "uvicorn": {"confcast.flows.review"},
+    "starlette": set(),  # reached through fastapi only
 }
 
 

@@ -19,7 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDERS = {"config": "confcast.config", "flows": "confcast.flows", "tasks": "confcast.tasks"}
-DATA_SUFFIXES = {".html", ".xml", ".js", ".css"}
+DATA_SUFFIXES = {".html", ".xml", ".js", ".css", ".ogg"}
 
 
 def declared_packages() -> set[str]:

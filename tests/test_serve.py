@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -52,8 +53,9 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
     inbox.mkdir()
     env = child_env()
     log = (tmp_path / "serve.log").open("wb")
-    config = tmp_path / "config.yaml"  # the webhook, a secret, from serve's own config file
-    config.write_text(f"webhook_url: {receiver.url}\n", encoding="utf-8")
+    config = tmp_path / "config.yaml"  # every setting of serve's own file reaches its runs, the webhook (a secret) too
+    config.write_text(f"webhook_url: {receiver.url}\nsite_title: Les conférences du labo\nlanguage: en\n",
+                      encoding="utf-8")
     server = subprocess.Popen(
         [
             CONFCAST, "serve", "--to", site.as_uri(), "--work-dir", str(work), "--inbox", str(inbox),
@@ -70,7 +72,7 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
 
         result = subprocess.run(
             [CONFCAST, "publish", str(short_sample.path), "--title", "Via le serveur", "--date", "2026-10-02",
-             "--language", "fr", "--via-server"],
+             "--via-server"],
             env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
         )
         assert result.returncode == 0, result.stderr + (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
@@ -81,6 +83,12 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
         while not receiver.received and time.monotonic() < deadline:
             time.sleep(0.5)
         assert receiver.events() == [("published", short_sample.path.name)], "a served run calls the webhook"
+        (message,) = receiver.received  # slug and title of the built metadata, not of the parameters given
+        assert (message["slug"], message["title"]) == ("2026-10-02-via-le-serveur", "Via le serveur")
+        assert message["page_url"] == page.as_uri()
+        manifest = json.loads((page.parent / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["language"] == "en", "the config file's language, not auto (which detects French)"
+        assert "<title>Les conférences du labo</title>" in (site / "index.html").read_text(encoding="utf-8")
         stored = str(newest_run_parameters("publish-conference"))
         assert "Via le serveur" in stored and PATH_TOKEN not in stored and QUERY_TOKEN not in stored
     finally:

@@ -18,6 +18,7 @@ import jiwer
 import pytest
 
 from confcast.config.settings import Settings
+from confcast.tasks.demo.speech import fleurs_french
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.models import Transcript
 from confcast.tasks.transcription import transcribe as transcribe_module
@@ -216,12 +217,21 @@ def test_forced_language_has_no_probability(cache_dir: Path) -> None:
 # --- French speech ----------------------------------------------------------------------------------------------
 
 
-def test_french_speech(cache_dir: Path, french: Path) -> None:
-    transcript = transcribe_audio(french, cache_dir=cache_dir)
+# Real speakers (FLEURS, shipped with the demo): two short utterances, measured at 17 % and 27 % WER (base, int8).
+FLEURS_CLIPS = ("fleurs-fr-005", "fleurs-fr-008")
+
+
+@pytest.mark.parametrize("name", FLEURS_CLIPS)
+def test_real_french_speech(cache_dir: Path, media: Path, name: str) -> None:
+    utterance = next(u for u in fleurs_french() if u.audio.stem == name)
+    wav = media / f"{name}.wav"
+    run("ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(utterance.audio), "-ar", "16000", "-ac", "1", str(wav))
+    transcript = transcribe_audio(wav, cache_dir=cache_dir)
     assert transcript.language == "fr"
-    assert transcript.language_probability is not None and transcript.language_probability > 0.5
-    assert wer([FRENCH], [transcript.text]) <= 0.5, transcript.text
-    assert "à" in normalise(transcript.text).split()  # accents survive
+    assert transcript.language_probability is not None and transcript.language_probability > 0.8
+    # A margin over the measured rate: int8 kernels differ from one CPU to the next, real speech barely moves.
+    assert wer([utterance.text], [transcript.text]) <= 0.45, transcript.text
+    assert set("éèàç") & set(transcript.text.lower()), transcript.text  # accents survive
 
 
 # --- no speech ------------------------------------------------------------------------------------------------

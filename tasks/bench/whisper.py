@@ -1,11 +1,13 @@
 """`confcast bench transcribe`: both Whisper engines (and faster-whisper's compute types) on the same audio.
 
 Each variant runs in its own child process, so that its peak memory (the child's own ru_maxrss) and its model
-load are its alone. Audio: the LibriVox clips of the test fixtures joined (English, repeated to a useful length),
-and a French talk spoken by espeak-ng. Then the fast engine on recordings of 10 and 60 minutes (a minute of speech
-in every five, quiet room noise between, so that an hour fits on a small machine; the engine is handed at most two
-minutes of speech at a time whatever the density) shows that memory beyond the audio itself stays flat as a
-recording grows. Word error rates are against the text that was read or spoken.
+load are its alone. Audio: real French first (the ten FLEURS utterances shipped with the demo, ten native speakers),
+the LibriVox clips of the test fixtures joined (English, repeated to a useful length), and a French talk spoken by
+espeak-ng (synthetic: its words change from one CPU to the next, so it measures speed more than quality). Then the
+fast engine on recordings of 10 and 60 minutes (a minute of speech in every five, quiet room noise between, so that
+an hour fits on a small machine; the engine is handed at most two minutes of speech at a time whatever the density)
+shows that memory beyond the audio itself stays flat as a recording grows. Word error rates are against the text
+that was read or spoken.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from confcast.tasks.bench.talk import FRENCH_SENTENCES, talk_text
+from confcast.tasks.demo.sample import join_with_pauses
+from confcast.tasks.demo.speech import fleurs_french
+from confcast.tasks.transcription.captions import Cue, layout_cues
 from confcast.tasks.transcription.engine import SAMPLE_RATE
 from confcast.tasks.transcription.model_lookup import packaged_base_dir
 from confcast.tasks.transcription.openai_whisper_engine import resolve_checkpoint
@@ -63,6 +68,8 @@ class Measure:
     audio_mb: float  # the decoded audio itself (float32 samples)
     wer: float
     growth: bool = False  # one of the recordings that show memory as a recording grows
+    over_17_cps: float = 0.0  # share of the caption cues read faster than 17 characters a second
+    over_20_cps: float = 0.0  # ... faster than 20 (too fast for most readers)
 
     @property
     def speed(self) -> float:
@@ -98,6 +105,15 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     return previous[-1] / len(ref)
 
 
+def reading_speeds(cues: Sequence[Cue]) -> list[float]:
+    """Characters a second (spaces and line breaks counted as one character each) that each cue asks of a reader."""
+    return [(len("\n".join(cue.lines))) / max(cue.end - cue.start, 1e-3) for cue in cues]
+
+
+def share_above(values: Sequence[float], limit: float) -> float:
+    return sum(value > limit for value in values) / len(values) if values else 0.0
+
+
 # --- audio -------------------------------------------------------------------------------------------------------
 
 
@@ -118,14 +134,20 @@ def english_audio(folder: Path, repeat: int) -> Audio:
     if not clips:
         raise RuntimeError(f"no LibriVox clips in {LIBRIVOX}")
     out = folder / "librivox.wav"
-    inputs = [arg for clip in clips for arg in ("-i", str(clip))]
-    graph = "".join(f"[{i}]apad=pad_dur=1[a{i}];" for i in range(len(clips)))
-    graph += "".join(f"[a{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=0:a=1"
-    _run(["ffmpeg", "-nostdin", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-ar", "16000", "-ac", "1",
-          str(out)])
+    join_with_pauses(clips, out, pause_s=1.0, rate=SAMPLE_RATE)
     reference = " ".join(clip.with_suffix(".txt").read_text(encoding="utf-8").strip() for clip in clips)
     duration = _duration(out)
     return Audio(f"English, LibriVox ×{repeat}, {duration / 60:.1f} min", out, duration, reference)
+
+
+def fleurs_audio(folder: Path) -> Audio:
+    """Real French: the ten FLEURS utterances (ten native speakers) joined with a second of silence between them."""
+    utterances = fleurs_french()
+    out = folder / "fleurs-fr.wav"
+    join_with_pauses([u.audio for u in utterances], out, pause_s=1.0, rate=SAMPLE_RATE)
+    duration = _duration(out)
+    return Audio(f"French, FLEURS, {len(utterances)} speakers, {duration / 60:.1f} min", out, duration,
+                 " ".join(u.text for u in utterances))
 
 
 def french_talk(folder: Path, minutes: float, name: str) -> Audio:
@@ -183,8 +205,10 @@ def _child(engine: str, compute_type: str, audio: str, cache_dir: str) -> None:
     )
     done = time.perf_counter()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    speeds = reading_speeds(layout_cues(transcript.segments))  # the captions this transcript is published with
     print(json.dumps({"load_s": loaded - start, "wall_s": done - loaded, "peak_mb": peak_kb / 1024,
-                      "text": transcript.text}))
+                      "text": transcript.text, "over_17": share_above(speeds, 17.0),
+                      "over_20": share_above(speeds, 20.0)}))
 
 
 def measure(
@@ -207,6 +231,8 @@ def measure(
         audio_mb=audio.duration_s * SAMPLE_RATE * 4 / 2**20,
         wer=word_error_rate(audio.reference, data["text"]),
         growth=growth,
+        over_17_cps=data["over_17"],
+        over_20_cps=data["over_20"],
     )
 
 
@@ -216,15 +242,17 @@ def measure(
 def _row(m: Measure) -> str:
     return (
         f"| {m.audio} | {m.variant} | {m.duration_s:.0f} | {m.wall_s:.1f} | {m.speed:.1f} | {m.load_s:.1f} | "
-        f"{m.peak_mb:.0f} | {m.beyond_audio_mb:.0f} | {m.wer * 100:.1f} |"
+        f"{m.peak_mb:.0f} | {m.beyond_audio_mb:.0f} | {m.wer * 100:.1f} | {m.over_17_cps * 100:.0f} | "
+        f"{m.over_20_cps * 100:.0f} |"
     )
 
 
 def table(measures: Sequence[Measure]) -> str:
     """A Markdown table, then the ratios of the fast engine against the reference on each audio."""
     lines = [
-        "| audio | variant | audio s | wall s | × real time | load s | peak MB | beyond audio MB | WER % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| audio | variant | audio s | wall s | × real time | load s | peak MB | beyond audio MB | WER % "
+        "| cues > 17 cps % | cues > 20 cps % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [_row(m) for m in measures]
     lines.append("")
@@ -252,12 +280,14 @@ def table(measures: Sequence[Measure]) -> str:
 def run_bench(
     *,
     english_repeat: int,
+    fleurs: bool = True,
     talk_minutes: float,
     growth_minutes: Sequence[float],
     cache_dir: Path,
     echo=print,
 ) -> list[Measure]:
-    """Every variant on the English clips and the French talk (0 skips either), then the fast engine on
+    """Every variant on real French (FLEURS), the English clips and espeak-ng's French talk (0 skips either), then
+    the fast engine on
     recordings of ``growth_minutes`` with a minute of speech in every five."""
     packaged_base_dir(cache_dir)  # assemble and convert once, outside the timings
     resolve_checkpoint("base", cache_dir)
@@ -269,7 +299,8 @@ def run_bench(
 
     with tempfile.TemporaryDirectory(prefix="confcast-bench-") as tmp:
         folder = Path(tmp)
-        sets = [english_audio(folder, english_repeat)] if english_repeat > 0 else []
+        sets = [fleurs_audio(folder)] if fleurs else []
+        sets += [english_audio(folder, english_repeat)] if english_repeat > 0 else []
         sets += [french_talk(folder, talk_minutes, "talk")] if talk_minutes > 0 else []
         for audio in sets:
             for label, engine, compute_type in VARIANTS:

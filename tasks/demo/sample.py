@@ -1,11 +1,13 @@
-"""The demo's sample conference: a test pattern with a title card and speech from espeak-ng.
+"""The demo's sample conferences: real French speech over slides, or any text spoken by espeak-ng.
 
-`make_sample_conference` speaks a text with espeak-ng, then makes one MP4 with ffmpeg (H.264 + AAC):
-a `testsrc2` pattern as long as the speech, with the title over a dark box for the first seconds.
-The output path is derived from the inputs, so asking twice for the same sample reuses the file.
-Programs are run with argument lists (never a shell); the text and the title travel in files. espeak-ng is run
-here; ffmpeg through the media adapter (`tasks.media.ffmpeg.run`), with the drawtext font and escaping of
-`tasks.media.drawtext`. Only the `confcast demo` command, the pipeline benchmark and the tests import this module.
+`make_demo_talk` is what `confcast demo` publishes: the ten FLEURS utterances (real speakers, CC BY 4.0, see
+tasks/demo/speech.py) joined with short pauses, over slides that say what confcast does. `make_sample_conference`
+speaks a given text with espeak-ng over a `testsrc2` pattern with the title on a dark box for the first seconds
+(the tests' short talks, made to measure). Each makes one MP4 with ffmpeg (H.264 + AAC); the output path is derived
+from the inputs, so asking twice for the same sample reuses the file. Programs are run with argument lists (never a
+shell); texts and titles travel in files. espeak-ng is run here; ffmpeg through the media adapter
+(`tasks.media.ffmpeg.run`), with the drawtext font and escaping of `tasks.media.drawtext`. Only the `confcast demo`
+command, the benchmarks and the tests import this module.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import wave
 from dataclasses import dataclass
 from pathlib import Path
 
+from confcast.tasks.demo.speech import CREDIT_FR, fleurs_french
 from confcast.tasks.errors import ConfcastError, stderr_tail
 from confcast.tasks.media import ffmpeg
 from confcast.tasks.media.drawtext import FONT_FILE, filter_value, wrap_lines
@@ -56,8 +59,9 @@ class SampleConference:
     path: Path
     title: str
     language: str
-    text: str
+    text: str  # what is said (for the real speech: the human transcription, lower case, no punctuation)
     duration_s: float  # the speech's duration, which the video matches
+    description: str = ""  # for the page: the credit of the voices, when they are not synthetic
 
 
 def make_sample_conference(
@@ -105,6 +109,114 @@ def make_sample_conference(
     return SampleConference(path=video, title=title, language=language, text=text, duration_s=duration)
 
 
+DEMO_TITLE = "Conférence de démonstration"
+DEMO_SLIDES = (
+    "confcast\nUne conférence enregistrée\ndevient une page web",
+    "Vidéo adaptative (HLS),\nMP4 à télécharger,\naudio pour le podcast",
+    "Transcription et sous-titres\npar Whisper, hors ligne,\nsur vos machines",
+    "Recherche dans tout ce qui a été dit :\nchaque résultat mène au moment exact",
+    "Corrections relues et publiées\nen quelques secondes",
+    "Voix : corpus FLEURS (Google)\nlicence CC BY 4.0",
+)
+"""What the demo's slides say, in order, spread evenly over the talk (the first under the title)."""
+PAUSE_S = 0.8  # between two utterances, as a speaker breathes between sentences
+
+
+def join_with_pauses(clips: list[Path], output: Path, *, pause_s: float, rate: int, channels: int = 1) -> None:
+    """The clips one after the other, `pause_s` of silence after each, as one PCM WAV (ffmpeg's concat filter)."""
+    inputs = [arg for clip in clips for arg in ("-i", str(clip))]
+    graph = "".join(f"[{i}:a]apad=pad_dur={pause_s}[a{i}];" for i in range(len(clips)))
+    graph += "".join(f"[a{i}]" for i in range(len(clips))) + f"concat=n={len(clips)}:v=0:a=1"
+    partial = output.with_name(f".{output.stem}.partial.wav")
+    args = ["-nostdin", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-ar", str(rate), "-ac", str(channels),
+            str(partial)]
+    returncode, stderr = ffmpeg.run(args)
+    if returncode != 0 or not ffmpeg.non_empty(partial):
+        partial.unlink(missing_ok=True)
+        raise SampleError(f"ffmpeg could not join {len(clips)} speech clips (exit {returncode}): "
+                          f"{stderr_tail(stderr) or 'no message'}")
+    partial.replace(output)
+
+
+def make_demo_talk(out_dir: Path, *, width: int = 1280, height: int = 720, fps: int = 25) -> SampleConference:
+    """Make (or reuse) the demo's talk: real French speech (FLEURS) over slides that say what confcast does."""
+    _require_program("ffmpeg", "ffmpeg")
+    if not FONT_FILE.is_file():
+        raise SampleError(f"font {FONT_FILE} is missing: install the Debian package fonts-dejavu-core")
+    utterances = fleurs_french()
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"demo-fr-{_key(DEMO_TITLE, DEMO_SLIDES, PAUSE_S, width, height, fps, *(u.text for u in utterances))}"
+    video, speech = out_dir / f"{stem}.mp4", out_dir / f"{stem}.wav"
+    if not (speech.is_file() and speech.stat().st_size > 0):
+        join_with_pauses([u.audio for u in utterances], speech, pause_s=PAUSE_S, rate=AUDIO_RATE)
+    duration = wav_duration(speech)
+    if not (video.is_file() and video.stat().st_size > 0):
+        step = duration / len(DEMO_SLIDES)
+        slides = []
+        for index, text in enumerate(DEMO_SLIDES):
+            shown = f"{DEMO_TITLE}\n\n{text}" if index == 0 else text
+            text_file = out_dir / f"{stem}.slide{index}.txt"
+            text_file.write_text("\n".join(wrap_lines(line, TITLE_WRAP_CHARS) for line in shown.split("\n")),
+                                 encoding="utf-8")
+            slides.append((text_file, index * step, (index + 1) * step))
+        partial = out_dir / f".{stem}.partial.mp4"
+        returncode, stderr = ffmpeg.run(
+            build_slides_args(speech, slides, partial, duration, width=width, height=height, fps=fps)
+        )
+        if returncode != 0 or not ffmpeg.non_empty(partial):
+            partial.unlink(missing_ok=True)
+            raise SampleError(
+                f"ffmpeg could not make the demo video {video} (exit {returncode}): "
+                f"{stderr_tail(stderr) or 'no message'}; check that ffmpeg has libx264 and drawtext"
+            )
+        partial.replace(video)
+    return SampleConference(
+        path=video, title=DEMO_TITLE, language="fr", text=" ".join(u.text for u in utterances), duration_s=duration,
+        description=CREDIT_FR,
+    )
+
+
+def _drawtext(text_file: Path, fontsize: int, enable: str) -> str:
+    """A drawtext filter: the text of `text_file`, centred in white on a dark box while `enable` holds."""
+    return "drawtext=" + ":".join(
+        [
+            f"fontfile={filter_value(str(FONT_FILE))}",
+            f"textfile={filter_value(str(text_file))}",
+            "expansion=none",  # the text is text: no %{...} expansion
+            "fontcolor=white",
+            f"fontsize={fontsize}",
+            f"line_spacing={fontsize // 3}",
+            "box=1",
+            "boxcolor=black@0.75",
+            f"boxborderw={max(4, fontsize // 2)}",
+            "x=(w-text_w)/2",
+            "y=(h-text_h)/2",
+            f"enable={filter_value(enable)}",
+        ]
+    )
+
+
+def _font_size(width: int, height: int) -> int:
+    return max(12, min(height // 14, width // 25))  # TITLE_WRAP_CHARS bold characters fit the width
+
+
+def _encode_args(picture: str, speech: Path, filters: str, output: Path) -> list[str]:
+    """ffmpeg arguments: a lavfi picture and a speech file, the picture through `filters`, to H.264 + AAC MP4."""
+    return [
+        "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", picture,
+        "-i", str(speech),
+        "-filter_complex", f"[0:v]{filters},format=yuv420p[v]",
+        "-map", "[v]", "-map", "1:a",
+        "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-profile:v", "high", "-pix_fmt", "yuv420p",
+        "-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE),
+        "-metadata", "comment=confcast sample conference",
+        "-movflags", "+faststart",
+        str(output),
+    ]  # fmt: skip
+
+
 def build_sample_args(
     speech: Path,
     title_file: Path,
@@ -116,36 +228,24 @@ def build_sample_args(
     fps: int = 25,
 ) -> list[str]:
     """ffmpeg arguments (without the program name) for the sample MP4: pattern + title card + speech."""
-    fontsize = max(12, min(height // 14, width // 25))  # TITLE_WRAP_CHARS bold characters fit the width
-    drawtext = ":".join(
-        [
-            f"fontfile={filter_value(str(FONT_FILE))}",
-            f"textfile={filter_value(str(title_file))}",
-            "expansion=none",  # the title is text: no %{...} expansion
-            "fontcolor=white",
-            f"fontsize={fontsize}",
-            f"line_spacing={fontsize // 3}",
-            "box=1",
-            "boxcolor=black@0.75",
-            f"boxborderw={max(4, fontsize // 2)}",
-            "x=(w-text_w)/2",
-            "y=(h-text_h)/2",
-            f"enable={filter_value(f'lt(t,{TITLE_CARD_S})')}",
-        ]
-    )
-    pattern = f"testsrc2=s={width}x{height}:r={fps}:d={duration_s:.3f}"
-    return [
-        "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", pattern,
-        "-i", str(speech),
-        "-filter_complex", f"[0:v]drawtext={drawtext},format=yuv420p[v]",
-        "-map", "[v]", "-map", "1:a",
-        "-c:v", "libx264", "-preset", "veryfast", "-crf", "26", "-profile:v", "high", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "128k", "-ar", str(AUDIO_RATE),
-        "-metadata", "comment=confcast sample conference",
-        "-movflags", "+faststart",
-        str(output),
-    ]  # fmt: skip
+    title = _drawtext(title_file, _font_size(width, height), f"lt(t,{TITLE_CARD_S})")
+    return _encode_args(f"testsrc2=s={width}x{height}:r={fps}:d={duration_s:.3f}", speech, title, output)
+
+
+def build_slides_args(
+    speech: Path,
+    slides: list[tuple[Path, float, float]],
+    output: Path,
+    duration_s: float,
+    *,
+    width: int = 1280,
+    height: int = 720,
+    fps: int = 25,
+) -> list[str]:
+    """ffmpeg arguments for a talk over slides: each (text file, start, end) shown on a plain background."""
+    size = _font_size(width, height)
+    shown = ",".join(_drawtext(text, size, f"between(t,{start:.3f},{end:.3f})") for text, start, end in slides)
+    return _encode_args(f"color=c=0x1d3557:s={width}x{height}:r={fps}:d={duration_s:.3f}", speech, shown, output)
 
 
 def wrap_title(title: str, width: int = TITLE_WRAP_CHARS) -> str:

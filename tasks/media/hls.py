@@ -348,6 +348,33 @@ def with_subtitle_uri(master: str, lang: str, uri: str) -> str:
     )
 
 
+def with_added_subtitles(master: str, lang: str, name: str, uri: str) -> str:
+    """The master playlist with a new subtitle rendition in ``lang`` (a language it has none in) pointing at ``uri``:
+    after the other subtitle renditions, in their group, and every variant referencing the group. Pure."""
+    lines = master.splitlines()
+    media = [i for i, line in enumerate(lines) if line.startswith("#EXT-X-MEDIA:TYPE=SUBTITLES")]
+    group = SUBTITLE_GROUP
+    if media:
+        found = re.search(r'GROUP-ID="([^"]*)"', lines[media[0]])
+        group = found.group(1) if found else SUBTITLE_GROUP
+    at = media[-1] + 1 if media else next(
+        (i for i, line in enumerate(lines) if line.startswith("#EXT-X-STREAM-INF:")), len(lines)
+    )
+    rendition = (
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{_quoted(group)}",NAME="{_quoted(name)}",'
+        f'LANGUAGE="{language_tag(lang)}",DEFAULT={"NO" if media else "YES"},AUTOSELECT=YES,FORCED=NO,'
+        f'URI="{_quoted(uri)}"'
+    )
+    lines.insert(at, rendition)
+    lines = [
+        f'{line},SUBTITLES="{_quoted(group)}"'
+        if line.startswith("#EXT-X-STREAM-INF:") and "SUBTITLES=" not in line
+        else line
+        for line in lines
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _quoted(text: str) -> str:
     """A quoted-string attribute may not hold a double quote nor a line break (RFC 8216, 4.2)."""
     return re.sub(r'["\r\n]', "", text)

@@ -31,6 +31,7 @@ HLS_DIR = "hls"  # published as hls.<tag>/: playlists point at their segments by
 THUMBNAILS_DIR = "thumbnails"  # tagged as a whole, like thumbnails.<tag>/ (the track points into sprite.jpg)
 THUMBNAILS_TRACK = "thumbnails.vtt"
 SPRITE = "sprite.jpg"
+REDIRECT_MARK = '<meta name="generator" content="confcast moved-talk">'  # in the page a moved talk leaves behind
 NO_AUDIO_NOTICE = "no-audio: the recording has no sound, so there is no transcript, captions nor podcast audio"
 
 
@@ -161,6 +162,11 @@ class Generator(Document):
     model: str
     versions: dict[str, str] = Field(default_factory=dict)
     fingerprint: str | None = None  # the recording's hash, metadata and settings that made this: same => unchanged
+    # What made the media and the transcript (tasks/fingerprint.py), never the metadata: a re-publish whose keys
+    # match rewrites pages only. None in manifests older than these keys.
+    media_key: str | None = None
+    transcript_key: str | None = None
+    language_asked: str | None = None  # auto or a code, as the operator asked (the manifest's language is the result)
 
 
 class Manifest(Document):
@@ -367,6 +373,7 @@ class CatalogEntry(Document):
     poster: str
     published_at: dt.datetime
     thumbnail: str | None = None  # small poster (entries older than the HLS ladder have none)
+    source_sha256: str | None = None  # the recording's hash: a re-publish under a new title finds its talk by it
 
 
 class Catalog(Document):
@@ -391,6 +398,7 @@ def catalog_entry(manifest: Manifest) -> CatalogEntry:
         poster=f"{prefix}/{manifest.video.poster}",
         published_at=manifest.published_at,
         thumbnail=f"{prefix}/{manifest.video.thumbnail}" if manifest.video.thumbnail else None,
+        source_sha256=manifest.source.sha256,
     )
 
 

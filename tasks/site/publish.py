@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from confcast.tasks.errors import MetadataError, PublishError
 from confcast.tasks.metadata import validate_slug
-from confcast.tasks.models import Conference, Segment
+from confcast.tasks.models import Conference, Segment, Word
 from confcast.tasks.site.layout import (
     CATALOG_JSON,
     CATALOG_PAGE,
@@ -28,6 +28,7 @@ from confcast.tasks.site.layout import (
     MANIFEST,
     MANIFEST_SCHEMA,
     PAGE,
+    REDIRECT_MARK,
     Catalog,
     Manifest,
     catalog_entry,
@@ -281,13 +282,29 @@ def remove_stale_passages(storage: Storage, slug: str, keep: str) -> None:
 
 
 def segments_from_transcript_json(raw: bytes, where: str) -> tuple[Segment, ...]:
-    """The segments of a published transcript/<lang>.json (as tasks.captions.transcript_json writes it)."""
+    """The segments of a published transcript/<lang>.json (as tasks.captions.transcript_json writes it), with their
+    speaker and their words (written without their leading space: read back with one)."""
     try:
         data = json.loads(raw)
         return tuple(
-            Segment(start=float(s["start"]), end=float(s["end"]), text=str(s["text"])) for s in data["segments"]
+            Segment(
+                start=float(s["start"]),
+                end=float(s["end"]),
+                text=str(s["text"]),
+                speaker=None if s.get("speaker") is None else str(s["speaker"]),
+                words=tuple(
+                    Word(
+                        start=float(w["start"]),
+                        end=float(w["end"]),
+                        text=f" {w['text']}",
+                        probability=float(w.get("probability", 1.0)),
+                    )
+                    for w in s.get("words", ())
+                ),
+            )
+            for s in data["segments"]
         )
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise PublishError(
             f"{where} is not a confcast transcript (JSON with segments of start, end and text); "
             "publish the conference again to rewrite it"
@@ -335,6 +352,9 @@ def load_published(storage: Storage, folder: str) -> tuple[Manifest, tuple[Segme
         raise NotAConference("not a conference folder (its name is not a slug)") from None
     raw = storage.get_bytes(manifest_key(folder))
     if raw is None:
+        page = storage.get_bytes(f"{conference_prefix(folder)}/{PAGE}")
+        if page is not None and REDIRECT_MARK.encode("utf-8") in page:
+            raise NotAConference("the page a moved talk left at its old address (it sends viewers to the new one)")
         raise NotAConference("no manifest.json: foreign files, or a publication that did not finish")
     try:
         data = json.loads(raw)

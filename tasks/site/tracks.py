@@ -16,7 +16,8 @@ from confcast.tasks.storage.base import Storage
 def hls_with_captions(
     storage: Storage, prefix: str, manifest: Manifest, lang: str, vtt_body: str, put: Callable[[str, str], str]
 ) -> tuple[VideoInfo, set[str]]:
-    """The HLS ladder's subtitle rendition in ``lang`` replaced by the reviewed captions.
+    """The HLS ladder's subtitle rendition in ``lang`` replaced by these captions, or added when the ladder has none
+    in ``lang`` (a track in a new language).
 
     The ladder's folder is content-tagged and cached as immutable, so nothing in it is rewritten: a new subtitle
     file, its playlist and a new master (pointing at them) are added beside the old ones, under tagged names.
@@ -31,25 +32,27 @@ def hls_with_captions(
         raise PublishError(f"{prefix}/{master_path} is missing from {storage.url}; republish the conference first")
     master_text = master.decode("utf-8")
     old_playlist = hls.subtitle_uri(master_text, lang)
-    if old_playlist is None:  # a ladder published without captions in this language
-        return manifest.video, set()
-    old_playlist_path = folder / old_playlist
-    old_playlist_body = storage.get_bytes(f"{prefix}/{old_playlist_path}")
-    old_vtts = (
-        [
-            str(old_playlist_path.parent / uri)
-            for _, uri in hls.parse_media_playlist(old_playlist_body.decode()).segments
-        ]
-        if old_playlist_body is not None
-        else []
-    )
+    replaced = {str(master_path)}
+    if old_playlist is not None:
+        old_playlist_path = folder / old_playlist
+        old_playlist_body = storage.get_bytes(f"{prefix}/{old_playlist_path}")
+        if old_playlist_body is not None:
+            replaced |= {
+                str(old_playlist_path.parent / uri)
+                for _, uri in hls.parse_media_playlist(old_playlist_body.decode()).segments
+            }
+        replaced.add(str(old_playlist_path))
     subtitles = folder / hls.SUBTITLES_DIR
-    vtt_key = put(str(subtitles / f"{hls.language_tag(lang)}.vtt"), vtt_body)
+    tag = hls.language_tag(lang)
+    vtt_key = put(str(subtitles / f"{tag}.vtt"), vtt_body)
     playlist_key = put(
-        str(subtitles / f"{hls.language_tag(lang)}.m3u8"),
-        hls.render_subtitle_playlist(manifest.duration_s, PurePosixPath(vtt_key).name),
+        str(subtitles / f"{tag}.m3u8"), hls.render_subtitle_playlist(manifest.duration_s, PurePosixPath(vtt_key).name)
     )
     new_uri = str(PurePosixPath(playlist_key).relative_to(folder))
-    master_key = put(str(folder / hls.MASTER), hls.with_subtitle_uri(master_text, lang, new_uri))
-    replaced = {str(master_path), str(old_playlist_path), *old_vtts}
+    if old_playlist is None:
+        name = hls.LANGUAGE_ENDONYMS.get(tag, tag)
+        new_master = hls.with_added_subtitles(master_text, lang, name, new_uri)
+    else:
+        new_master = hls.with_subtitle_uri(master_text, lang, new_uri)
+    master_key = put(str(folder / hls.MASTER), new_master)
     return manifest.video.model_copy(update={"hls": master_key}), replaced - {master_key, playlist_key, vtt_key}

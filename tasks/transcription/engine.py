@@ -64,7 +64,13 @@ class Engine(Protocol):
     name: str
 
     def decode(
-        self, samples: np.ndarray, *, language: str | None, task: str, temperatures: Sequence[float]
+        self,
+        samples: np.ndarray,
+        *,
+        language: str | None,
+        task: str,
+        temperatures: Sequence[float],
+        prompt: str | None = None,
     ) -> Decoded: ...
 
 

@@ -126,7 +126,13 @@ class OpenAIWhisper:
     name: str = NAME
 
     def decode(
-        self, samples: np.ndarray, *, language: str | None, task: str, temperatures: Sequence[float]
+        self,
+        samples: np.ndarray,
+        *,
+        language: str | None,
+        task: str,
+        temperatures: Sequence[float],
+        prompt: str | None = None,
     ) -> Decoded:
         import torch
         import whisper
@@ -144,7 +150,9 @@ class OpenAIWhisper:
         options = decode_options(temperatures)
         torch.manual_seed(RANDOM_SEED)
         result = whisper.transcribe(
-            self.model, samples, language=language, task=task, fp16=self.fp16, verbose=None, **options
+            self.model, samples, language=language, task=task, fp16=self.fp16, verbose=None,
+            initial_prompt=prompt, carry_initial_prompt=prompt is not None,  # in every window, as faster-whisper's
+            **options,
         )
         segments = (
             RawSegment(
@@ -159,6 +167,16 @@ class OpenAIWhisper:
             for s in result["segments"]
         )
         return Decoded(language, probability, segments)
+
+
+def run_briefly(engine: OpenAIWhisper, samples: np.ndarray) -> None:
+    """Decode a few tokens of ``samples``: proof that the model computes on its device (``confcast doctor``)."""
+    import whisper
+
+    whisper.transcribe(
+        engine.model, samples, language="en", temperature=0.0, sample_len=4, without_timestamps=True,
+        fp16=engine.fp16, condition_on_previous_text=False, verbose=None,
+    )
 
 
 def load_engine(model: str, *, cache_dir: Path, device: str, compute_type: str, threads: int) -> OpenAIWhisper:

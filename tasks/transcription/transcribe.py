@@ -210,12 +210,14 @@ def transcribe_audio(
     compute_type: str = "auto",
     threads: int = 0,
     temperatures: Sequence[float] = TEMPERATURES,
+    prompt: str | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe one recording offline with faster-whisper or openai-whisper.
 
     ``language`` "auto" detects the language (its probability is recorded); a code forces it. ``task``
     "translate" writes English whatever the spoken language (the transcript's language is then "en").
+    ``prompt`` (words the talk is likely to use: see `vocabulary_prompt`) steers every 30 s window of both engines.
     ``on_progress`` receives the fraction of the audio done (0..1) after each segment. Raises TranscriptionError.
     """
     audio = Path(audio)
@@ -235,7 +237,7 @@ def transcribe_audio(
         blocks = group_blocks(speech_chunks(samples), int(BLOCK_S * SAMPLE_RATE))
         for chunks in blocks:
             speech = np.concatenate([samples[c["start"] : c["end"]] for c in chunks])
-            decoded = whisper.decode(speech, language=detected, task=task, temperatures=temperatures)
+            decoded = whisper.decode(speech, language=detected, task=task, temperatures=temperatures, prompt=prompt)
             del speech  # the engine holds what it needs; keep one block alive at a time
             if detected is None:  # detected on the first block, then kept for the rest
                 detected, probability = decoded.language, decoded.probability

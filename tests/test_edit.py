@@ -1,0 +1,227 @@
+"""`confcast edit SLUG`: a published talk's metadata and slug changed from storage alone (pages, not media)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from confcast.config.settings import Settings
+from confcast.tasks.errors import MetadataError
+from confcast.tasks.fingerprint import run_fingerprint
+from confcast.tasks.site.edit import MetaChanges, edited_meta, redirect_page
+from confcast.tasks.site.layout import CaptionTrack, Manifest
+from confcast.tasks.site.publish import rebuild_site, site_info
+from confcast.tasks.site.republish import plan_republish
+from confcast.tasks.storage.factory import open_storage
+
+CONFCAST = str(Path(sys.executable).with_name("confcast"))
+SLUG = "2026-10-01-materiel-libre"
+NEW_SLUG = "materiel-libre-et-ouvert"
+
+
+def confcast(*args: str, work: Path) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONFCAST_")}
+    env["CONFCAST_WHISPER_TEMPERATURE_FALLBACK"] = "false"  # as the in-process publication (conftest)
+    return subprocess.run([CONFCAST, *args, "--work-dir", str(work)], capture_output=True, text=True, timeout=300,
+                          stdin=subprocess.DEVNULL, env=env)
+
+
+def a_manifest(**generator: object) -> Manifest:
+    return Manifest.model_validate({
+        "slug": SLUG, "title": "Matériel libre", "date": "2026-10-01", "speakers": ["Alice"], "description": "",
+        "language": "fr", "language_probability": 0.9, "duration_s": 12.0,
+        "source": {"sha256": "a" * 64, "bytes": 10, "filename": "talk.mp4"},
+        "video": {"mp4": [], "poster": "poster.0123456789ab.jpg"}, "audio": None,
+        "captions": [{"lang": "fr", "path": "captions/fr.0123456789ab.vtt"}],
+        "transcript": {"lang": "fr", "txt": "t.txt", "srt": "t.srt", "json": "t.json"},
+        "page": "index.html", "published_at": "2026-10-01T10:00:00Z",
+        "generator": {"version": "1", "engine": "faster-whisper", "model": "base", **generator},
+    })
+
+
+# --- pure ------------------------------------------------------------------------------------------------------
+
+
+def test_edited_meta_checks_what_it_is_given() -> None:
+    manifest = a_manifest(language_asked="auto")
+    meta = edited_meta(manifest, MetaChanges(title="  Nouveau\x00 titre ", speakers=("Bob", " "), date="2026-10-02"))
+    assert (meta.title, meta.speakers, meta.date, meta.slug) == ("Nouveau titre", ("Bob",), dt.date(2026, 10, 2), SLUG)
+    assert meta.language == "auto" and meta.description == ""  # kept as asked, not as detected
+    for bad in (MetaChanges(title=" \t"), MetaChanges(date="2026-13-01"), MetaChanges(slug="../up")):
+        with pytest.raises(MetadataError):
+            edited_meta(manifest, bad)
+
+
+def test_redirect_page_escapes_the_url_and_title() -> None:
+    page = redirect_page('https://x.example/c/n"ew/index.html?a=1&b=<2>', 'A "talk" <script>', "fr")
+    assert 'href="https://x.example/c/n&quot;ew/index.html?a=1&amp;b=&lt;2&gt;"' in page
+    assert 'content="0; url=https://x.example/c/n&quot;ew/index.html?a=1&amp;b=&lt;2&gt;"' in page
+    assert '<link rel="canonical"' in page and "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_plan_republish_keys_media_and_transcript_apart_from_metadata() -> None:
+    keys = {"fingerprint": "f", "media_key": "m", "transcript_key": "t"}
+    manifest = a_manifest(**keys)
+    assert plan_republish(None, "a" * 64, "f", "m", "t").action == "publish"
+    assert plan_republish(manifest, "b" * 64, "f", "m", "t").action == "publish"  # another recording
+    assert plan_republish(manifest, "a" * 64, "f", "m", "t").action == "unchanged"
+    assert plan_republish(manifest, "a" * 64, "f2", "m", "t").action == "edit"  # only metadata changed
+    assert plan_republish(manifest, "a" * 64, "f2", "m", "t2").action == "tracks"  # Whisper again, no encode
+    new_media = plan_republish(manifest, "a" * 64, "f2", "m2", "t")
+    assert new_media.action == "publish" and new_media.keep_transcript  # Whisper need not run again
+    assert plan_republish(a_manifest(), "a" * 64, "f2", "m", "t").action == "publish"  # a manifest without keys
+    reviewed = manifest.model_copy(update={"captions": (
+        CaptionTrack(lang="fr", path="captions/fr.0123456789ab.vtt", status="reviewed"),
+    )})
+    assert plan_republish(reviewed, "a" * 64, "f2", "m", "t2").action == "edit"  # a reviewed track stays
+    kept = plan_republish(reviewed, "a" * 64, "f2", "m2", "t2")
+    assert kept.action == "publish" and kept.keep_transcript and kept.keep_reviewed
+    again = plan_republish(reviewed, "a" * 64, "f", "m", "t", retranscribe=True)
+    assert again.action == "tracks" and not again.keep_transcript and again.keep_reviewed
+    anew = plan_republish(reviewed, "a" * 64, "f", "m2", "t", retranscribe=True)
+    assert anew.action == "publish" and not anew.keep_transcript and anew.keep_reviewed
+
+
+def test_a_re_encode_keeps_the_states_of_published_tracks() -> None:
+    """Reviewed stays reviewed; a track a person added in another language (captions --add) is not turned into a
+    machine translation when the run rebuilds the manifest as for a fresh publication."""
+    from confcast.flows.stage_tasks import KeptTracks, with_track_states
+
+    rebuilt = a_manifest().model_copy(update={"captions": (
+        CaptionTrack(lang="fr", path="captions/fr.0123456789ab.vtt"),
+        CaptionTrack(lang="de", path="captions/de.0123456789ab.vtt", kind="subtitles", machine_translated=True),
+        CaptionTrack(lang="en", path="captions/en.0123456789ab.vtt", kind="subtitles", machine_translated=True),
+    )})
+    kept = KeptTracks(reviewed=("fr", "de"), human=("de",))
+    tracks = {t.lang: t for t in with_track_states(rebuilt, kept, []).captions}
+    assert tracks["fr"].status == "reviewed" and tracks["de"].status == "reviewed" and tracks["en"].status == "auto"
+    assert not tracks["de"].machine_translated and tracks["en"].machine_translated
+    states = [(t.lang, t.status) for t in with_track_states(rebuilt, kept, [("fr", "x")]).captions]
+    assert states[:2] == [("fr", "reviewed"), ("fr", "auto")]  # the reviewed track first: the default
+
+
+# --- against a published talk ----------------------------------------------------------------------------------
+
+
+def read(folder: Path) -> str:
+    return (folder / "index.html").read_text(encoding="utf-8")
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_edit_rewrites_pages_not_media_and_moves_a_talk(prefect_server, short_sample, tmp_path: Path) -> None:
+    from confcast.flows.publish import publish_conference
+
+    site, work = tmp_path / "site", tmp_path / "work"
+    settings = Settings(storage_url=site.as_uri(), work_dir=work)
+    publish_conference(source=str(short_sample.path), title="Matériel libre", date="2026-10-01", language="fr",
+                       settings=settings)
+    folder = site / "conferences" / SLUG
+    before = snapshot(site)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    media = {key: value for key, value in snapshot(folder).items()
+             if key not in ("index.html", "manifest.json") and not key.startswith("search.")}
+    assert any(key.endswith(".mp4") for key in media) and any(key.startswith("hls.") for key in media)
+
+    # Bad input: one line, non-zero, nothing changed.
+    for args, says in (
+        (["edit", "no-such-talk", "--title", "X"], "no-such-talk"),
+        (["edit", SLUG, "--date", "2026-02-30"], "invalid date"),
+        (["edit", SLUG, "--title", "  "], "title is empty"),
+        (["edit", SLUG], "nothing to change"),
+    ):
+        refused = confcast(*args, "--to", site.as_uri(), work=work)
+        lines = [line for line in refused.stderr.splitlines() if line.strip()]
+        assert refused.returncode != 0 and len(lines) == 1 and says in lines[0], refused.stderr
+    assert {k: v for k, v in snapshot(site).items() if not k.startswith(".confcast")} == {
+        k: v for k, v in before.items() if not k.startswith(".confcast")
+    }
+
+    title = "Matériel libre <et> ouvert"
+    done = confcast("edit", SLUG, "--title", title, "--speaker", "Alice Martin", "--speaker", "Bob",
+                    "--description", "Une description.", "--to", site.as_uri(), work=work)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == (folder / "index.html").as_uri()
+    after = snapshot(folder)
+    assert {key: after[key] for key in media} == media, "no media file rewritten"
+    assert not (work / "runs").exists() or not any((work / "runs").iterdir())
+    edited = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert (edited["title"], edited["speakers"], edited["description"]) == (title, ["Alice Martin", "Bob"],
+                                                                            "Une description.")
+    assert {**edited, "title": 0, "speakers": 0, "description": 0, "generator": 0} == {
+        **manifest, "title": 0, "speakers": 0, "description": 0, "generator": 0}
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert "Matériel libre &lt;et&gt; ouvert" in page and "Une description." in page and "Bob" in page
+    assert "Matériel libre &lt;et&gt; ouvert" in (site / "index.html").read_text(encoding="utf-8")
+    assert json.loads((site / "catalog.json").read_text(encoding="utf-8"))["conferences"][0]["title"] == title
+    assert "Matériel libre &amp;lt;et&amp;gt; ouvert" in (site / "feed.xml").read_text(encoding="utf-8") or \
+        "Matériel libre &lt;et&gt; ouvert" in (site / "feed.xml").read_text(encoding="utf-8")
+    assert title in (site / "search" / "index.json").read_text(encoding="utf-8")
+    # The fingerprint is the one a publication of the same recording with this metadata computes.
+    from confcast.tasks.metadata import build_meta
+
+    meta = build_meta(short_sample.path, title=title, date="2026-10-01", language="fr", slug=SLUG,
+                      speakers=["Alice Martin", "Bob"], description="Une description.")
+    assert edited["generator"]["fingerprint"] == run_fingerprint(meta, manifest["source"]["sha256"], settings)
+
+    # The same from `confcast publish` (new description): pages only, and without the flow; then unchanged.
+    publish_args = ["publish", str(short_sample.path), "--title", title, "--date", "2026-10-01", "--language", "fr",
+                    "--speaker", "Alice Martin", "--speaker", "Bob", "--description", "Autre description.",
+                    "--to", site.as_uri()]
+    republished = confcast(*publish_args, work=work)
+    assert republished.returncode == 0, republished.stderr
+    assert republished.stderr == "confcast: only the metadata changed, pages rewritten (no encode, no media upload)\n"
+    assert republished.stdout.strip().splitlines()[-1] == (folder / "index.html").as_uri()
+    assert {key: snapshot(folder)[key] for key in media} == media and "Autre description." in read(folder)
+    again = confcast(*publish_args, work=work)
+    assert again.returncode == 0 and "unchanged since its publication" in again.stderr, again.stderr
+
+    # A move: the files go to the new folder, the old address sends viewers on.
+    taken = confcast("edit", SLUG, "--slug", "../x", "--to", site.as_uri(), work=work)
+    assert taken.returncode != 0 and "invalid slug" in taken.stderr
+    moved = confcast("edit", SLUG, "--slug", NEW_SLUG, "--to", site.as_uri(), work=work)
+    assert moved.returncode == 0, moved.stderr
+    new_folder = site / "conferences" / NEW_SLUG
+    assert moved.stdout.strip().splitlines()[-1] == (new_folder / "index.html").as_uri()
+    assert [p.name for p in folder.iterdir()] == ["index.html"], "only the redirect stays"
+    redirect = (folder / "index.html").read_text(encoding="utf-8")
+    new_url = (new_folder / "index.html").as_uri()
+    assert f'<meta http-equiv="refresh" content="0; url={new_url}">' in redirect
+    assert f'<link rel="canonical" href="{new_url}">' in redirect and f'<a href="{new_url}">' in redirect
+    moved_manifest = json.loads((new_folder / "manifest.json").read_text(encoding="utf-8"))
+    assert moved_manifest["slug"] == NEW_SLUG and moved_manifest["video"] == manifest["video"]
+    for key, (_, data) in media.items():
+        assert (new_folder / key).read_bytes() == data, key
+    catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
+    assert [entry["slug"] for entry in catalog["conferences"]] == [NEW_SLUG]
+    index = (site / "search" / "index.json").read_text(encoding="utf-8")
+    assert NEW_SLUG in index and SLUG not in index
+    assert f"conferences/{NEW_SLUG}/" in (site / "feed.xml").read_text(encoding="utf-8")
+
+    # rebuild-site leaves the redirect as it is, and says what it is.
+    storage = open_storage(site.as_uri())
+    report = rebuild_site(storage, site_info(storage, title="Conférences", language="fr"))
+    assert report.pages == (NEW_SLUG,) and read(folder) == redirect
+    (skipped,) = report.skipped
+    assert skipped.startswith(f"{SLUG}: the page a moved talk left at its old address")
+
+    # Moving another talk onto a taken slug is refused; moving back onto the redirect is not.
+    refused = confcast("edit", NEW_SLUG, "--slug", NEW_SLUG + "-b", "--to", site.as_uri(), work=work)
+    assert refused.returncode == 0, refused.stderr  # a free slug
+    again = confcast("edit", NEW_SLUG + "-b", "--slug", SLUG, "--to", site.as_uri(), work=work)
+    assert again.returncode == 0, again.stderr
+    (site / "conferences" / "occupied").mkdir()
+    (site / "conferences" / "occupied" / "notes.txt").write_text("someone else's\n", encoding="utf-8")
+    occupied = confcast("edit", SLUG, "--slug", "occupied", "--to", site.as_uri(), work=work)
+    assert occupied.returncode != 0 and "is taken" in occupied.stderr
+    assert json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["slug"] == SLUG
