@@ -34,6 +34,7 @@ from confcast.flows.prefect_env import configure_prefect
 from confcast.tasks.demo.sample import make_demo_talk
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.metadata import validate_slug
+from confcast.tasks.notify import run_notice, send_webhook
 from confcast.tasks.site.corrections import caption_language, reviewed_cues
 from confcast.tasks.stagecache import remove_if_unused
 from confcast.tasks.storage.seaweedfs import ensure_local_s3, running_local_s3, stop_local_s3
@@ -90,19 +91,25 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
 
 def metadata_only_publication(settings: Settings, verbose: bool, meta, probe, parameters: dict) -> str | None:
     """The page URL once only the metadata of a published recording was rewritten (flows/site_admin.py,
-    publish_metadata_only); None when the run has more to do or anything fails: the flow then does it all."""
+    publish_metadata_only); None when the run has more to do or the published state cannot be read: the flow then
+    does it all. Once the rewrite has begun, its errors are the command's (one line), never hidden by a re-run."""
     try:
         quick = quick_storage(settings)
         if quick is None:
             return None
         prepare_prefect(settings, verbose)  # the site lock's module imports Prefect (no server is started)
         from confcast.flows.site_admin import publish_metadata_only
-
-        slug = parameters.get("slug")
-        return publish_metadata_only(quick, settings, meta, probe, slug=str(slug) if slug else None,
-                                     retranscribe=bool(parameters.get("retranscribe")))
     except Exception:  # the run meets it again and says it properly
         return None
+    slug = parameters.get("slug")
+    page_url = publish_metadata_only(quick, settings, meta, probe, slug=str(slug) if slug else None,
+                                     retranscribe=bool(parameters.get("retranscribe")))
+    if page_url is not None and settings.webhook_url is not None:  # something was published: tell, as a run does
+        problem = send_webhook(settings.webhook_url.get_secret_value(),
+                               run_notice(probe.source.filename, meta, page_url=page_url))
+        if problem:
+            typer.echo(f"confcast: warning: {problem}", err=True)
+    return page_url
 
 
 @app.command()
@@ -396,9 +403,9 @@ def review(
 ) -> None:
     """Review a conference's captions in a local editor: the video, the cues beside it, Whisper's doubtful words.
 
-    Prints the editor's address (127.0.0.1, a random port and a one-time token: only this machine can open it) and
-    serves it until Ctrl-C. Save publishes the edited cues as `captions --replace` does: validated, then captions,
-    transcript files, page and search republished, the track marked "reviewed".
+    Prints the editor's address (127.0.0.1, a random port and a token made for this session: only this machine can
+    open it) and serves it until Ctrl-C. Save publishes the edited cues as `captions --replace` does: validated,
+    then captions, transcript files, page and search republished, the track marked "reviewed".
     """
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 

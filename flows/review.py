@@ -1,8 +1,9 @@
 """`confcast review SLUG`: a local editor page for one caption track, served on 127.0.0.1 until Ctrl-C.
 
 Only this machine can reach it: the server listens on the loopback address at a port the system picks, and every
-address holds a one-time random token (`http://127.0.0.1:PORT/TOKEN/`). A request without the token, or naming
-another host (a DNS-rebinding page), gets 403; the page sends no Referer (the token stays off the media host's logs).
+address holds a random token made for this session (`http://127.0.0.1:PORT/TOKEN/`, valid until Ctrl-C). A request
+without the token, or naming another host (a DNS-rebinding page), gets 403; the page sends no Referer (the token
+stays off the media host's logs).
 
 Media: where the site's public URLs are on the web (S3, or a folder with public_base_url), the editor plays the
 published MP4 from there, as viewers get it: the storage answers the range requests of seeking and no video passes
@@ -47,7 +48,7 @@ SHUTDOWN_S = 2  # Ctrl-C waits this long for a playing video's connection, no lo
 
 @dataclass
 class ReviewSession:
-    """One caption track of one conference under review, and the one-time token of its address."""
+    """One caption track of one conference under review, and the token of its address (valid for this session)."""
 
     settings: Settings
     storage: Storage
@@ -224,11 +225,14 @@ def review_app(session: ReviewSession) -> FastAPI:
             return error_response(403, "Save comes from the editor's own page only")
         if kind != "application/json":
             return error_response(415, "Save posts the cues as JSON (Content-Type: application/json)")
-        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
-            return error_response(413, f"the edited cues exceed {MAX_BODY_BYTES // 2**20} MiB; is it this talk?")
-        body = await request.body()
+        too_big = error_response(413, f"the edited cues exceed {MAX_BODY_BYTES // 2**20} MiB; is it this talk?")
+        body = bytearray()
+        async for chunk in request.stream():  # read up to the limit, whatever Content-Length says (or not)
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                return too_big
         try:
-            page_url = await run_in_threadpool(session.save, body[: MAX_BODY_BYTES + 1])
+            page_url = await run_in_threadpool(session.save, bytes(body))
         except MetadataError as error:
             return error_response(422, str(error))
         except ConfcastError as error:

@@ -13,7 +13,14 @@ from confcast.config.settings import Settings, load_settings
 from confcast.flows.concurrency import one_writer_per_site
 from confcast.flows.targets import resolve_target
 from confcast.tasks.errors import MetadataError
-from confcast.tasks.fingerprint import card_title, media_key, run_fingerprint, transcript_key
+from confcast.tasks.fingerprint import (
+    card_title,
+    fingerprint_of,
+    media_key,
+    run_fingerprint,
+    settings_key,
+    transcript_key,
+)
 from confcast.tasks.models import ConferenceMeta, Probe
 from confcast.tasks.site import publish
 from confcast.tasks.site.corrections import replace_captions
@@ -112,7 +119,11 @@ def edit_talk(slug: str, changes: MetaChanges, settings: Settings) -> str:
     with one_writer_per_site(storage, settings, create=False) as locked:
         before = read_published(locked, slug)
         meta = edited_meta(before, changes)
-        after = apply_meta(before, meta, run_fingerprint(meta, before.source.sha256, settings))
+        # The fingerprint with the settings the talk was made with (those of this process may differ); unknown for
+        # a manifest older than the settings key: the next publish then decides what to redo.
+        made_with = before.generator.settings_key
+        fingerprint = fingerprint_of(meta, before.source.sha256, made_with) if made_with else None
+        after = apply_meta(before, meta, fingerprint)
         return write_edit(locked, site, before, after)
 
 
@@ -124,12 +135,15 @@ def publish_metadata_only(
     has more to do, or something to refuse or report: the flow then decides, with its own errors. `quick` reads the
     published state (short timeouts); the edit itself goes through the configured storage, under the site lock."""
     sha256 = probe.source.sha256
-    published = read_manifest(quick, meta.slug)
-    if published is None or published.source.sha256 != sha256:
-        earlier = None if slug_given(Path(probe.source.path), slug) else find_by_source(quick, sha256)
-        if earlier is None:
-            return None
-        meta, published = meta.model_copy(update={"slug": earlier.slug}), earlier
+    try:  # reading the published state: any problem leaves the decision to the flow
+        published = read_manifest(quick, meta.slug)
+        if published is None or published.source.sha256 != sha256:
+            earlier = None if slug_given(Path(probe.source.path), slug) else find_by_source(quick, sha256)
+            if earlier is None:
+                return None
+            meta, published = meta.model_copy(update={"slug": earlier.slug}), earlier
+    except Exception:
+        return None
     fingerprint = run_fingerprint(meta, sha256, settings)
     keys = (media_key(sha256, card_title(meta.title, probe.video is not None)),
             transcript_key(sha256, meta.language, settings))
@@ -140,4 +154,4 @@ def publish_metadata_only(
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
-        return write_edit(locked, site, before, apply_meta(before, meta, fingerprint))
+        return write_edit(locked, site, before, apply_meta(before, meta, fingerprint, settings_key(settings)))

@@ -23,7 +23,7 @@ from confcast.config.settings import Settings
 from confcast.flows.concurrency import one_transcription_per_host, one_writer_per_site
 from confcast.flows.targets import Target
 from confcast.tasks.errors import MetadataError, PublishError
-from confcast.tasks.fingerprint import card_title, media_key, package_version
+from confcast.tasks.fingerprint import card_title, media_key, package_version, settings_key
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import hls
 from confcast.tasks.media import probe as media_probe
@@ -42,7 +42,7 @@ from confcast.tasks.site.layout import (
 )
 from confcast.tasks.site.layout import file_tag as media_file_tag
 from confcast.tasks.site.publish import parse_manifest, publish_conference_files, read_manifest, site_info
-from confcast.tasks.site.republish import NewTracks, RestoredTranscript, restore_transcript, write_tracks
+from confcast.tasks.site.republish import NewTracks, RestoredTranscript, auto_path, restore_transcript, write_tracks
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
 from confcast.tasks.storage.base import Storage, content_type_for
 from confcast.tasks.transcription import captions, transcribe
@@ -309,7 +309,7 @@ def edit_published(target: Target, settings: Settings, meta: ConferenceMeta, sha
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed while this run probed: publish again
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
-        after = apply_meta(before, meta, fingerprint)
+        after = apply_meta(before, meta, fingerprint, settings_key(settings))
         return write_edit(locked, site, before, after)
 
 
@@ -337,7 +337,8 @@ def publish_tracks(
             "model": tracks.transcript.model,
             "versions": engine_versions(settings),
         })
-        edited = apply_meta(before.model_copy(update={"generator": generator}), meta, fingerprint)
+        with_generator = before.model_copy(update={"generator": generator})
+        edited = apply_meta(with_generator, meta, fingerprint, settings_key(settings))
         after = write_tracks(locked, site, before, edited, tracks, keep_reviewed)
         return locked.public_url(f"{conference_prefix(after.slug)}/{after.page}")
 
@@ -384,9 +385,10 @@ def publish_files(
         media_key=keys.media if keys else None,
         transcript_key=keys.transcript if keys else None,
         language_asked=keys.language_asked if keys else None,
+        settings_key=settings_key(settings),
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
-    extra = [(lang, tagged(f"captions/{lang}-auto.vtt", media_file_tag(local)), local) for lang, local in kept.beside]
+    extra = [(lang, tagged(auto_path(lang), media_file_tag(local)), local) for lang, local in kept.beside]
     manifest = with_track_states(manifest, kept, [(lang, path) for lang, path, _ in extra])
     storage = target.open()
     # One writer at a time per site (any host): two runs of one conference never mix, and two conferences

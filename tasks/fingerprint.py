@@ -26,20 +26,33 @@ def package_version(name: str) -> str:
         return "unknown"
 
 
+def settings_key(settings: Settings) -> str:
+    """The settings that shape a publication (Whisper's, the translation, the site's title and language), as a key
+    the manifest keeps: `confcast edit` recomputes the fingerprint with the settings the talk was made with, not
+    with those of the process that edits it."""
+    return stage_key(
+        settings.model_dump(
+            include={
+                "whisper_engine",
+                "whisper_model",
+                "whisper_compute_type",
+                "whisper_temperature_fallback",
+                "translate",
+                "site_title",
+                "site_language",
+            }
+        )
+    )
+
+
+def fingerprint_of(meta: ConferenceMeta, source_sha256: str, settings_part: str) -> str:
+    """The fingerprint from its parts: the recording, the metadata and the settings' key (`settings_key`)."""
+    return stage_key(source_sha256, meta, settings_part, DEFAULT_LADDER, package_version("confcast"))
+
+
 def run_fingerprint(meta: ConferenceMeta, source_sha256: str, settings: Settings) -> str:
     """Everything that decides what a publication holds; equal fingerprints mean an unchanged conference."""
-    output_settings = settings.model_dump(
-        include={
-            "whisper_engine",
-            "whisper_model",
-            "whisper_compute_type",
-            "whisper_temperature_fallback",
-            "translate",
-            "site_title",
-            "site_language",
-        }
-    )
-    return stage_key(source_sha256, meta, output_settings, DEFAULT_LADDER, package_version("confcast"))
+    return fingerprint_of(meta, source_sha256, settings_key(settings))
 
 
 def card_title(title: str | None, has_video: bool) -> str | None:

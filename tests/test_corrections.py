@@ -130,6 +130,39 @@ def test_a_new_language_joins_the_master() -> None:
 # --- end to end: one publication, corrected, then a German track added ---------------------------------------------
 
 
+def test_a_correction_replaces_the_default_track_not_the_automatic_one_beside_it(tmp_path: Path) -> None:
+    """After --retranscribe a language has two tracks: the reviewed default and Whisper's beside it. Correcting
+    the captions again rewrites the default one only; the automatic one stays, as published."""
+    from confcast.tasks.site.corrections import _reviewed_manifest
+    from confcast.tasks.site.layout import CaptionTrack, Manifest
+
+    manifest = Manifest.model_validate({
+        "slug": "s", "title": "T", "date": "2026-10-01", "speakers": [], "description": "", "language": "fr",
+        "language_probability": None, "duration_s": 20.0,
+        "source": {"sha256": "a" * 64, "bytes": 1, "filename": "t.mp4"},
+        "video": {"mp4": [], "poster": "poster.0123456789ab.jpg"}, "audio": None,
+        "captions": [
+            {"lang": "fr", "path": "captions/fr.0123456789ab.vtt", "status": "reviewed"},
+            {"lang": "fr", "path": "captions/fr-auto.0123456789ab.vtt"},
+        ],
+        "transcript": {"lang": "fr", "txt": "t.txt", "srt": "t.srt", "json": "t.json"},
+        "page": "index.html", "published_at": "2026-10-01T10:00:00Z",
+        "generator": {"version": "1", "engine": "faster-whisper", "model": "base"},
+    })
+    cues = reviewed_cues(vtt(("00:00:01.000", "00:00:03.000")), "fixed.vtt", 20.0)
+    written: dict[str, str] = {}
+
+    def put(path: str, body: str) -> str:
+        written[path] = body
+        return path.replace(".vtt", ".fedcba987654.vtt")
+
+    updated, _, _ = _reviewed_manifest(FileStorage(tmp_path), "conferences/s", manifest, "fr", cues, put)
+    assert updated.captions == (
+        CaptionTrack(lang="fr", path="captions/fr.fedcba987654.vtt", status="reviewed"),
+        CaptionTrack(lang="fr", path="captions/fr-auto.0123456789ab.vtt"),
+    )
+
+
 def captions(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([CONFCAST, "captions", *args], capture_output=True, text=True, timeout=600,
                           stdin=subprocess.DEVNULL, env=dict(os.environ))

@@ -86,6 +86,12 @@ def test_plan_republish_keys_media_and_transcript_apart_from_metadata() -> None:
     assert again.action == "tracks" and not again.keep_transcript and again.keep_reviewed
     anew = plan_republish(reviewed, "a" * 64, "f", "m2", "t", retranscribe=True)
     assert anew.action == "publish" and not anew.keep_transcript and anew.keep_reviewed
+    added = manifest.model_copy(update={"captions": (  # a person added German; Whisper's French is automatic
+        CaptionTrack(lang="fr", path="captions/fr.0123456789ab.vtt"),
+        CaptionTrack(lang="de", path="captions/de.0123456789ab.vtt", kind="subtitles", status="reviewed"),
+    )})
+    new_model = plan_republish(added, "a" * 64, "f2", "m", "t2")
+    assert new_model.action == "tracks" and new_model.keep_reviewed  # the new setting is applied, German stays
 
 
 def test_a_re_encode_keeps_the_states_of_published_tracks() -> None:
@@ -104,6 +110,19 @@ def test_a_re_encode_keeps_the_states_of_published_tracks() -> None:
     assert not tracks["de"].machine_translated and tracks["en"].machine_translated
     states = [(t.lang, t.status) for t in with_track_states(rebuilt, kept, [("fr", "x")]).captions]
     assert states[:2] == [("fr", "reviewed"), ("fr", "auto")]  # the reviewed track first: the default
+
+
+def test_an_edit_keeps_the_settings_a_talk_was_made_with() -> None:
+    """The fingerprint an edit stores comes from the settings key the talk was published with, so that `confcast
+    edit` run with other settings (another config file) does not make a later publish look unchanged."""
+    from confcast.config.settings import Settings
+    from confcast.tasks.fingerprint import fingerprint_of, run_fingerprint, settings_key
+
+    manifest = a_manifest()
+    meta = edited_meta(manifest, MetaChanges(title="Autre titre"))
+    made_with, editing = Settings(whisper_model="small"), Settings()
+    assert run_fingerprint(meta, "a" * 64, made_with) == fingerprint_of(meta, "a" * 64, settings_key(made_with))
+    assert fingerprint_of(meta, "a" * 64, settings_key(made_with)) != run_fingerprint(meta, "a" * 64, editing)
 
 
 # --- against a published talk ----------------------------------------------------------------------------------

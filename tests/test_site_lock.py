@@ -238,9 +238,11 @@ from confcast.flows.publish import publish_conference
 flow(name="warm-up")(lambda: None)()
 print("ready", flush=True)
 sys.stdin.readline()
-for title in sys.argv[4:]:
-    print(publish_conference(source=sys.argv[3], title=title, date="%s", language="fr", settings=settings), flush=True)
-""" % DATE
+for title in sys.argv[4:]:  # one clip, several talks: each its own slug (else a re-publish updates the one talk)
+    slug = "%s-expose-" + title.split()[-1]
+    print(publish_conference(source=sys.argv[3], title=title, date="%s", language="fr", slug=slug, settings=settings),
+          flush=True)
+""" % (DATE, DATE)
 
 
 def clip(folder: Path, word: str) -> SampleConference:

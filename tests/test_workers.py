@@ -41,12 +41,15 @@ def test_two_workers_share_a_season_each_conference_once(prefect_server, short_s
     prefect_cli("deploy", "--name", "publish-conference", "--prefect-file", str(ROOT / "prefect.yaml"), env=env)
 
     sources = []
-    for title in ("Premier", "Deuxième", "Troisième"):
+    # One recording, three talks: each sidecar names its slug (a re-publish of a recording without one updates the
+    # talk it already is).
+    for title, slug in (("Premier", "premier"), ("Deuxième", "deuxieme"), ("Troisième", "troisieme")):
         path = tmp_path / "archive" / f"{title}.mp4"
         path.parent.mkdir(exist_ok=True)
         shutil.copy(short_sample.path, path)
-        path.with_name(path.name + ".yaml").write_text(f"title: {title}\ndate: 2026-03-01\nlanguage: fr\n",
-                                                        encoding="utf-8")
+        path.with_name(path.name + ".yaml").write_text(
+            f"title: {title}\ndate: 2026-03-01\nlanguage: fr\nslug: 2026-03-01-{slug}\n", encoding="utf-8"
+        )
         sources.append(str(path))
 
     workers = [start_worker(pool, name, env, tmp_path / f"{name}.log") for name in ("worker-a", "worker-b")]

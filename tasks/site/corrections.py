@@ -261,9 +261,12 @@ def _reviewed_manifest(
     vtt_body = vtt_text(cues, lang, note=ADDED_NOTE if add else REVIEWED_NOTE)
     vtt_key = put(caption_path(lang), vtt_body)
     video, replaced_hls = hls_with_captions(storage, prefix, manifest, lang, vtt_body, put)
+    # Only the default track of the language (its first): an automatic one kept beside a reviewed one
+    # (--retranscribe) stays as it is.
+    default = next((i for i, track in enumerate(manifest.captions) if track.lang == lang), None)
     captions = tuple(
-        track.model_copy(update={"path": vtt_key, "status": "reviewed"}) if track.lang == lang else track
-        for track in manifest.captions
+        track.model_copy(update={"path": vtt_key, "status": "reviewed"}) if i == default else track
+        for i, track in enumerate(manifest.captions)
     )
     if add:  # subtitles: a language other than the one spoken
         kind = "captions" if lang == manifest.language else "subtitles"

@@ -104,11 +104,17 @@ def edited_meta(manifest: Manifest, changes: MetaChanges) -> ConferenceMeta:
     return meta.model_copy(update=update)
 
 
-def apply_meta(manifest: Manifest, meta: ConferenceMeta, fingerprint: str) -> Manifest:
+def apply_meta(
+    manifest: Manifest, meta: ConferenceMeta, fingerprint: str | None, settings_part: str | None = None
+) -> Manifest:
     """The manifest with new metadata; its fingerprint is the one a `confcast publish` of the same recording with
-    this metadata computes, so that such a re-run is recognised as unchanged. Media paths stay: they are relative
-    to the conference folder, which a move copies as it is."""
-    generator = manifest.generator.model_copy(update={"fingerprint": fingerprint, "language_asked": meta.language})
+    this metadata and the same settings computes, so that such a re-run is recognised as unchanged (None: not
+    known, the next run decides). Media paths stay: they are relative to the conference folder, which a move
+    copies as it is. `settings_part`: a run's settings key, when the run applies its own settings."""
+    update = {"fingerprint": fingerprint, "language_asked": meta.language}
+    if settings_part is not None:
+        update["settings_key"] = settings_part
+    generator = manifest.generator.model_copy(update=update)
     return manifest.model_copy(
         update={
             "slug": meta.slug,
@@ -233,15 +239,19 @@ def _move(storage: Storage, site: SiteInfo, before: Manifest, after: Manifest, s
     def change(catalog):
         return upsert_entry(remove_entry(catalog, before.slug), catalog_entry(after))
 
-    _update_site(storage, site, after, change, {before.slug: None, after.slug: record})
-    # The old folder: the manifest first (a script never finds a manifest whose files are gone), then the redirect
-    # over the old page, then the rest.
+    # The old folder gives way before the site's lists change, so that whatever happens next the talk has one
+    # address (a failed update leaves a catalog that rebuild-site repairs, never two manifests of one talk): the
+    # manifest first (a script never finds a manifest whose files are gone), then the redirect over the old page;
+    # the rest once the search index no longer names its passages.
     storage.delete_keys([manifest_key(before.slug)])
     storage.put_bytes(f"{old}/{PAGE}", redirect_page(new_url, after.title, site.language).encode("utf-8"),
                       content_type_for(PAGE))
-    rest = [key for key in storage.list_keys(f"{old}/") if key != f"{old}/{PAGE}"]
-    if rest:
-        storage.delete_keys(rest)
+    try:
+        _update_site(storage, site, after, change, {before.slug: None, after.slug: record})
+    finally:
+        rest = [key for key in storage.list_keys(f"{old}/") if key != f"{old}/{PAGE}"]
+        if rest:
+            storage.delete_keys(rest)
     return new_url
 
 

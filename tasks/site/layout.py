@@ -167,6 +167,7 @@ class Generator(Document):
     media_key: str | None = None
     transcript_key: str | None = None
     language_asked: str | None = None  # auto or a code, as the operator asked (the manifest's language is the result)
+    settings_key: str | None = None  # the settings that shaped it (tasks/fingerprint.py), for an edit's fingerprint
 
 
 class Manifest(Document):

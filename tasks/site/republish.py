@@ -152,9 +152,10 @@ def plan_republish(
     generator = published.generator
     if generator.fingerprint == fingerprint and not retranscribe:
         return Republish("unchanged")
-    reviewed = bool(reviewed_languages(published))
+    reviewed = bool(reviewed_languages(published))  # any track a person wrote or reviewed, added ones included
+    transcript_reviewed = transcript_lang(published) in reviewed_languages(published)  # the one Whisper would redo
     same_transcript = generator.transcript_key is not None and generator.transcript_key == transcript_key
-    keep_transcript = published.transcript is not None and not retranscribe and (same_transcript or reviewed)
+    keep_transcript = published.transcript is not None and not retranscribe and (same_transcript or transcript_reviewed)
     same_media = generator.media_key is not None and generator.media_key == media_key
     if same_media and (keep_transcript or (published.transcript is None and not published.captions)):
         return Republish("edit")
