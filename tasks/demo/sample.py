@@ -98,14 +98,7 @@ def make_sample_conference(
         title_file.write_text(wrap_title(title), encoding="utf-8")
         partial = out_dir / f".{stem}.partial.mp4"
         args = build_sample_args(speech, title_file, partial, duration, width=width, height=height, fps=fps)
-        returncode, stderr = ffmpeg.run(args)
-        if returncode != 0 or not ffmpeg.non_empty(partial):
-            partial.unlink(missing_ok=True)
-            raise SampleError(
-                f"ffmpeg could not make the sample video {video} (exit {returncode}): "
-                f"{stderr_tail(stderr) or 'no message'}; check that ffmpeg has libx264 and drawtext"
-            )
-        partial.replace(video)
+        _encode_video(args, partial, video)
     return SampleConference(path=video, title=title, language=language, text=text, duration_s=duration)
 
 
@@ -161,20 +154,24 @@ def make_demo_talk(out_dir: Path, *, width: int = 1280, height: int = 720, fps: 
                                  encoding="utf-8")
             slides.append((text_file, index * step, (index + 1) * step))
         partial = out_dir / f".{stem}.partial.mp4"
-        returncode, stderr = ffmpeg.run(
-            build_slides_args(speech, slides, partial, duration, width=width, height=height, fps=fps)
-        )
-        if returncode != 0 or not ffmpeg.non_empty(partial):
-            partial.unlink(missing_ok=True)
-            raise SampleError(
-                f"ffmpeg could not make the demo video {video} (exit {returncode}): "
-                f"{stderr_tail(stderr) or 'no message'}; check that ffmpeg has libx264 and drawtext"
-            )
-        partial.replace(video)
+        args = build_slides_args(speech, slides, partial, duration, width=width, height=height, fps=fps)
+        _encode_video(args, partial, video)
     return SampleConference(
         path=video, title=DEMO_TITLE, language="fr", text=" ".join(u.text for u in utterances), duration_s=duration,
         description=CREDIT_FR,
     )
+
+
+def _encode_video(args: list[str], partial: Path, video: Path) -> None:
+    """Run ffmpeg writing `partial`, then move it to `video`; SampleError (nothing left behind) if it fails."""
+    returncode, stderr = ffmpeg.run(args)
+    if returncode != 0 or not ffmpeg.non_empty(partial):
+        partial.unlink(missing_ok=True)
+        raise SampleError(
+            f"ffmpeg could not make the sample video {video} (exit {returncode}): "
+            f"{stderr_tail(stderr) or 'no message'}; check that ffmpeg has libx264 and drawtext"
+        )
+    partial.replace(video)
 
 
 def _drawtext(text_file: Path, fontsize: int, enable: str) -> str:
