@@ -36,7 +36,7 @@ from confcast.flows.site_admin import open_site, replace_caption_files
 from confcast.tasks.errors import ConfcastError, MetadataError, PublishError
 from confcast.tasks.site import review
 from confcast.tasks.site.layout import PAGE, Manifest, conference_prefix
-from confcast.tasks.site.publish import read_manifest, transcript_lang
+from confcast.tasks.site.publish import read_manifest, read_published, transcript_lang
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.storage.folder import FileStorage
 
@@ -137,9 +137,7 @@ def open_review(settings: Settings, slug: str, lang: str | None) -> ReviewSessio
     """The session for a published conference's caption track (the transcript's language by default), or a
     one-line error before anything is served."""
     storage, _site = open_site(settings)
-    manifest = read_manifest(storage, slug)
-    if manifest is None:
-        raise PublishError(f"no published conference {slug!r} at {storage.url}; check the slug in its page URL")
+    manifest = read_published(storage, slug)
     lang = lang or transcript_lang(manifest)
     if not any(track.lang == lang for track in manifest.captions):
         present = ", ".join(track.lang for track in manifest.captions) or "none: the recording has no speech"

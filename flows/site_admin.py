@@ -29,12 +29,11 @@ from confcast.tasks.site.edit import (
     apply_meta,
     edited_meta,
     find_by_source,
-    read_published,
     slug_given,
     write_edit,
 )
 from confcast.tasks.site.layout import Manifest
-from confcast.tasks.site.publish import RebuildReport, read_manifest, site_info
+from confcast.tasks.site.publish import RebuildReport, read_manifest, read_published, site_info
 from confcast.tasks.site.republish import plan_republish
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.transcription.alignment import alignment_model

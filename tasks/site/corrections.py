@@ -31,21 +31,19 @@ from confcast.tasks.site.layout import (
     caption_path,
     catalog_entry,
     conference_prefix,
-    content_tag,
-    tagged,
     transcript_path,
     upsert_entry,
 )
 from confcast.tasks.site.pages import SiteInfo, render_conference_page
 from confcast.tasks.site.publish import (
     put_passages,
-    read_manifest,
+    read_published,
     read_segments,
     remove_stale_passages,
     transcript_lang,
     write_catalog,
 )
-from confcast.tasks.site.tracks import hls_with_captions
+from confcast.tasks.site.tracks import hls_with_captions, text_writer
 from confcast.tasks.storage.base import Storage, content_type_for
 from confcast.tasks.transcription.alignment import AlignedCues, AlignmentModel, align_on_recording, spread_all
 from confcast.tasks.transcription.captions import (
@@ -153,9 +151,7 @@ def replace_captions(
     track in a language it has none in); returns its new manifest. The words of a track in the transcript's
     language are timed by forced alignment with ``alignment``'s Whisper model (spread over their cue without)."""
     prefix = conference_prefix(slug)
-    manifest = read_manifest(storage, slug)
-    if manifest is None:
-        raise PublishError(f"no published conference {slug!r} at {storage.url}; check the slug in its page URL")
+    manifest = read_published(storage, slug)
     if add and lang is None:
         raise MetadataError("--add needs the track's language: give --lang, for example --lang de")
     lang = caption_language(lang) if lang is not None else transcript_lang(manifest)
@@ -172,11 +168,7 @@ def replace_captions(
     present = set(storage.list_keys(f"{prefix}/"))  # what a failure before the manifest leaves, page included
     old_page = storage.get_bytes(f"{prefix}/{PAGE}")
 
-    def put(path: str, body: str) -> str:
-        data = body.encode("utf-8")
-        key = tagged(path, content_tag(data))
-        storage.put_bytes(f"{prefix}/{key}", data, content_type_for(key))
-        return key
+    put = text_writer(storage, prefix)
 
     page_written = False
     try:

@@ -154,15 +154,6 @@ def redirect_page(new_url: str, title: str, interface: str) -> str:
 # --- thin: writing an edit ----------------------------------------------------------------------------------------
 
 
-def read_published(storage: Storage, slug: str) -> Manifest:
-    """The manifest published under `slug`, or a one-line error naming the slug."""
-    validate_slug(slug)
-    manifest = read_manifest(storage, slug)
-    if manifest is None:
-        raise MetadataError(f"no published conference {slug!r} at {storage.url}; check the slug in its page URL")
-    return manifest
-
-
 def write_edit(storage: Storage, site: SiteInfo, before: Manifest, after: Manifest) -> str:
     """Publish `after`, the edited manifest of `before` (same recording, same files); returns its page URL.
     Call it under the site lock."""

@@ -86,6 +86,14 @@ def read_manifest(storage: Storage, slug: str) -> Manifest | None:
     return None if raw is None else parse_manifest(raw)
 
 
+def read_published(storage: Storage, slug: str) -> Manifest:
+    """The manifest published under `slug`, or a one-line error naming the slug (edit, captions, review)."""
+    manifest = read_manifest(storage, slug)
+    if manifest is None:
+        raise PublishError(f"no published conference {slug!r} at {storage.url}; check the slug in its page URL")
+    return manifest
+
+
 PARALLEL_REQUESTS = 8  # a site with many talks has hundreds of small shards: read and write them side by side
 
 

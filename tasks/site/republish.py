@@ -24,8 +24,6 @@ from confcast.tasks.site.layout import (
     caption_path,
     catalog_entry,
     conference_prefix,
-    content_tag,
-    tagged,
     transcript_path,
     upsert_entry,
 )
@@ -39,7 +37,7 @@ from confcast.tasks.site.publish import (
     transcript_lang,
     write_catalog,
 )
-from confcast.tasks.site.tracks import hls_with_captions
+from confcast.tasks.site.tracks import hls_with_captions, text_writer
 from confcast.tasks.storage.base import Storage, content_type_for
 
 # --- the published transcript, back into a run ----------------------------------------------------------------------
@@ -190,11 +188,7 @@ def write_tracks(storage: Storage, site: SiteInfo, before: Manifest, edited: Man
     prefix = conference_prefix(edited.slug)
     reviewed = {t.lang: t for t in edited.captions if t.status == "reviewed"} if keep_reviewed else {}
 
-    def put(path: str, body: str) -> str:
-        data = body.encode("utf-8")
-        key = tagged(path, content_tag(data))
-        storage.put_bytes(f"{prefix}/{key}", data, content_type_for(key))
-        return key
+    put = text_writer(storage, prefix)
 
     manifest, captions = edited, []
     made = [(tracks.files, False), *((t, True) for t in tracks.translations)]

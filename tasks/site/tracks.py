@@ -9,8 +9,21 @@ from pathlib import PurePosixPath
 
 from confcast.tasks.errors import PublishError
 from confcast.tasks.media import hls
-from confcast.tasks.site.layout import Manifest, VideoInfo
-from confcast.tasks.storage.base import Storage
+from confcast.tasks.site.layout import Manifest, VideoInfo, content_tag, tagged
+from confcast.tasks.storage.base import Storage, content_type_for
+
+
+def text_writer(storage: Storage, prefix: str) -> Callable[[str, str], str]:
+    """A writer of text files into a conference folder under content-tagged names (`captions/fr.<tag>.vtt`): it
+    returns the tagged path; caches may keep such a file forever, since new content gets a new name."""
+
+    def put(path: str, body: str) -> str:
+        data = body.encode("utf-8")
+        key = tagged(path, content_tag(data))
+        storage.put_bytes(f"{prefix}/{key}", data, content_type_for(key))
+        return key
+
+    return put
 
 
 def hls_with_captions(
