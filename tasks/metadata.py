@@ -23,6 +23,8 @@ from confcast.tasks.errors import MetadataError
 from confcast.tasks.models import ConferenceMeta
 
 MAX_TITLE_CHARS = 300
+MAX_SPEAKER_CHARS = 200
+MAX_DESCRIPTION_CHARS = 5000
 MAX_SLUG_CHARS = 80
 MAX_SIDECAR_BYTES = 64 * 1024
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,%d})$" % (MAX_SLUG_CHARS - 1))
@@ -231,12 +233,14 @@ def build_meta(
 
     chosen_date = parse_date(date) or sidecar.date or today or dt.date.today()
     chosen_speakers = tuple(
-        clean_text(name, field="speaker", max_chars=200)
+        clean_text(name, field="speaker", max_chars=MAX_SPEAKER_CHARS)
         for name in (speakers if speakers else sidecar.speakers)
         if name.strip()
     )
     chosen_description = clean_text(
-        description if description is not None else (sidecar.description or ""), field="description", max_chars=5000
+        description if description is not None else (sidecar.description or ""),
+        field="description",
+        max_chars=MAX_DESCRIPTION_CHARS,
     )
     chosen_language = (language or sidecar.language or default_language).strip().lower()
     if not LANGUAGE_PATTERN.fullmatch(chosen_language):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from confcast.tasks.errors import ConfcastError, MetadataError, PublishError
 from confcast.tasks.metadata import (
+    MAX_DESCRIPTION_CHARS,
+    MAX_SPEAKER_CHARS,
     MAX_TITLE_CHARS,
     clean_text,
     find_sidecar,
@@ -48,9 +50,6 @@ from confcast.tasks.site.publish import (
 )
 from confcast.tasks.site.search import PASSAGES_NAME
 from confcast.tasks.storage.base import Storage, content_tagged_unit, content_type_for
-
-MAX_SPEAKER_CHARS = 200
-MAX_DESCRIPTION_CHARS = 5000
 
 
 @dataclass(frozen=True)
