@@ -269,3 +269,10 @@ def test_reviewed_captions_replace_the_automatic_ones(prefect_server, short_samp
     assert "freie Hardware" in (de_playlist.parent / segment).read_text(encoding="utf-8")
     feed = (site / "feed.xml").read_text(encoding="utf-8")
     assert f'{de_path}" type="text/vtt" language="de"' in feed
+    # ... and searchable: its passages in chunks of their own language, its words in the site's shards.
+    chunks = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("search.*/*.json")]
+    assert {c["lang"] for c in chunks} == {"fr", "de"}
+    assert any(c["lang"] == "de" and any("freie Hardware" in text for _, text in c["p"]) for c in chunks)
+    assert any(c["lang"] == "fr" and any("texte relu" in text for _, text in c["p"]) for c in chunks)
+    shards = [json.loads(p.read_text(encoding="utf-8")) for p in (site / "search").glob("ha.*.json")]
+    assert any("hardware" in shard for shard in shards)

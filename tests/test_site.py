@@ -323,6 +323,18 @@ def test_long_talks_are_cut_in_at_most_52_chunks() -> None:
     assert passage_files("t", [], "fr").files == {}
 
 
+def test_tracks_in_other_languages_get_chunks_of_their_own_within_52() -> None:
+    french = [Passage(float(i), f"mot{i}") for i in range(150)]
+    german = [Passage(1.0, "freie Hardware")]
+    files = passage_files("t", french, "fr", [("de", german), ("en", [])])
+    langs = [json.loads(data)["lang"] for data in files.files.values()]
+    assert langs == ["fr", "fr", "de"]  # an empty track adds nothing
+    assert files.terms["hardware"] == 0b100 and files.terms["mot149"] == 0b010
+    many = [(f"l{n}", [Passage(0.0, "xx")] * 150) for n in range(30)]
+    crowded = passage_files("t", [Passage(float(i), "yy") for i in range(5000)], "fr", many)
+    assert len(crowded.files) <= 52 and crowded.terms["xx"] and crowded.terms["yy"]
+
+
 @pytest.mark.parametrize("key, immutable", [
     ("conferences/t/video/720p.0123456789ab.mp4", True),
     ("conferences/t/hls.0123456789ab/720p/seg_001.m4s", True),

@@ -177,7 +177,7 @@ def replace_captions(
             storage, prefix, manifest, lang, cues, put, add=add, aligned=aligned, model=alignment
         )
         segments = reviewed if reviewed is not None else read_segments(storage, manifest)
-        record = put_passages(storage, slug, transcript_lang(updated), segments)
+        record = put_passages(storage, updated, segments)
         page = render_conference_page(updated, segments, site)
         page_written = True
         storage.put_bytes(f"{prefix}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))

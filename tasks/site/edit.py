@@ -45,7 +45,6 @@ from confcast.tasks.site.publish import (
     read_catalog,
     read_manifest,
     read_segments,
-    transcript_lang,
     write_catalog,
 )
 from confcast.tasks.site.search import PASSAGES_NAME
@@ -215,7 +214,7 @@ def _move(storage: Storage, site: SiteInfo, before: Manifest, after: Manifest, s
             if data is None:
                 raise PublishError(f"{storage.url}/{key} disappeared during the move; run the edit again")
             storage.put_bytes(f"{new}/{key[len(old) + 1:]}", data, content_type_for(key))
-        record = put_passages(storage, after.slug, transcript_lang(after), segments)
+        record = put_passages(storage, after, segments)
         page = render_conference_page(after, segments, site)
         storage.put_bytes(f"{new}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
         storage.put_bytes(f"{new}/{MANIFEST}", after.to_json().encode("utf-8"), content_type_for(MANIFEST))

@@ -29,6 +29,7 @@ from confcast.tasks.site.layout import (
     MANIFEST_SCHEMA,
     PAGE,
     REDIRECT_MARK,
+    CaptionTrack,
     Catalog,
     Manifest,
     catalog_entry,
@@ -44,6 +45,7 @@ from confcast.tasks.site.search import (
     SEARCH_INDEX,
     SHARD_FOLDER,
     IndexedConference,
+    Passage,
     build_search,
     parse_index,
     passage_files,
@@ -51,6 +53,7 @@ from confcast.tasks.site.search import (
     terms_from_shards,
 )
 from confcast.tasks.storage.base import Storage, content_tagged_unit, content_type_for
+from confcast.tasks.transcription.captions import parse_vtt
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -133,9 +136,35 @@ def read_search_records(storage: Storage) -> tuple[dict[str, SearchRecord], set[
     return records, shard_keys
 
 
-def put_passages(storage: Storage, slug: str, lang: str, segments: tuple[Segment, ...] | list[Segment]) -> SearchRecord:
-    """Write a conference's search passages (immutable chunks in a content-tagged folder); returns its record."""
-    files = passage_files(slug, passages_of(segments), lang)
+def track_passages(storage: Storage, manifest: Manifest) -> list[tuple[str, tuple[Passage, ...]]]:
+    """The passages of each caption track in a language other than the transcript's, read from storage: one track
+    per language, a reviewed one before Whisper's (the spoken language's tracks repeat the transcript)."""
+    spoken = transcript_lang(manifest)
+    chosen: dict[str, CaptionTrack] = {}
+    for track in sorted(manifest.captions, key=lambda t: t.status != "reviewed"):
+        if track.lang != spoken:
+            chosen.setdefault(track.lang, track)
+    found = []
+    for lang, track in chosen.items():
+        key = f"{conference_prefix(manifest.slug)}/{track.path}"
+        raw = storage.get_bytes(key)
+        if raw is None:
+            raise PublishError(f"{storage.url}/{key} is missing although {manifest.slug}'s manifest names it; "
+                               "publish the conference again")
+        try:
+            cues = parse_vtt(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            raise PublishError(f"{storage.url}/{key} is not readable WebVTT ({error}); replace it with "
+                               "`confcast captions --replace`") from None
+        found.append((lang, tuple(Passage(start=round(c.start, 2), text=c.text) for c in cues if c.text.strip())))
+    return found
+
+
+def put_passages(storage: Storage, manifest: Manifest, segments: Sequence[Segment]) -> SearchRecord:
+    """Write a conference's search passages (immutable chunks in a content-tagged folder): its transcript's and its
+    caption tracks' in other languages; returns its record."""
+    slug, lang = manifest.slug, transcript_lang(manifest)
+    files = passage_files(slug, passages_of(segments), lang, track_passages(storage, manifest))
     present = set(storage.list_keys(f"{files.folder}/"))
     for key, data in files.files.items():
         if key not in present:
@@ -229,7 +258,7 @@ def publish_conference_files(
         if key in present and content_tagged_unit(key) is not None:
             continue  # a content-tagged key holds exactly this content already: nothing to upload
         storage.put_file(key, staged.local, content_type_for(key))
-    record = put_passages(storage, manifest.slug, transcript_lang(manifest), segments)
+    record = put_passages(storage, manifest, segments)
     page = render_conference_page(manifest, segments, site)
     storage.put_bytes(f"{prefix}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
     storage.put_bytes(f"{prefix}/{MANIFEST}", manifest.to_json().encode("utf-8"), content_type_for(MANIFEST))
@@ -412,7 +441,7 @@ def rebuild_site(storage: Storage, site: SiteInfo, on_page: Callable[[str], None
             skipped.append(f"{folder}: {error}")
             continue
         slug = manifest.slug
-        records[slug] = put_passages(storage, slug, transcript_lang(manifest), segments)
+        records[slug] = put_passages(storage, manifest, segments)
         page = render_conference_page(manifest, segments, site)
         storage.put_bytes(f"{conference_prefix(slug)}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
         catalog = upsert_entry(catalog, catalog_entry(manifest))

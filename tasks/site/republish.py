@@ -222,7 +222,7 @@ def write_tracks(storage: Storage, site: SiteInfo, before: Manifest, edited: Man
             ),
         }
     after = manifest.model_copy(update={**update, "captions": tuple(captions)})
-    record = put_passages(storage, after.slug, transcript_lang(after), segments)
+    record = put_passages(storage, after, segments)
     storage.put_bytes(f"{prefix}/{PAGE}", render_conference_page(after, segments, site).encode("utf-8"),
                       content_type_for(PAGE))
     storage.put_bytes(f"{prefix}/{MANIFEST}", after.to_json().encode("utf-8"), content_type_for(MANIFEST))

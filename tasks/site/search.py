@@ -106,9 +106,21 @@ class PassageFiles:
     terms: dict[str, int]  # term -> mask of the chunks holding it
 
 
-def passage_files(slug: str, passages: Sequence[Passage], lang: str) -> PassageFiles:
-    chunks = chunks_of(passages)
-    contents = [passages_json(chunk, lang) for chunk in chunks]
+def passage_files(
+    slug: str, passages: Sequence[Passage], lang: str, tracks: Sequence[tuple[str, Sequence[Passage]]] = ()
+) -> PassageFiles:
+    """The chunk files and terms of a talk: its transcript's passages, then those of its caption ``tracks`` in other
+    languages (`(lang, passages)`; a human track added in German is searchable too), each chunk in one language."""
+    # A chunk mask has MAX_CHUNKS bits, one chunk at least per language: languages past that are not indexed.
+    groups = [(lang, passages), *((track_lang, found) for track_lang, found in tracks if found)][:MAX_CHUNKS]
+    size = chunk_length(sum(len(found) for _, found in groups))
+    while sum(-(-len(found) // size) for _, found in groups) > MAX_CHUNKS:
+        size += CHUNK_PASSAGES
+    chunks, contents = [], []
+    for group_lang, found in groups:
+        for start in range(0, len(found), size):
+            chunks.append(tuple(found[start : start + size]))
+            contents.append(passages_json(chunks[-1], group_lang))
     folder = f"{conference_prefix(slug)}/{PASSAGES_NAME}.{content_tag(' '.join(map(content_tag, contents)).encode())}"
     terms: dict[str, int] = {}
     for number, chunk in enumerate(chunks):
