@@ -25,7 +25,11 @@ class LadderPreset:
     maxrate_factor: float = 1.5  # VBV peak over the average bitrate
     bufsize_factor: float = 2.0  # VBV buffer, in seconds of the average bitrate
     audio_bitrate: int = 128_000  # bits a second, AAC stereo (mono gets the same, it is cheap)
-    x264_preset: str = "veryfast"
+    # superfast: on a slides-and-speaker talk a fifth less CPU than veryfast for the transcode and Whisper together,
+    # every rung's SSIM within 0.0011 of veryfast's at the same bitrate (`confcast bench cores`, docs/performance.md)
+    x264_preset: str = "superfast"
+    x264_tune: str | None = None  # x264's -tune (a still title card always gets stillimage)
+    x264_params: str | None = None  # extra x264 options, "key=value:key=value"
     min_video_bitrate: int = 150_000  # bits a second: a floor for tiny pictures
 
 

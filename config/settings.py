@@ -37,11 +37,34 @@ class Settings(BaseSettings):
     whisper_model: str = Field("base", description="Model name (base is packaged) or a local model folder.")
     whisper_device: Literal["auto", "cpu", "cuda"] = "auto"
     whisper_compute_type: str = Field("auto", description="int8 on CPU, float16 on CUDA when auto.")
-    whisper_threads: int = Field(0, ge=0, description="CPU threads for Whisper; 0 uses every core.")
+    whisper_threads: int = Field(
+        0,
+        ge=0,
+        description="CPU threads for Whisper; 0: its share of the cores while the transcode runs beside it "
+        "(docs/performance.md), every core when Whisper runs alone.",
+    )
+    transcode_threads: int = Field(
+        0,
+        ge=0,
+        description="Threads of ffmpeg's decoder, filters and each x264 encoder of the ladder; 0: its measured share "
+        "of the cores (docs/performance.md).",
+    )
     whisper_temperature_fallback: bool = Field(
         True,
         description="Decode a passage again at higher temperatures when it looks wrong (Whisper's default, against "
         "loops); off: one beam-search pass, several times faster on speech Whisper finds hard (synthetic voices).",
+    )
+    level_audio: bool = Field(
+        True,
+        description="Level quiet voices (questions from the room) in what Whisper hears and in the published audio "
+        "(dynaudnorm, then -16 LUFS); the original mix is published beside. Off: the sound is only normalised.",
+    )
+    vocabulary: list[str] = Field(
+        [],
+        max_length=50,
+        description="Words every talk may use (labs, places, acronyms: OpenLab, Clermont-Ferrand, PME), added to each "
+        "talk's own vocabulary and given to Whisper as a prompt; empty: no prompt unless a talk has a vocabulary. "
+        "Environment: a JSON list, CONFCAST_VOCABULARY='[\"OpenLab\", \"PME\"]'.",
     )
     host_name: str | None = Field(
         None,
@@ -123,6 +146,15 @@ class Settings(BaseSettings):
         if scheme.lower() not in ("http", "https") or not rest.split("/", 1)[0].split("@")[-1]:
             raise ValueError("give an http:// or https:// URL with a host name (the URL given is not repeated here)")
         return value
+
+    @field_validator("vocabulary")
+    @classmethod
+    def vocabulary_terms(cls, value: list[str]) -> list[str]:
+        """Each term one line of text, at most 60 characters (the limits of a sidecar's vocabulary)."""
+        for term in value:
+            if len(term) > 60 or not term.strip() or any(ch in term for ch in "\n\r\t\x00"):
+                raise ValueError(f"term {term[:20]!r}: give one word or name of 1 to 60 characters on one line")
+        return [" ".join(term.split()) for term in value]
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ import os
 import shlex
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import typer
@@ -25,15 +26,20 @@ from confcast.flows.cli_support import (
     settings_or_fail,
 )
 from confcast.flows.prefect_env import configure_prefect
+from confcast.tasks.bench import cores as cores_bench
+from confcast.tasks.bench import decoding as decoding_bench
 from confcast.tasks.bench import edit as edit_bench
+from confcast.tasks.bench import levelling as levelling_bench
 from confcast.tasks.bench import media as media_bench
 from confcast.tasks.bench import pipeline as bp
 from confcast.tasks.bench import search as search_bench
+from confcast.tasks.bench import vocabulary as vocabulary_bench
 from confcast.tasks.bench import whisper as whisper_bench
 from confcast.tasks.bench.uploads import site_listing
 from confcast.tasks.site.layout import file_sha256
 from confcast.tasks.storage.factory import open_storage
 from confcast.tasks.storage.seaweedfs import ensure_local_s3, with_local_credentials
+from confcast.tasks.transcription.engine import pick_threads
 from confcast.tasks.transcription.model_lookup import packaged_base_dir
 
 bench_app = typer.Typer(
@@ -61,8 +67,12 @@ def bench_search(
         None, "--query", help="Words to search (default: a frequent, a middling, a rare one)."
     ),
 ) -> None:
-    """What a viewer's browser loads for a first search: one file vs a term map vs confcast's shards."""
-    rows, figures = search_bench.measure(talks, minutes, tuple(query or ()))
+    """The catalog's search, Pagefind vs the hand-written index it replaced: build time, a publication's cost, and
+    what a viewer's browser loads for a first search (measured in Chromium)."""
+    try:
+        rows, figures = search_bench.measure(talks, minutes, tuple(query or ()))
+    except RuntimeError as error:
+        fail(str(error))
     typer.echo(search_bench.table(rows, figures))
 
 
@@ -91,8 +101,21 @@ def bench_transcribe(
         "recording grows; empty skips."
     ),
     work_dir: str = typer.Option(None, help="Model cache folder (default: ~/.cache/confcast)."),
+    decoding: bool = typer.Option(
+        True, help="Decoding rows on the FLEURS clips: beam size, temperature fallback, previous text, VAD "
+        "threshold, batched inference (faster-whisper int8), each as a ratio to the default."
+    ),
+    decoding_threads: int = typer.Option(0, min=0, help="Threads of the decoding rows; 0: every core."),
+    decoding_rounds: int = typer.Option(2, min=1, help="Interleaved rounds of the decoding rows (each keeps its "
+                                        "fastest)."),
+    vocabulary: bool = typer.Option(
+        False, "--vocabulary", help="Then FLEURS with and without a vocabulary prompt (its proper nouns, a site's "
+        "words): WER and recall of the proper nouns, as a talk and one utterance at a time. Alone: add "
+        "--no-fleurs --english-repeat 0 --talk-minutes 0 --growth-minutes ''."
+    ),
 ) -> None:
-    """faster-whisper int8 and float32 vs openai-whisper fp32 on the same weights and audio: speed, memory, WER."""
+    """faster-whisper int8 and float32 vs openai-whisper fp32 on the same weights and audio: speed, memory, WER;
+    then the decoding rows."""
     try:
         growth = bp.parse_minutes(growth_minutes) if growth_minutes.strip() else []
     except ValueError as error:
@@ -106,7 +129,92 @@ def bench_transcribe(
         cache_dir=cache,
         echo=lambda line: typer.echo(line, err=True),
     )
-    typer.echo(whisper_bench.table(measures))
+    if measures:
+        typer.echo(whisper_bench.table(measures))
+    if vocabulary:
+        rows = vocabulary_bench.run_bench(cache, echo=lambda line: typer.echo(line, err=True))
+        typer.echo(vocabulary_bench.table(rows))
+    if decoding:
+        run_decoding_bench(cache, decoding_threads, decoding_rounds, None)
+
+
+def run_decoding_bench(cache: Path, threads: int, rounds: int, count: int | None) -> None:
+    """The decoding rows (tasks/bench/decoding.py) on the first ``count`` FLEURS utterances (all when None)."""
+    threads = pick_threads(threads)
+    load_before = bp.load_now()
+    with tempfile.TemporaryDirectory(prefix="confcast-bench-") as tmp:
+        audio, rows = decoding_bench.run_bench(
+            cache_dir=cache, folder=Path(tmp), threads=threads, count=count, rounds=rounds,
+            echo=lambda line: typer.echo(line, err=True),
+        )  # fmt: skip
+    typer.echo("")
+    typer.echo(decoding_bench.table(audio, rows, threads, bp.machine_line(load_before)))
+
+
+@bench_app.command("cores")
+def bench_cores(
+    seconds: float = typer.Option(300.0, min=5.0, help="Length of the slides-and-speaker talk, in seconds."),
+    size: str = typer.Option("1920x1080", help="Its picture size, WIDTHxHEIGHT."),
+    only: str = typer.Option("", help="Only the rows whose numbers are given, e.g. 1,3 (default: every row)."),
+    work_dir: str = typer.Option(None, help="Work folder: the talk, the model (default: the settings' work folder)."),
+) -> None:
+    """The transcode and Whisper side by side under several thread splits, x264 settings and batched Whisper:
+    time over the talk's length, Whisper's WER, each rung's SSIM against the source."""
+    try:
+        video_size = bp.parse_size(size)
+        rows = sorted({int(part) for part in only.replace(" ", "").split(",") if part})
+    except ValueError as error:
+        fail(str(error))
+        return
+    settings = settings_or_fail(None, work_dir=work_dir)
+    work = settings.work_path
+    packaged_base_dir(work)  # the model assembled once, outside the timings
+    cores = pick_threads(0)
+    variants = cores_bench.variants(cores)
+    if any(row < 1 or row > len(variants) for row in rows):
+        fail(f"--only: give row numbers from 1 to {len(variants)}")
+        return
+    chosen = [variants[row - 1] for row in rows] if rows else list(variants)
+    load_before = bp.load_now()
+    typer.echo(f"confcast: making (or reusing) a {seconds:g} s slides-and-speaker talk, {size}", err=True)
+    talk, reference = cores_bench.make_talk(work / "bench" / "cores", seconds, video_size)
+    measures = []
+    with tempfile.TemporaryDirectory(prefix="confcast-bench-cores-", dir=work) as tmp:
+        for index, variant in enumerate(chosen):
+            typer.echo(f"bench: cores: {variant.label}", err=True)
+            out = Path(tmp) / str(index)
+            measures.append(cores_bench.run_variant(variant, talk, reference, out, work))
+            shutil.rmtree(out, ignore_errors=True)
+            typer.echo(cores_bench.table(measures[-1:], "").splitlines()[2], err=True)
+    setup = (f"talk: {seconds:g} s, {size}, slides and a speaker inset, FLEURS French; {bp.machine_line(load_before)}; "
+             f"command: `confcast bench cores --seconds {seconds:g} --size {size}`")  # fmt: skip
+    typer.echo(cores_bench.table(measures, setup))
+
+
+@bench_app.command("levelling")
+def bench_levelling(
+    levels: str = typer.Option("20,30,40,50", help="dB the question is lowered by, separated by commas."),
+    size: str = typer.Option("1280x720", help="Picture under the 40 dB talk, WIDTHxHEIGHT, for the CPU cost."),
+    work_dir: str = typer.Option(None, help="Model cache folder (default: ~/.cache/confcast)."),
+) -> None:
+    """A question from the room lowered 20-50 dB in real French speech (FLEURS): its words transcribed and its
+    loudness in the podcast, levelling off and on, and levelling's CPU cost; then music and applause (pumping)."""
+    try:
+        lowered = [float(part) for part in levels.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"give numbers of dB separated by commas, not {levels!r}") from None
+    if not lowered or any(not 0 <= value <= 90 for value in lowered):
+        raise typer.BadParameter("give levels between 0 and 90 dB")
+    cache = Path(work_dir or "~/.cache/confcast").expanduser()
+    try:
+        width, height = bp.parse_size(size)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    picture = f"{width}x{height}"
+    echo = lambda line: typer.echo(line, err=True)  # noqa: E731
+    rows, costs = levelling_bench.run_bench(lowered, cache, echo, size=picture)
+    mixed = levelling_bench.run_mixed(echo)
+    typer.echo(levelling_bench.table(rows, costs, picture) + "\n\n" + levelling_bench.mixed_table(mixed))
 
 
 @bench_app.command("pipeline")
@@ -119,13 +227,18 @@ def bench_pipeline(
         None, help="Work folder: talks, reports, caches (default: the settings' work folder)."
     ),
     keep: bool = typer.Option(False, help="Keep what the bench published (default: delete it at the end)."),
+    slides: bool = typer.Option(
+        False, help="A slides-and-speaker talk with real French speech (as `confcast bench cores`) instead of "
+        "espeak-ng over a test pattern."
+    ),
 ) -> None:
     """The publish flow on generated talks: time per stage, overhead, an unchanged re-run, peak memory."""
-    run_pipeline_bench(minutes, size, to, endpoint_url, work_dir, keep=keep)
+    run_pipeline_bench(minutes, size, to, endpoint_url, work_dir, keep=keep, slides=slides)
 
 
 def run_pipeline_bench(
-    minutes: str, size: str, to: str | None, endpoint_url: str | None, work_dir: str | None, *, keep: bool
+    minutes: str, size: str, to: str | None, endpoint_url: str | None, work_dir: str | None, *, keep: bool,
+    slides: bool = False,
 ) -> None:
     try:
         lengths, video_size = bp.parse_minutes(minutes), bp.parse_size(size)
@@ -162,6 +275,18 @@ def run_pipeline_bench(
             typer.echo(f"confcast: removing {leftover}, left by an interrupted bench", err=True)
             shutil.rmtree(leftover)
 
+    env["CONFCAST_KEEP_WORK"] = "true"  # the first run's ladder stays for its SSIM, then goes
+
+    def after_first(source: Path) -> dict[str, float]:
+        """Each rung's SSIM against the source, from the first run's work folder (removed afterwards)."""
+        from confcast.flows.stage_tasks import run_folder
+
+        folder = run_folder(work, file_sha256(source))
+        try:
+            return cores_bench.rung_ssim(source, folder / "hls")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
     site = open_storage(storage_url, endpoint_url=endpoint_url)
     rows = bp.run_bench(
         lengths,
@@ -173,8 +298,11 @@ def run_pipeline_bench(
         env=env,
         echo=lambda line: typer.echo(line, err=True),
         before_first=before_first,
+        after_first=after_first,
+        talk_maker=bp.make_slides_talk if slides else bp.make_talk,
     )
     command = "confcast bench pipeline --minutes " + ",".join(f"{m:g}" for m in lengths)
+    command += " --slides" if slides else ""
     if size != PIPELINE_SIZE:
         command += f" --size {size}"
     if to:

@@ -23,6 +23,7 @@ from confcast.flows.cli_support import (
     VerboseOption,
     WorkDirOption,
     check_before_flow,
+    check_settings,
     fail,
     guarded,
     prepare_prefect,
@@ -33,9 +34,13 @@ from confcast.flows.cli_support import (
 from confcast.flows.prefect_env import configure_prefect
 from confcast.tasks.demo.sample import make_demo_talk
 from confcast.tasks.errors import MetadataError
+from confcast.tasks.event import event_sidecar, given_slugs, plan_event
+from confcast.tasks.media.cut import cut_probe
+from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.metadata import validate_slug
 from confcast.tasks.notify import run_notice, send_webhook
 from confcast.tasks.site.corrections import caption_language, reviewed_cues
+from confcast.tasks.site.layout import event_page
 from confcast.tasks.stagecache import remove_if_unused
 from confcast.tasks.storage.seaweedfs import ensure_local_s3, running_local_s3, stop_local_s3
 from confcast.tasks.transcription.doctor import diagnose
@@ -69,6 +74,8 @@ def confcast_options(
 
 
 def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **parameters: object) -> str:
+    if event_sidecar(Path(str(parameters["source"])).expanduser()) is not None:  # an evening: several talks
+        return run_publish_event(settings, verbose, via_server, parameters)
     meta, probe = check_before_flow(settings, parameters)
     if not via_server and not parameters.get("replace") and not parameters.get("retranscribe"):  # served: its settings
         unchanged_url = unchanged_publication(settings, meta, probe)
@@ -87,6 +94,54 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
     from confcast.flows.publish import publish_conference
 
     return publish_conference(settings=settings, show_progress=True, **parameters)
+
+
+EVENT_OPTIONS = ("title", "date", "speakers", "description", "language", "slug", "start", "end")
+
+
+def run_publish_event(settings: Settings, verbose: bool, via_server: bool, parameters: dict) -> str:
+    """Publish each talk of the recording's event sidecar (flows/event.py); the talks' page URLs, then the event
+    page's (the last line). Everything is checked before Prefect starts; talks unchanged since their publication
+    are answered from storage, and when only metadata changed the pages are rewritten without the flow."""
+    given = [f"--{key.rstrip('s')}" for key in EVENT_OPTIONS if parameters.get(key)]
+    if given:
+        raise MetadataError(
+            f"the sidecar describes an event's talks: give {', '.join(given)} in its talks: entries, not as options"
+        )
+    if parameters.get("vocabulary"):
+        raise MetadataError("the sidecar describes an event's talks: give vocabulary: in the sidecar (it serves "
+                            "every talk), not --vocabulary")
+    if via_server:
+        raise MetadataError("--via-server publishes one talk; publish an event's talks without it")
+    check_settings(settings)
+    source = Path(str(parameters["source"])).expanduser()
+    probe = probe_recording(source)
+    sidecar = event_sidecar(source)
+    plan = plan_event(source, sidecar, probe.duration_s, default_language=settings.language)
+    slugs = given_slugs(sidecar, plan) if sidecar is not None else {}
+    urls: list[str | None] = []
+    forced = parameters.get("replace") or parameters.get("retranscribe")
+    edited = 0
+    for talk in plan.talks:
+        talk_probe = cut_probe(probe, talk.cut)
+        url = None if forced else unchanged_publication(settings, talk, talk_probe)
+        if url is None and not forced:
+            url = metadata_only_publication(settings, verbose, talk, talk_probe, {"slug": slugs.get(talk.slug)})
+            edited += url is not None
+        urls.append(url)
+    quick = quick_storage(settings) if all(urls) else None
+    if quick is not None:
+        typer.echo(f"confcast: the event's {len(urls)} talks are unchanged since their publication"
+                   + (f" ({edited} with new metadata: pages rewritten, no encode)" if edited else ", nothing to do"),
+                   err=True)
+        return "\n".join([*(url for url in urls if url), quick.public_url(event_page(plan.event.slug))])
+    prepare_prefect(settings, verbose)
+    from confcast.flows.event import publish_event
+
+    return "\n".join(publish_event(
+        source=str(source), settings=settings, show_progress=True,
+        replace=bool(parameters.get("replace")), retranscribe=bool(parameters.get("retranscribe")),
+    ))
 
 
 def metadata_only_publication(settings: Settings, verbose: bool, meta, probe, parameters: dict) -> str | None:
@@ -134,6 +189,22 @@ def publish(
         Optional[str],
         typer.Option(help="Folder name of the conference (default: date and title, e.g. 2026-04-04-mon-titre)."),
     ] = None,
+    start: Annotated[
+        Optional[str],
+        typer.Option(help="Publish the talk from this time of the recording: seconds (62.5) or H:MM:SS.s."),
+    ] = None,
+    end: Annotated[
+        Optional[str],
+        typer.Option(help="... up to this time (default: the end of the recording), seconds or H:MM:SS.s."),
+    ] = None,
+    vocabulary: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--vocabulary",
+            help="A word or name the talk uses that Whisper may misspell (a lab, a place, an acronym); repeat for "
+            "several. Given to Whisper as a prompt with the site's vocabulary setting; replaces the sidecar's list.",
+        ),
+    ] = None,
     to: ToOption = None,
     endpoint_url: EndpointOption = None,
     model: Annotated[
@@ -146,6 +217,14 @@ def publish(
     translate: Annotated[
         Optional[str],
         typer.Option(help="Also publish a machine-translated caption track: en (Whisper translates into English)."),
+    ] = None,
+    level: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--level/--no-level",
+            help="Level quiet voices (questions from the room) for Whisper and in the published audio, the original "
+            "mix published beside (default: on; setting level_audio).",
+        ),
     ] = None,
     work_dir: WorkDirOption = None,
     config: ConfigOption = None,
@@ -177,7 +256,11 @@ def publish(
     """Publish one recording: transcode, transcribe, caption, and upload with its page.
 
     A sidecar file beside the recording (talk.mp4.yaml, talk.yaml or .json) may hold title, date, speakers,
-    description, language and slug; options override it. Prints the page's public URL as the last line.
+    description, language, slug and vocabulary; options override it. Prints the page's public URL as the last line.
+
+    An evening's recording: a sidecar with `event:` and `talks:` (title, speakers, start, end, ... each) publishes
+    every talk as its own conference, cut at its times, and an event page; the talks' URLs are printed, then the
+    event page's as the last line.
     """
     settings = settings_or_fail(
         config,
@@ -187,6 +270,7 @@ def publish(
         whisper_model=model,
         whisper_engine=engine,
         translate=translate,
+        level_audio=level,
     )
     url = guarded(
         verbose,
@@ -201,6 +285,9 @@ def publish(
             description=description,
             language=language,
             slug=slug,
+            start=start,
+            end=end,
+            vocabulary=vocabulary,
             replace=replace,
             retranscribe=retranscribe,
         ),

@@ -16,8 +16,10 @@ import typer
 
 from confcast.config.settings import Settings, load_settings
 from confcast.flows.prefect_env import configure_prefect
+from confcast.tasks.chapters.inputs import chapter_inputs
 from confcast.tasks.errors import ConfcastError, ConfigError
 from confcast.tasks.fingerprint import run_fingerprint
+from confcast.tasks.media.cut import apply_cut
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.metadata import build_meta
 from confcast.tasks.models import ConferenceMeta, Probe
@@ -79,21 +81,28 @@ def prepare_prefect(settings: Settings, verbose: bool) -> None:
         quiet_prefect_console()
 
 
-def check_before_flow(settings: Settings, parameters: dict) -> tuple[ConferenceMeta, Probe]:
-    """Refuse a bad storage URL, bad metadata or an unreadable recording at once, before Prefect's start-up;
-    returns the metadata and the probe (with the recording's hash) as the flow will make them."""
+def check_settings(settings: Settings) -> None:
+    """Refuse a bad storage URL or work folder at once."""
     if settings.storage_url:  # e.g. a site at a bucket's root, which would make the whole bucket public
         check_public_scope(parse_storage_url(settings.storage_url), settings.public_whole_bucket)
     problem = work_folder_problem(settings.work_path, settings.storage_url)
     if problem:
         raise ConfigError(problem)
+
+
+def check_before_flow(settings: Settings, parameters: dict) -> tuple[ConferenceMeta, Probe]:
+    """Refuse a bad storage URL, bad metadata or an unreadable recording at once, before Prefect's start-up;
+    returns the metadata and the probe (with the recording's hash) as the flow will make them."""
+    check_settings(settings)
     source = Path(str(parameters["source"])).expanduser()
     meta_options = {
-        key: parameters.get(key) for key in ("title", "date", "speakers", "description", "language", "slug")
+        key: parameters.get(key)
+        for key in ("title", "date", "speakers", "description", "language", "slug", "start", "end", "vocabulary")
     }
     meta = build_meta(source, default_language=settings.language, **meta_options)
+    chapter_inputs(source)  # bad chapters or a missing or broken slides PDF: one line, before Prefect starts
     probe = probe_recording(source)  # a recording without sound is published too, without a transcript
-    return meta, probe
+    return apply_cut(meta, probe)  # a talk trimmed out of the recording: its times checked against it
 
 
 def unchanged_publication(settings: Settings, meta: ConferenceMeta, probe: Probe) -> str | None:
@@ -104,7 +113,8 @@ def unchanged_publication(settings: Settings, meta: ConferenceMeta, probe: Probe
         storage = quick_storage(settings)
         if storage is None:
             return None
-        fingerprint = run_fingerprint(meta, probe.source.sha256, settings)
+        chapters = chapter_inputs(Path(probe.source.path)).key_parts()
+        fingerprint = run_fingerprint(meta, probe.source.sha256, settings, chapters)
         return unchanged_page_url(storage, meta.slug, probe.source.sha256, fingerprint)
     except Exception:  # whatever it is, the run meets it again and says it properly
         return None

@@ -21,7 +21,7 @@ from confcast.tasks.metadata import build_meta
 from confcast.tasks.models import ConferenceMeta
 from confcast.tasks.notify import run_notice, send_webhook
 
-META_PARAMETERS = ("title", "date", "speakers", "description", "language", "slug")
+META_PARAMETERS = ("title", "date", "speakers", "description", "language", "slug", "vocabulary")
 
 
 def run_settings(flow_run: Any) -> Settings:

@@ -12,14 +12,17 @@ from prefect.cache_policies import NO_CACHE
 from confcast.config.settings import Settings, load_settings
 from confcast.flows.concurrency import one_writer_per_site
 from confcast.flows.targets import resolve_target
+from confcast.tasks.chapters.inputs import chapter_inputs
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.fingerprint import (
     card_title,
     fingerprint_of,
     media_key,
+    prompt_key,
     run_fingerprint,
     settings_key,
     transcript_key,
+    whisper_prompt,
 )
 from confcast.tasks.models import ConferenceMeta, Probe
 from confcast.tasks.site import publish
@@ -121,7 +124,8 @@ def edit_talk(slug: str, changes: MetaChanges, settings: Settings) -> str:
         # The fingerprint with the settings the talk was made with (those of this process may differ); unknown for
         # a manifest older than the settings key: the next publish then decides what to redo.
         made_with = before.generator.settings_key
-        fingerprint = fingerprint_of(meta, before.source.sha256, made_with) if made_with else None
+        prompt_part = before.generator.prompt_key
+        fingerprint = fingerprint_of(meta, before.source.sha256, made_with, prompt_part) if made_with else None
         after = apply_meta(before, meta, fingerprint)
         return write_edit(locked, site, before, after)
 
@@ -137,15 +141,20 @@ def publish_metadata_only(
     try:  # reading the published state: any problem leaves the decision to the flow
         published = read_manifest(quick, meta.slug)
         if published is None or published.source.sha256 != sha256:
-            earlier = None if slug_given(Path(probe.source.path), slug) else find_by_source(quick, sha256)
+            earlier = None if slug_given(Path(probe.source.path), slug) else find_by_source(quick, sha256, meta.cut)
             if earlier is None:
                 return None
             meta, published = meta.model_copy(update={"slug": earlier.slug}), earlier
     except Exception:
         return None
-    fingerprint = run_fingerprint(meta, sha256, settings)
-    keys = (media_key(sha256, card_title(meta.title, probe.video is not None)),
-            transcript_key(sha256, meta.language, settings))
+    try:
+        chapters = chapter_inputs(Path(probe.source.path)).key_parts()
+    except Exception:  # the flow reports it
+        return None
+    fingerprint = run_fingerprint(meta, sha256, settings, chapters)
+    keys = (media_key(sha256, card_title(meta.title, probe.video is not None), settings.level_audio, meta.cut,
+                      chapters),
+            transcript_key(sha256, meta.language, settings, meta.cut, whisper_prompt(meta, settings)))
     if plan_republish(published, sha256, fingerprint, *keys, retranscribe).action != "edit":
         return None
     storage, site = open_site(settings)
@@ -153,4 +162,6 @@ def publish_metadata_only(
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
-        return write_edit(locked, site, before, apply_meta(before, meta, fingerprint, settings_key(settings)))
+        prompt_part = prompt_key(whisper_prompt(meta, settings))
+        after = apply_meta(before, meta, fingerprint, settings_key(settings), prompt_part)
+        return write_edit(locked, site, before, after)

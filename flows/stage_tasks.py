@@ -20,16 +20,38 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.cache_policies import NO_CACHE
 
 from confcast.config.settings import Settings
+from confcast.config.threads import ThreadShares, thread_shares
 from confcast.flows.concurrency import one_transcription_per_host, one_writer_per_site
 from confcast.flows.targets import Target
+from confcast.tasks.chapters.inputs import ChapterInputs
+from confcast.tasks.chapters.make import make_chapters
 from confcast.tasks.errors import MetadataError, PublishError
-from confcast.tasks.fingerprint import card_title, media_key, package_version, settings_key
+from confcast.tasks.fingerprint import (
+    card_title,
+    cut_part,
+    level_part,
+    media_key,
+    package_version,
+    prompt_key,
+    settings_key,
+    whisper_prompt,
+)
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import hls
 from confcast.tasks.media import probe as media_probe
 from confcast.tasks.media.video import VideoOutputs, make_video
 from confcast.tasks.metadata import slug_conflict
-from confcast.tasks.models import Conference, ConferenceMeta, HlsLadder, Probe, Transcript, TranscriptFiles
+from confcast.tasks.models import (
+    ChapterSet,
+    Conference,
+    ConferenceMeta,
+    Cut,
+    HlsLadder,
+    Probe,
+    SlideFrames,
+    Transcript,
+    TranscriptFiles,
+)
 from confcast.tasks.site.edit import apply_meta, find_by_source, write_edit
 from confcast.tasks.site.layout import (
     CaptionTrack,
@@ -46,6 +68,7 @@ from confcast.tasks.site.republish import NewTracks, RestoredTranscript, auto_pa
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
 from confcast.tasks.storage.base import Storage, content_type_for
 from confcast.tasks.transcription import captions, transcribe
+from confcast.tasks.transcription.engine import pick_threads
 
 ENGINE_PACKAGES = {"faster-whisper": ("faster-whisper", "ctranslate2"), "openai-whisper": ("openai-whisper", "torch")}
 
@@ -84,9 +107,11 @@ def report_reuse(stage: str, reused: bool, show_progress: bool) -> None:
             print(f"confcast: {stage} already done, reused", file=sys.stderr, flush=True)
 
 
-def run_folder(work_path: Path, source_sha256: str) -> Path:
-    """A recording's work folder: named by its content, so that a re-run of the same recording finds it."""
-    return work_path / "runs" / source_sha256[:16]
+def run_folder(work_path: Path, source_sha256: str, cut: Cut | None = None) -> Path:
+    """A recording's work folder: named by its content (and the cut of a talk taken from it), so that a re-run of the
+    same recording finds it."""
+    name = source_sha256[:16] if cut is None else f"{source_sha256[:16]}-{stage_key(cut)[:8]}"
+    return work_path / "runs" / name
 
 
 def file_digest(path: Path) -> str:
@@ -105,6 +130,12 @@ def whisper_temperatures(settings: Settings) -> tuple[float, ...]:
     return transcribe.TEMPERATURES if settings.whisper_temperature_fallback else (0.0,)
 
 
+def shares_beside_transcode(settings: Settings) -> ThreadShares:
+    """Each side's threads while the transcode and Whisper run side by side: the settings' counts, else the measured
+    split of this process's cores (config/threads.py)."""
+    return thread_shares(pick_threads(0), settings.transcode_threads, settings.whisper_threads)
+
+
 # --- media ----------------------------------------------------------------------------------------------------
 
 
@@ -115,23 +146,63 @@ def probe_recording(source: Path) -> Probe:
 
 @task(name="transcode-video", cache_policy=NO_CACHE)
 def transcode_video(
-    probe: Probe, run_dir: Path, show_progress: bool, title: str | None = None
-) -> tuple[VideoOutputs, Path | None]:
+    probe: Probe,
+    run_dir: Path,
+    show_progress: bool,
+    title: str | None = None,
+    level: bool = False,
+    threads: int | None = None,
+) -> tuple[VideoOutputs, media_audio.ListeningAudio | None]:
     """The HLS ladder, download MP4, poster and thumbnails in one decode; then the podcast audio (if any sound).
-    An audio-only recording gets a title card (so the title is part of the stage's key)."""
+    Levelled when asked: the sound is measured first, and the video's audio track levelled as the podcast is. An
+    audio-only recording gets a title card (so the title is part of the stage's key)."""
 
-    def make() -> tuple[VideoOutputs, Path | None]:
+    def make() -> tuple[VideoOutputs, media_audio.ListeningAudio | None]:
         progress = StageProgress("transcode", show_progress)
-        video = make_video(probe, run_dir, progress, title=title_card)
-        audio = media_audio.make_podcast_audio(probe, run_dir / "audio.m4a") if probe.main_audio is not None else None
-        return video, audio
+        sound = probe.main_audio is not None
+        plan = media_audio.plan_listening(probe, level) if sound else media_audio.ListeningPlan()
+        video = make_video(probe, run_dir, progress, title=title_card, audio_filter=plan.video_filter, threads=threads)
+        listening = media_audio.make_listening_audio(probe, run_dir, level, plan) if sound else None
+        return video, listening
 
     title_card = card_title(title, probe.video is not None)
-    key = media_key(probe.source.sha256, title_card)
-    result_type = tuple[VideoOutputs, Path | None]
+    key = media_key(probe.source.sha256, title_card, level, probe.cut)
+    result_type = tuple[VideoOutputs, media_audio.ListeningAudio | None]
     outputs, reused = run_once(StageCache(run_dir / "stages"), "transcode", key, result_type, make)
     report_reuse("transcode", reused, show_progress)
     return outputs
+
+
+@task(name="make-chapters", cache_policy=NO_CACHE)
+def make_chapter_files(
+    probe: Probe,
+    frames: SlideFrames | None,
+    inputs: ChapterInputs,
+    transcript: Transcript | None,
+    language: str,
+    run_dir: Path,
+    show_progress: bool,
+) -> ChapterSet | None:
+    """Chapters (sidecar, the recording's own, else slide changes titled by OCR or speech), slide text, slides PDF.
+    OCR reads the talk's language (the one detected when asked to detect)."""
+
+    def warn(message: str) -> None:
+        get_run_logger().warning(message)
+        if show_progress:
+            print(f"confcast: warning: {message}", file=sys.stderr, flush=True)
+
+    spoken = transcript.language if transcript is not None else None
+    segments = transcript.segments if transcript is not None else ()
+    return make_chapters(probe, frames, inputs, segments, spoken if language == "auto" else language, run_dir, warn)
+
+
+@task(name="add-hls-chapters", cache_policy=NO_CACHE)
+def add_hls_chapters(
+    ladder: HlsLadder, chapters: ChapterSet, duration_s: float, transcript: Transcript | None, language: str
+) -> HlsLadder:
+    lang = transcript.language if transcript is not None and language == "auto" else language
+    lang = "und" if lang == "auto" else lang
+    return hls.add_chapters(ladder, [(c.start, c.title) for c in chapters.chapters], duration_s, lang)
 
 
 @task(name="add-hls-subtitles", cache_policy=NO_CACHE)
@@ -140,11 +211,13 @@ def add_hls_subtitles(ladder: HlsLadder, tracks: list[TranscriptFiles], duration
 
 
 @task(name="extract-speech", cache_policy=NO_CACHE)
-def extract_speech(probe: Probe, run_dir: Path) -> Path:
-    key = stage_key(probe.source.sha256, package_version("confcast"))
+def extract_speech(probe: Probe, run_dir: Path, level: bool = False) -> Path:
+    """Whisper's 16 kHz speech, levelled when asked (the gain applied kept beside it)."""
+    key = stage_key(probe.source.sha256, package_version("confcast"), *level_part(level), *cut_part(probe.cut))
     speech, _ = run_once(
         StageCache(run_dir / "stages"), "speech", key, Path,
-        lambda: media_audio.extract_speech(probe, run_dir / "speech.wav"),
+        # its own file when levelled: a remembered result of one setting never names the other's content
+        lambda: media_audio.extract_speech(probe, run_dir / ("speech-levelled.wav" if level else "speech.wav"), level),
     )
     return speech
 
@@ -154,9 +227,15 @@ def extract_speech(probe: Probe, run_dir: Path) -> Path:
 
 @task(name="transcribe-speech", cache_policy=NO_CACHE)
 def transcribe_speech(
-    speech: Path, language: str, settings: Settings, show_progress: bool, task: str = "transcribe"
+    speech: Path,
+    language: str,
+    settings: Settings,
+    show_progress: bool,
+    task: str = "transcribe",
+    prompt: str | None = None,
 ) -> Transcript:
-    """Whisper on the speech (task "translate": English from any language), one transcription per host."""
+    """Whisper on the speech (task "translate": English from any language), one transcription per host; `prompt`:
+    the talk's vocabulary (tasks/fingerprint.py whisper_prompt), part of the stage's key."""
     stage = "translate" if task == "translate" else "transcribe"
 
     def run_whisper() -> Transcript:
@@ -173,6 +252,7 @@ def transcribe_speech(
                 compute_type=settings.whisper_compute_type,
                 threads=settings.whisper_threads,
                 temperatures=whisper_temperatures(settings),
+                prompt=prompt,
                 on_progress=progress,
             )
             progress(1.0)
@@ -184,7 +264,8 @@ def transcribe_speech(
         settings.whisper_compute_type,
         settings.whisper_temperature_fallback,
     )
-    key = stage_key(file_digest(speech), language, task, whisper_settings, package_version("confcast"))
+    parts = (file_digest(speech), language, task, whisper_settings, package_version("confcast"))
+    key = stage_key(*parts, prompt) if prompt else stage_key(*parts)  # without a prompt: the key it always had
     return transcript_stage(stage, key, speech, run_whisper, show_progress)
 
 
@@ -240,14 +321,16 @@ class PublishedState:
 
 
 @task(name="check-published", cache_policy=NO_CACHE)
-def check_published(target: Target, slug: str, sha256: str, replace: bool, slug_given: bool) -> PublishedState:
+def check_published(
+    target: Target, slug: str, sha256: str, replace: bool, slug_given: bool, cut: Cut | None = None
+) -> PublishedState:
     """What is published under `slug`, refused right after probing, before anything is encoded, when it is another
     talk. A slug made from the title (none given) continues the talk already published from this recording: a title
     fixed after publication does not make a second talk."""
     storage = target.open()
     if not slug_given and not replace:
         here = read_manifest(storage, slug)
-        earlier = find_by_source(storage, sha256) if here is None or here.source.sha256 != sha256 else None
+        earlier = find_by_source(storage, sha256, cut) if here is None or here.source.sha256 != sha256 else None
         if earlier is not None:
             get_run_logger().info(
                 "This recording is published as %s: updating that talk rather than publishing a second one under "
@@ -309,7 +392,8 @@ def edit_published(target: Target, settings: Settings, meta: ConferenceMeta, sha
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed while this run probed: publish again
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
-        after = apply_meta(before, meta, fingerprint, settings_key(settings))
+        prompt_part = prompt_key(whisper_prompt(meta, settings))
+        after = apply_meta(before, meta, fingerprint, settings_key(settings), prompt_part)
         return write_edit(locked, site, before, after)
 
 
@@ -338,7 +422,9 @@ def publish_tracks(
             "versions": engine_versions(settings),
         })
         with_generator = before.model_copy(update={"generator": generator})
-        edited = apply_meta(with_generator, meta, fingerprint, settings_key(settings))
+        edited = apply_meta(
+            with_generator, meta, fingerprint, settings_key(settings), prompt_key(whisper_prompt(meta, settings))
+        )
         after = write_tracks(locked, site, before, edited, tracks, keep_reviewed)
         return locked.public_url(f"{conference_prefix(after.slug)}/{after.page}")
 
@@ -361,6 +447,7 @@ class ContentKeys:
     media: str
     transcript: str
     language_asked: str
+    prompt: str | None = None  # the prompt's key (tasks/fingerprint.py prompt_key): None when Whisper had none
 
 
 @task(name="publish-files", cache_policy=NO_CACHE)
@@ -386,6 +473,7 @@ def publish_files(
         transcript_key=keys.transcript if keys else None,
         language_asked=keys.language_asked if keys else None,
         settings_key=settings_key(settings),
+        prompt_key=keys.prompt if keys else None,
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
     extra = [(lang, tagged(auto_path(lang), media_file_tag(local)), local) for lang, local in kept.beside]

@@ -9,7 +9,7 @@ and compute type; the publishing run decides language, task and model.
 
 Handover layout under `handover_url` (s3://bucket/prefix, private, never inside the published site):
     <speech sha256>/speech.wav
-    <speech sha256>/transcript-<key>.json     key: language, task, model, confcast version
+    <speech sha256>/transcript-<key>.json     key: language, task, model, confcast version (and the prompt)
 Both sides look the transcript up first: a re-run after a finished remote transcription does not redo it. The
 publishing run removes `<speech sha256>/` once the conference is published (kept with `keep_work`, and on failure,
 for the retry).
@@ -103,9 +103,13 @@ def speech_key(speech_sha256: str) -> str:
     return f"{speech_sha256}/{SPEECH_NAME}"
 
 
-def transcript_key(speech_sha256: str, language: str, task: str, model: str, version: str) -> str:
-    """Content-addressed: the same speech, language, task, model and confcast version give the same key."""
-    return f"{speech_sha256}/transcript-{stage_key(speech_sha256, language, task, model, version)}.json"
+def transcript_key(
+    speech_sha256: str, language: str, task: str, model: str, version: str, prompt: str | None = None
+) -> str:
+    """Content-addressed: the same speech, language, task, model, confcast version and prompt give the same key."""
+    parts = (speech_sha256, language, task, model, version)
+    key = stage_key(*parts, prompt) if prompt else stage_key(*parts)
+    return f"{speech_sha256}/transcript-{key}.json"
 
 
 def split_object_uri(uri: str) -> tuple[StorageTarget, str]:
@@ -182,10 +186,11 @@ def transcribe_recording(
     task: str = "transcribe",
     model: str | None = None,
     settings: Settings | None = None,
+    prompt: str | None = None,
 ) -> str:
     """Transcribe the speech WAV at `speech_uri` (s3:// or file://) and write the Transcript JSON to `result_uri`;
     returns `result_uri`. Engine, device, compute type and threads are this worker's settings; `model` (default:
-    this worker's) is the publishing run's choice."""
+    this worker's) and `prompt` (the talk's vocabulary) are the publishing run's choice."""
     settings = settings or load_settings()
     if model:
         settings = settings.model_copy(update={"whisper_model": model})
@@ -198,7 +203,7 @@ def transcribe_recording(
     speech = work / SPEECH_NAME
     if not speech.is_file():
         fetch_object(speech_uri, speech, settings)
-    transcript = transcribe_speech(speech, language, settings, False, task)
+    transcript = transcribe_speech(speech, language, settings, False, task, prompt)
     write_transcript(result_uri, transcript, settings)
     logger.info("Transcript of %s (%s, %s) written to %s", speech_uri, transcript.language, task, result_uri)
     claim.release()
@@ -227,18 +232,24 @@ def handover_storage(settings: Settings) -> tuple[StorageTarget, Storage]:
 
 @task(name="transcribe-on-pool", cache_policy=NO_CACHE)
 def transcribe_on_pool(
-    speech: Path, language: str, settings: Settings, show_progress: bool, task: str = "transcribe"
+    speech: Path,
+    language: str,
+    settings: Settings,
+    show_progress: bool,
+    task: str = "transcribe",
+    prompt: str | None = None,
 ) -> Transcript:
     """Hand the speech over to the `transcription_deployment` and wait for its transcript (see the module)."""
     deployment = settings.transcription_deployment or TRANSCRIPTION_DEPLOYMENT
     stage = "translate" if task == "translate" else "transcribe"
     sha = file_sha256(speech)
-    key = stage_key(sha, language, task, settings.whisper_model, package_version("confcast"), "remote")
+    parts = (sha, language, task, settings.whisper_model, package_version("confcast"), "remote")
+    key = stage_key(*parts, prompt) if prompt else stage_key(*parts)
 
     def run_remotely() -> Transcript:
         location, storage = handover_storage(settings)
         result_uri = object_uri(location, transcript_key(sha, language, task, settings.whisper_model,
-                                                         package_version("confcast")))
+                                                         package_version("confcast"), prompt))
         found = read_transcript(result_uri, settings)
         if found is not None:
             get_run_logger().info("%s: transcript already handed back at %s", stage, result_uri)
@@ -250,6 +261,8 @@ def transcribe_on_pool(
             print(f"confcast: {stage} on {deployment}, waiting for a worker", file=sys.stderr, flush=True)
         parameters = {"speech_uri": speech_uri, "result_uri": result_uri, "language": language, "task": task,
                       "model": settings.whisper_model}
+        if prompt:  # older workers know no prompt parameter: sent only when there is one
+            parameters["prompt"] = prompt
         return wait_for_remote(deployment, parameters, result_uri, settings)
 
     return transcript_stage(stage, key, speech, run_remotely, show_progress)

@@ -15,8 +15,9 @@ from importlib import metadata as package_metadata
 
 from confcast.config.ladder import DEFAULT_LADDER
 from confcast.config.settings import Settings
-from confcast.tasks.models import ConferenceMeta
+from confcast.tasks.models import ConferenceMeta, Cut
 from confcast.tasks.stagecache import stage_key
+from confcast.tasks.transcription.vocabulary import talk_prompt
 
 
 def package_version(name: str) -> str:
@@ -38,6 +39,7 @@ def settings_key(settings: Settings) -> str:
                 "whisper_compute_type",
                 "whisper_temperature_fallback",
                 "translate",
+                "level_audio",
                 "site_title",
                 "site_language",
             }
@@ -45,14 +47,42 @@ def settings_key(settings: Settings) -> str:
     )
 
 
-def fingerprint_of(meta: ConferenceMeta, source_sha256: str, settings_part: str) -> str:
-    """The fingerprint from its parts: the recording, the metadata and the settings' key (`settings_key`)."""
-    return stage_key(source_sha256, meta, settings_part, DEFAULT_LADDER, package_version("confcast"))
+def whisper_prompt(meta: ConferenceMeta, settings: Settings) -> str | None:
+    """What Whisper is given as a prompt for this talk: its vocabulary, then the site's (docs/transcription.md says
+    why neither the title nor the speakers go in); None when there is none."""
+    return talk_prompt(meta.vocabulary, settings.vocabulary)
 
 
-def run_fingerprint(meta: ConferenceMeta, source_sha256: str, settings: Settings) -> str:
-    """Everything that decides what a publication holds; equal fingerprints mean an unchanged conference."""
-    return fingerprint_of(meta, source_sha256, settings_key(settings))
+def prompt_key(prompt: str | None) -> str | None:
+    """The prompt as a short key the manifest keeps (it tells that a vocabulary was used, not its words)."""
+    return stage_key("prompt", prompt) if prompt else None
+
+
+def fingerprint_of(
+    meta: ConferenceMeta, source_sha256: str, settings_part: str, prompt_part: str | None = None
+) -> str:
+    """The fingerprint from its parts: the recording, the metadata, the settings' key (`settings_key`) and the
+    prompt's (`prompt_key`). The vocabulary counts through the prompt's key, which the manifest keeps: an edit
+    from storage alone computes the same fingerprint as a publish. Without a prompt, the fingerprint is what it
+    was before vocabularies existed."""
+    # None fields (no cut, no event) left out: a talk published before they existed keeps its fingerprint
+    described = meta.model_dump(mode="json", exclude_none=True, exclude={"vocabulary"})
+    parts = (source_sha256, described, settings_part, DEFAULT_LADDER, package_version("confcast"))
+    return stage_key(*parts, prompt_part) if prompt_part else stage_key(*parts)
+
+
+def run_fingerprint(
+    meta: ConferenceMeta, source_sha256: str, settings: Settings, chapters: tuple[object, ...] = ()
+) -> str:
+    """Everything that decides what a publication holds; equal fingerprints mean an unchanged conference.
+    `chapters`: the sidecar's chapters and slides PDF (tasks/chapters/inputs.py, `key_parts`), when it has any."""
+    prompt_part = prompt_key(whisper_prompt(meta, settings))
+    return with_parts(fingerprint_of(meta, source_sha256, settings_key(settings), prompt_part), chapters)
+
+
+def with_parts(key: str, parts: tuple[object, ...]) -> str:
+    """`key` itself when there are no parts (keys made before chapters stay as they were), else a key of both."""
+    return stage_key(key, parts) if parts else key
 
 
 def card_title(title: str | None, has_video: bool) -> str | None:
@@ -60,15 +90,37 @@ def card_title(title: str | None, has_video: bool) -> str | None:
     return None if has_video else title
 
 
-def media_key(source_sha256: str, title_card: str | None) -> str:
-    """What shapes the published media: the recording, the ladder, confcast's version (its encoder settings) and the
-    title card of an audio-only recording (`card_title`). Also the transcode stage's cache key."""
-    return stage_key(source_sha256, DEFAULT_LADDER, package_version("confcast"), title_card)
+def cut_part(cut: Cut | None) -> tuple[object, ...]:
+    """The cut as a key part: nothing for a whole recording (its keys stay as they were before cuts existed)."""
+    return () if cut is None else (("cut", cut.start_s, cut.end_s),)
 
 
-def transcript_key(source_sha256: str, language: str, settings: Settings) -> str:
-    """What shapes the automatic transcript and its translation: the recording, the language asked (auto or a code)
-    and the Whisper settings that change its words. Not confcast's version: an upgrade keeps the transcript."""
+def level_part(level: bool) -> tuple[object, ...]:
+    """Levelling as a key part: nothing when off (keys stay as they were before levelling existed)."""
+    return ("levelled",) if level else ()
+
+
+def media_key(
+    source_sha256: str,
+    title_card: str | None,
+    level: bool,
+    cut: Cut | None = None,
+    chapters: tuple[object, ...] = (),
+) -> str:
+    """What shapes the published media: the recording, the ladder, confcast's version (its encoder settings), the
+    title card of an audio-only recording (`card_title`), levelling (`level_audio`) and the cut of a talk taken from
+    a longer recording; also the transcode stage's cache key (without `chapters`). With `chapters` (the sidecar's
+    chapters and slides PDF), the key of the published media and chapters together."""
+    parts = (source_sha256, DEFAULT_LADDER, package_version("confcast"), title_card)
+    return with_parts(stage_key(*parts, *level_part(level), *cut_part(cut)), chapters)
+
+
+def transcript_key(
+    source_sha256: str, language: str, settings: Settings, cut: Cut | None = None, prompt: str | None = None
+) -> str:
+    """What shapes the automatic transcript and its translation: the recording, the language asked (auto or a code),
+    the Whisper settings that change its words, levelling (what Whisper hears), the cut and the prompt
+    (`whisper_prompt`: a new vocabulary transcribes again). Not confcast's version: an upgrade keeps the transcript."""
     whisper = (
         settings.whisper_engine,
         settings.whisper_model,
@@ -76,4 +128,5 @@ def transcript_key(source_sha256: str, language: str, settings: Settings) -> str
         settings.whisper_temperature_fallback,
         settings.translate,
     )
-    return stage_key(source_sha256, language, whisper)
+    prompted = (prompt,) if prompt else ()
+    return stage_key(source_sha256, language, whisper, *level_part(settings.level_audio), *prompted, *cut_part(cut))

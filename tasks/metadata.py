@@ -12,6 +12,7 @@ import json
 import os
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,12 +21,14 @@ from anyascii import anyascii
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from confcast.tasks.errors import MetadataError
-from confcast.tasks.models import ConferenceMeta
+from confcast.tasks.models import ConferenceMeta, Cut, EventRef
 
 MAX_TITLE_CHARS = 300
 MAX_SPEAKER_CHARS = 200
 MAX_DESCRIPTION_CHARS = 5000
 MAX_SLUG_CHARS = 80
+MAX_VOCABULARY_TERMS = 50  # Whisper's prompt holds about 400 characters: more terms could never reach it
+MAX_TERM_CHARS = 60
 MAX_SIDECAR_BYTES = 64 * 1024
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,%d})$" % (MAX_SLUG_CHARS - 1))
 LANGUAGE_PATTERN = re.compile(r"^(auto|[a-z]{2,3})$")
@@ -109,6 +112,65 @@ def clean_text(value: str, *, field: str, max_chars: int) -> str:
     return cleaned
 
 
+TIME_PATTERN = re.compile(r"^(?:(?:(\d+):)?(\d{1,2}):)?(\d+(?:\.\d+)?)$")
+MAX_TALKS = 50
+
+
+def parse_time(value: str | float | int, *, field: str) -> float:
+    """A time in a recording, `1:02:03.5`, `2:03`, `62.5` or a number of seconds, as seconds."""
+    if isinstance(value, bool):
+        raise MetadataError(f"{field}: {value!r} is not a time; write seconds (62.5) or H:MM:SS.s (1:02:03.5)")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        found = TIME_PATTERN.fullmatch(str(value).strip())
+        if found is None:
+            raise MetadataError(f"{field}: {value!r} is not a time; write seconds (62.5) or H:MM:SS.s (1:02:03.5)")
+        hours, minutes, rest = found.groups()
+        if (hours is not None or minutes is not None) and float(rest) >= 60:
+            raise MetadataError(f"{field}: {value!r} has {rest} seconds; write at most 59.999 after a colon")
+        if hours is not None and int(minutes) >= 60:
+            raise MetadataError(f"{field}: {value!r} has {minutes} minutes; write at most 59 after the hours")
+        seconds = int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(rest)
+    if not seconds >= 0 or seconds == float("inf"):
+        raise MetadataError(f"{field}: {value!r} is not a time in the recording; give 0 or more seconds")
+    return round(seconds, 6)
+
+
+TimeValue = str | float | int
+
+
+class EventSpec(BaseModel):
+    """`event:` in a sidecar: the evening that several talks of one recording belong to."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    title: str
+    date: dt.date | None = None
+    place: str | None = None
+    description: str | None = None
+    slug: str | None = None
+
+
+class TalkSpec(BaseModel):
+    """One entry of `talks:` in a sidecar: a talk cut from the recording at `start`..`end` (end: the recording's)."""
+
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+    title: str
+    speakers: list[str] = Field(default_factory=list, max_length=50)
+    start: TimeValue
+    end: TimeValue | None = None
+    description: str | None = None
+    language: str | None = None
+    slug: str | None = None
+
+    @field_validator("speakers", mode="before")
+    @classmethod
+    def one_speaker_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class Sidecar(BaseModel):
     """The metadata file beside a recording (`talk.mp4.yaml`, `talk.yaml` or `.json`)."""
 
@@ -120,10 +182,17 @@ class Sidecar(BaseModel):
     description: str | None = None
     language: str | None = None
     slug: str | None = None
+    start: TimeValue | None = None  # one talk trimmed out of the recording
+    end: TimeValue | None = None
+    event: EventSpec | None = None  # an evening of several talks (tasks/event.py)
+    talks: list[TalkSpec] | None = Field(default=None, max_length=MAX_TALKS)
+    chapters: list[Any] = Field(default_factory=list)  # [{start, title}]: checked by tasks/chapters/inputs.py
+    slides: str | None = None  # the slides PDF, beside the sidecar (tasks/chapters/inputs.py)
+    vocabulary: list[str] = Field(default_factory=list, max_length=MAX_VOCABULARY_TERMS)
 
-    @field_validator("speakers", mode="before")
+    @field_validator("speakers", "vocabulary", mode="before")
     @classmethod
-    def one_speaker_as_list(cls, value: Any) -> Any:
+    def one_item_as_list(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
 
 
@@ -149,7 +218,7 @@ def load_sidecar(path: Path) -> Sidecar:
     except RecursionError:  # both parsers recurse once per level: `[[[[...]]]]` thousands deep exhausts the stack
         raise MetadataError(
             f"sidecar {path} is nested too deeply (lists or mappings inside each other, thousands of levels); "
-            "write a flat mapping of fields: title, date, speakers, description, language, slug"
+            "write a flat mapping of fields: title, date, speakers, description, language, slug, vocabulary"
         ) from None
     if data is None:
         data = {}
@@ -191,6 +260,24 @@ def slug_conflict(slug: str, published: PublishedTalk | None, source_sha256: str
     )
 
 
+def clean_vocabulary(terms: Iterable[str], *, where: str = "vocabulary") -> tuple[str, ...]:
+    """Vocabulary terms as Whisper's prompt gets them: text (no control characters), each at most MAX_TERM_CHARS,
+    at most MAX_VOCABULARY_TERMS of them, blanks dropped; anything else is a one-line MetadataError."""
+    kept = []
+    for term in terms:
+        if not isinstance(term, str):
+            raise MetadataError(f"{where}: {term!r} is not text; write each term as a string (a word or a name)")
+        cleaned = " ".join(clean_text(term, field=f"{where} term {term[:20]!r}", max_chars=MAX_TERM_CHARS).split())
+        if cleaned:
+            kept.append(cleaned)
+    if len(kept) > MAX_VOCABULARY_TERMS:
+        raise MetadataError(
+            f"{where} holds {len(kept)} terms; give at most {MAX_VOCABULARY_TERMS} (Whisper's prompt holds about "
+            "400 characters): keep the proper nouns it gets wrong"
+        )
+    return tuple(kept)
+
+
 def parse_date(value: str | dt.date | None) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
         return value
@@ -209,10 +296,16 @@ def build_meta(
     description: str | None = None,
     language: str | None = None,
     slug: str | None = None,
+    vocabulary: list[str] | None = None,
     default_language: str = "auto",
     today: dt.date | None = None,
+    start: TimeValue | None = None,
+    end: TimeValue | None = None,
+    event: EventRef | None = None,
 ) -> ConferenceMeta:
-    """Options override the sidecar file, which overrides defaults (title from the file name, today's date)."""
+    """Options override the sidecar file, which overrides defaults (title from the file name, today's date).
+    `start`/`end` trim the talk out of the recording (the end checked against the recording once probed);
+    `event`: the event an event's talk belongs to (tasks/event.py)."""
     try:
         str(source).encode("utf-8")
     except UnicodeEncodeError:
@@ -223,6 +316,11 @@ def build_meta(
         ) from None
     sidecar_path = find_sidecar(source)
     sidecar = load_sidecar(sidecar_path) if sidecar_path else Sidecar()
+    if sidecar.talks is not None and event is None:  # never the whole evening published as one talk by mistake
+        raise MetadataError(
+            f"sidecar {sidecar_path} describes an event's talks: publish it with `confcast publish {source.name}` "
+            "(the inbox and --via-server publish one talk only)"
+        )
 
     chosen_title = title if title is not None else sidecar.title
     if chosen_title is None:
@@ -246,6 +344,7 @@ def build_meta(
     if not LANGUAGE_PATTERN.fullmatch(chosen_language):
         raise MetadataError(f"invalid language {chosen_language!r}: use auto or a code such as fr or en")
 
+    chosen_vocabulary = clean_vocabulary(vocabulary if vocabulary else sidecar.vocabulary)
     given_slug = slug if slug is not None else sidecar.slug
     chosen_slug = validate_slug(given_slug) if given_slug is not None else slugify(chosen_title, chosen_date)
     return ConferenceMeta(
@@ -255,4 +354,37 @@ def build_meta(
         speakers=chosen_speakers,
         description=chosen_description,
         language=chosen_language,
+        cut=make_cut(start if start is not None else sidecar.start, end if end is not None else sidecar.end),
+        event=event,
+        vocabulary=chosen_vocabulary,
     )
+
+
+MIN_TALK_S = 1.0  # a talk shorter than this is empty
+
+
+def make_cut(start: TimeValue | None, end: TimeValue | None, where: str = "") -> Cut | None:
+    """The cut of `--start`/`--end` (or a talk's `start`/`end`): None when neither is given; an end before the
+    start, or a talk shorter than MIN_TALK_S, is refused (the end is checked against the recording once probed)."""
+    if start is None and end is None:
+        return None
+    start_s = parse_time(start, field=f"{where}start") if start is not None else 0.0
+    end_s = parse_time(end, field=f"{where}end") if end is not None else None
+    if end_s is not None and end_s <= start_s:
+        raise MetadataError(
+            f"{where}end {clock_text(end_s)} is not after {where}start {clock_text(start_s)}; "
+            "give an end later than the start"
+        )
+    if end_s is not None and end_s - start_s < MIN_TALK_S:
+        raise MetadataError(
+            f"{where}start {clock_text(start_s)} to end {clock_text(end_s)} is an empty talk "
+            f"(under {MIN_TALK_S:g} s); check the times"
+        )
+    return Cut(start_s=start_s, end_s=end_s)
+
+
+def clock_text(seconds: float) -> str:
+    """`1:02:03.500` (hours always shown): how errors name a time."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{int(hours)}:{int(minutes):02d}:{secs:06.3f}"

@@ -15,6 +15,30 @@ class Frozen(BaseModel):
 # --- what a person says about the talk -------------------------------------------------------------
 
 
+class Cut(Frozen):
+    """The part of a recording that is one talk: from `start_s` to `end_s`, seconds of the recording (`end_s` None:
+    to the end of the recording, until the probe says where that is: `tasks.media.cut.cut_probe`)."""
+
+    start_s: float = Field(ge=0)
+    end_s: float | None = None
+
+    @property
+    def duration_s(self) -> float:
+        if self.end_s is None:
+            raise ValueError("the cut's end is not known before the recording is probed")
+        return self.end_s - self.start_s
+
+
+class EventRef(Frozen):
+    """The event (an evening of several talks) a talk belongs to, as its sidecar describes it."""
+
+    slug: str
+    title: str
+    date: dt.date
+    place: str = ""
+    description: str = ""
+
+
 class ConferenceMeta(Frozen):
     """Metadata typed by an operator (options or sidecar file), already validated."""
 
@@ -24,6 +48,19 @@ class ConferenceMeta(Frozen):
     speakers: tuple[str, ...] = ()
     description: str = ""
     language: str = "auto"  # "auto" (detect) or an ISO 639-1 code such as "fr"
+    cut: Cut | None = None  # a talk cut from a longer recording (--start/--end, or one of an event's talks)
+    event: EventRef | None = None  # the event it belongs to
+    # Words the talk is likely to use (proper nouns: labs, places, people), given to Whisper as a prompt; never
+    # published, and left out of the run's fingerprint (the prompt's own key stands for it: tasks/fingerprint.py).
+    vocabulary: tuple[str, ...] = ()
+
+
+class ChapterMark(Frozen):
+    """A chapter as a person or the recording gives it: where it starts and its title."""
+
+    start: float  # seconds from the start of the recording
+    title: str
+
 
 
 # --- what ffprobe says about the recording ---------------------------------------------------------
@@ -75,6 +112,8 @@ class Probe(Frozen):
     format_name: str
     video: VideoStream | None
     audio: tuple[AudioStream, ...]
+    cut: Cut | None = None  # only this part of the recording is read (duration_s is then the cut's length)
+    chapters: tuple[ChapterMark, ...] = ()  # the recording's own chapters (ffprobe's), titled
 
     @property
     def main_audio(self) -> AudioStream | None:
@@ -125,11 +164,13 @@ class HlsLadder(Frozen):
     master: str = "master.m3u8"
     variants: tuple[HlsVariant, ...]
     subtitles: tuple[HlsSubtitles, ...] = ()
+    chapters: str | None = None  # chapters JSON the master names (EXT-X-SESSION-DATA com.apple.hls.chapters)
 
     @property
     def files(self) -> tuple[str, ...]:
         """Every file, relative to root: segments before playlists, the master last (safe upload order)."""
         segments = [f for v in self.variants for f in v.files] + [s.vtt for s in self.subtitles]
+        segments += [self.chapters] if self.chapters else []
         playlists = [v.playlist for v in self.variants] + [s.playlist for s in self.subtitles]
         return (*segments, *playlists, self.master)
 
@@ -143,6 +184,14 @@ class Thumbnails(Frozen):
     count: int
 
 
+class QuietPassage(Frozen):
+    """Speech the leveller raised by more than ~20 dB (a question from the room): worth an operator's check."""
+
+    start: float  # seconds
+    end: float
+    gain_db: int
+
+
 class Media(Frozen):
     """Web media made from the recording, as local files in the run's work folder."""
 
@@ -154,6 +203,9 @@ class Media(Frozen):
     thumb: Path | None = None  # small poster for the catalog
     thumbnails: Thumbnails | None = None  # None for audio-only recordings (a still card has nothing to seek)
     audio_track: AudioStream | None = None  # the source track published and transcribed
+    audio_original: Path | None = None  # the mix as recorded (AAC, not levelled nor normalised), when levelled
+    levelling: str | None = None  # what levelled the speech and the audio heard (tasks.media.levelling); None: off
+    quiet_passages: tuple[QuietPassage, ...] = ()  # speech levelled by more than ~20 dB
 
 
 # --- what Whisper heard -----------------------------------------------------------------------------
@@ -199,6 +251,51 @@ class TranscriptFiles(Frozen):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
+# --- chapters and slides (tasks/chapters) -----------------------------------------------------------
+
+
+class SlideFrames(Frozen):
+    """What the ladder's decode kept for slide-change detection: a small grey copy of the picture (raw bytes,
+    `width` x `height`, `rate` frames a second) and one larger frame a second (JPEG files, frame k at k seconds)."""
+
+    grey: Path
+    width: int
+    height: int
+    rate: float
+    frames: tuple[Path, ...]
+
+
+class Chapter(Frozen):
+    start: float
+    title: str
+    image: Path | None = None  # the slide's frame (detected chapters only)
+
+
+class SlideText(Frozen):
+    """Text shown in the talk: a detected slide (its start) or a page of the slides PDF (the start of the slide
+    frame it matches, else None)."""
+
+    start: float | None
+    text: str
+    page: int | None = None  # the PDF page number (1-based) for a page of the slides PDF
+
+
+class ChapterSet(Frozen):
+    """Chapters and slide text of a conference, and the files that publish them (local, in the run's folder)."""
+
+    source: str  # "sidecar", "recording" (the source's own chapters) or "slides" (detected)
+    chapters: tuple[Chapter, ...]
+    slides: tuple[SlideText, ...] = ()
+    vtt: Path | None = None  # WebVTT chapters track (None when there are no chapters)
+    json_: Path | None = Field(None, alias="json")  # Podcasting 2.0 chapters JSON
+    slides_json: Path | None = None  # {"slides": [{"start", "text"}]}
+    pdf: Path | None = None  # the slides PDF, published for download
+    pdf_pages: int = 0
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+
 # --- the run as a whole -----------------------------------------------------------------------------
 
 
@@ -211,4 +308,5 @@ class Conference(Frozen):
     transcript: Transcript | None = None
     transcript_files: TranscriptFiles | None = None
     translations: tuple[TranscriptFiles, ...] = ()  # machine-translated caption tracks (Whisper's translate task)
+    chapters: ChapterSet | None = None  # chapters, slide text and the slides PDF (tasks/chapters)
     page_url: str | None = None

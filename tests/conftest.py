@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-# Session fixtures kept in their own modules: one Prefect server, generated media.
-pytest_plugins = ["prefect_server", "samples"]
+# Fixtures kept in their own modules: one Prefect server, generated media, a browser per module.
+pytest_plugins = ["prefect_server", "samples", "chromium"]
 
 # --- session environment (set before anything imports Prefect) -------------------------------------
 
@@ -23,6 +23,8 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # again five times over (and writes worse text): one pass is 4 to 7 times faster. Transcription quality is tested
 # on the engines directly (test_transcribe.py), with the production defaults.
 os.environ.setdefault("CONFCAST_WHISPER_TEMPERATURE_FALLBACK", "false")
+
+from aws_env import point_aws_at  # noqa: E402
 
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, start_local_s3, stop_local_s3, weed_binary  # noqa: E402
 
@@ -46,15 +48,8 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS3Serve
 @pytest.fixture
 def s3_env(s3_server: LocalS3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalS3Server:
     """The standard AWS variables point boto3 at the session's server, isolated from ~/.aws and instance metadata."""
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    point_aws_at(monkeypatch, s3_server, tmp_path)
     monkeypatch.setenv("AWS_ENDPOINT_URL", s3_server.endpoint_url)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     return s3_server
 
 

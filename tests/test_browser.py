@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import subprocess
+import unicodedata
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -16,10 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from aws_env import point_aws_at
+from playwright.sync_api import Browser, Page
+from samples import SHORT_TEXT_FR
 
 from confcast.config.settings import Settings
 from confcast.flows.publish import publish_conference
+from confcast.tasks.demo.sample import SampleConference, make_sample_conference
 from confcast.tasks.models import (
     AudioStream,
     Conference,
@@ -34,15 +38,11 @@ from confcast.tasks.models import (
 )
 from confcast.tasks.site.layout import Generator, build_manifest
 from confcast.tasks.site.publish import publish_conference_files
-from confcast.tasks.site.search import normalize
 from confcast.tasks.storage.factory import open_storage
-from confcast.tasks.transcription.captions import write_transcript_files
+from confcast.tasks.transcription.captions import Cue, parse_vtt, write_transcript_files
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 HOSTILE_TITLE = 'Matériel libre <script>window.__pwned = 1; alert("x")</script> "guillemets" & \'apostrophes\''
 SLUG = "2026-04-04-materiel-libre"
@@ -58,28 +58,33 @@ class Site:
     segments: list[dict]  # from the published transcript JSON
 
 
+def normalize(text: str) -> str:
+    """Lower case, accents dropped: how people type a query."""
+    return "".join(c for c in unicodedata.normalize("NFD", text.lower()) if not unicodedata.combining(c))
+
+
 def get(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=30) as response:
         return response.read()
 
 
 @pytest.fixture(scope="module")
-def site(prefect_server, s3_server, short_sample, tmp_path_factory) -> Iterator[Site]:
-    """The short sample published once, with a hostile title, by the real flow to a fresh bucket."""
+def ladder_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleConference:
+    """The short sample's speech over a 854x480 picture: its HLS ladder has two rungs (480p, 360p)."""
+    return make_sample_conference(tmp_path_factory.mktemp("ladder-sample"), text=SHORT_TEXT_FR,
+                                  title="Matériel libre", width=854, height=480)
+
+
+@pytest.fixture(scope="module")
+def site(prefect_server, s3_server, ladder_sample, tmp_path_factory) -> Iterator[Site]:
+    """The short sample (480p, two rungs) published once, with a hostile title, by the real flow to a fresh bucket."""
     work = tmp_path_factory.mktemp("browser-work")
     bucket = f"confcast-browser-{uuid.uuid4().hex[:12]}"
     with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", s3_server.access_key)
-        env.setenv("AWS_SECRET_ACCESS_KEY", s3_server.secret_key)
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_CONFIG_FILE", str(work / "no-aws-config"))
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(work / "no-aws-credentials"))
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        point_aws_at(env, s3_server, work)
         settings = Settings(storage_url=f"s3://{bucket}/site", s3_endpoint_url=s3_server.endpoint_url,
                             work_dir=work, site_title="Conférences OpenLab")
-        page = publish_conference(source=str(short_sample.path), title=HOSTILE_TITLE, date="2026-04-04",
+        page = publish_conference(source=str(ladder_sample.path), title=HOSTILE_TITLE, date="2026-04-04",
                                   speakers=["Alice Martin", "Bob Durand"],
                                   description="Un atelier sur le matériel libre.",
                                   language="fr", slug=SLUG, settings=settings)
@@ -94,10 +99,10 @@ LONG_SLUG = "2026-01-15-long-atelier"
 
 
 def long_talk_segments() -> tuple[Segment, ...]:
-    """250 passages (three search chunks of 100) with two rare words placed in chunks 0, 1 and 2."""
+    """250 passages, with a few words placed at known moments."""
     texts = [f"Passage numéro {i} sur la fabrication." for i in range(250)]
-    texts[10] = "Le zéphyr souffle sur l'atelier."
-    texts[180] = "Un Zéphyr glacial et un cormoran."
+    texts[10] = "Je ferme la porte de l'atelier."
+    texts[180] = "Une présentation glaciale et un cormoran."
     texts[230] = "Le cormoran plonge."
     return tuple(Segment(start=10.0 * i, end=10.0 * i + 9, text=f" {text}") for i, text in enumerate(texts))
 
@@ -134,16 +139,6 @@ def long_talk(site: Site, s3_server, short_sample, tmp_path_factory) -> str:
                                         site_language="fr")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).is_file(), "Debian's chromium is missing: run scripts/install.sh"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
@@ -168,14 +163,15 @@ def screenshot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
 
-def spoken_word(site: Site) -> tuple[str, dict]:
-    """A long word Whisper heard in the sample, and the first segment that holds it."""
-    for segment in site.segments:
-        for word in sorted(segment["text"].replace("'", " ").split(), key=len, reverse=True):
+def spoken_word(site: Site) -> tuple[str, Cue]:
+    """A long word Whisper heard in the sample, and the first caption cue that holds it (what the search shows)."""
+    cues = parse_vtt(get(site.page.rsplit("/", 1)[0] + "/" + site.manifest["captions"][0]["path"]).decode("utf-8"))
+    for cue in cues:
+        for word in sorted(" ".join(cue.lines).replace("'", " ").split(), key=len, reverse=True):
             word = word.strip(".,;:!?")
             if len(word) >= 7:
-                return word, segment
-    raise AssertionError(f"no long word in the transcript: {site.segments}")
+                return word, cue
+    raise AssertionError(f"no long word in the captions: {cues}")
 
 
 def current_time(page: Page) -> float:
@@ -191,72 +187,78 @@ def test_catalog_lists_the_sample_and_search_opens_the_moment(site: Site, page: 
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=poster.element_handle())
     screenshot(page, "catalog.png")
 
-    word, segment = spoken_word(site)
+    word, cue = spoken_word(site)
     # Typed without accents and in capitals, as people do: matching ignores both.
     query = normalize(word).upper()
     page.fill("#search-input", query)
     page.press("#search-input", "Enter")
-    hit = page.locator("#search-results ol a").first
-    hit.wait_for()
+    page.locator("#search-results ol a").first.wait_for()
     assert page.locator("#search-results h3 a").first.text_content() == HOSTILE_TITLE
     marks = [normalize(m) for m in page.locator("#search-results mark").all_text_contents()]
     assert normalize(word) in marks
-    assert segment["text"].strip()[:20] in hit.text_content().replace("\u2026 ", "")
-    assert "passage" in page.locator("#search-status").text_content()
+    assert "conférence" in page.locator("#search-status").text_content()
     screenshot(page, "catalog-search.png")
 
-    href = hit.get_attribute("href")
-    assert href.startswith(f"conferences/{SLUG}/index.html#t=")
+    hit = page.locator(f'#search-results ol a[href$="/conferences/{SLUG}/index.html#t={fragment(cue.start)}"]')
+    assert word in hit.text_content()
     hit.click()
     page.wait_for_url(f"**/conferences/{SLUG}/index.html#t=*")
-    start = int(segment["start"])
+    start = int(cue.start)
     page.wait_for_function(f"document.getElementById('player').currentTime >= {start} - 0.01")
     assert start - 0.01 <= current_time(page) < start + 2
 
 
+def fragment(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{rest}s"
+
+
 def search_hits(page: Page, query: str) -> list[tuple[str, str]]:
-    """(talk title, passage link) of every result, once the status says the search is done."""
+    """(talk title, moment link or None) of every result, once the status says the search is done."""
     page.fill("#search-input", query)
     page.press("#search-input", "Enter")
     page.wait_for_function("""() => { const s = document.getElementById('search-status').textContent;
         return s && s.indexOf('Recherche') !== 0; }""")
-    hits = page.evaluate("""() => Array.from(document.querySelectorAll('#search-results ol a')).map(a =>
-        [a.closest('.talk-hits').querySelector('h3').textContent, a.getAttribute('href')])""")
+    hits = page.evaluate("""() => Array.from(document.querySelectorAll('#search-results > li')).flatMap(li => {
+        const title = li.querySelector('h3').textContent;
+        const moments = Array.from(li.querySelectorAll(':scope ol a')).map(a =>
+            a.getAttribute('href').split('/').slice(-3).join('/'));
+        return moments.length ? moments.map(m => [title, m]) : [[title, null]]; })""")
     return [tuple(hit) for hit in hits]
 
 
-def test_search_reads_only_the_chunks_where_all_words_occur(site: Site, long_talk: str, page: Page) -> None:
+def test_search_finds_word_forms_speakers_and_titles_and_filters(site: Site, long_talk: str, page: Page) -> None:
     fetched: list[str] = []
     page.on("request", lambda request: fetched.append(request.url))
     page.goto(site.root + "index.html")
     assert page.locator(".catalog h2 a").all_text_contents() == [HOSTILE_TITLE, "Un long atelier"]
     assert not [url for url in fetched if "/search" in url]  # the catalog loads no search data until asked
 
-    page_link = f"conferences/{LONG_SLUG}/index.html"
-    assert search_hits(page, "zephyr") == [("Un long atelier", f"{page_link}#t=1m40s"),
-                                            ("Un long atelier", f"{page_link}#t=30m00s")]
-    assert search_hits(page, "cormoran Zéphyr") == [("Un long atelier", f"{page_link}#t=30m00s")]
-    assert search_hits(page, "cormo") == [("Un long atelier", f"{page_link}#t=30m00s"),
-                                           ("Un long atelier", f"{page_link}#t=38m20s")]
-    chunks = sorted({url.rsplit("/", 1)[1] for url in fetched if f"/{LONG_SLUG}/search." in url})
-    assert chunks == ["0.json", "1.json", "2.json"]
-    # "cormoran zephyr" shares only chunk 1: the shards said so, and chunk 2 was read for "cormo" alone.
-    assert len([url for url in fetched if url.endswith("/search/index.json")]) == 1  # fetched once, then cached
+    link = f"conferences/{LONG_SLUG}/index.html"
+    # A plural finds the singular that was said, and a plural the feminine singular: Pagefind's French stemmer.
+    assert search_hits(page, "portes") == [("Un long atelier", f"{link}#t=1m40s")]
+    assert search_hits(page, "PRÉSENTATIONS") == [("Un long atelier", f"{link}#t=30m00s")]
+    assert search_hits(page, "presentations") == [("Un long atelier", f"{link}#t=30m00s")]  # accents do not matter
+    # A speaker's surname finds the talk; its hostile title is text in the results.
+    (hit,) = search_hits(page, "durand")
+    assert hit[0] == HOSTILE_TITLE and page.evaluate("window.__pwned") is None
+    assert page.locator("#search-results .meta").first.text_content().endswith("Alice Martin · Bob Durand")
+    # Filters: "atelier" is in both talks (a title, a description, spoken words); the speaker narrows it to one.
+    assert {title for title, _ in search_hits(page, "atelier")} == {HOSTILE_TITLE, "Un long atelier"}
+    page.select_option("#search-speaker", "Bob Durand")
+    page.wait_for_function("document.querySelectorAll('#search-results > li').length === 1")
+    assert page.locator("#search-results h3").all_text_contents() == [HOSTILE_TITLE]
+    assert page.locator("#search-year option").all_text_contents()[1:] == ["2026"]
+    assert page.locator("#search-lang option").all_text_contents()[1:] == ["Français"]
+    assert len([url for url in fetched if url.endswith("/search/bundles.json")]) == 1  # fetched once
+    assert not [url for url in fetched if "/search/" not in url and "pagefind" in url]  # all from the site
+    screenshot(page, "catalog-search-filters.png")
 
 
-def test_search_reports_no_match_and_short_queries(site: Site, page: Page) -> None:
+def test_search_reports_no_match(site: Site, page: Page) -> None:
     page.goto(site.root + "index.html?q=zzzqqq")
-    page.wait_for_function("document.getElementById('search-status').textContent.indexOf('Aucun') === 0")
+    page.wait_for_function("document.getElementById('search-status').textContent.indexOf('Aucune') === 0")
     assert page.locator("#search-results li").count() == 0
-    page.fill("#search-input", "a")
-    page.press("#search-input", "Enter")
-    page.wait_for_function("document.getElementById('search-status').textContent.indexOf('deux lettres') > 0")
-
-
-def test_search_folds_accents_like_the_index(site: Site, page: Page) -> None:
-    page.goto(site.root + "index.html")
-    sample = "Œuvre ÉCOLE naïve Straße ﬁn Ça déjà-vu Ångström l'été"
-    assert page.evaluate("text => window.confcastSearch.fold(text)", sample) == normalize(sample)
 
 
 def test_conference_page_plays_with_captions_and_a_transcript_that_follows(site: Site, page: Page) -> None:
@@ -326,6 +328,53 @@ def test_conference_page_plays_with_captions_and_a_transcript_that_follows(site:
     for link in page.locator(".downloads a").all():
         url = page.evaluate("a => a.href", link.element_handle())
         assert get(url), url
+
+
+def test_hls_js_plays_switches_rungs_and_keeps_captions_where_forced(site: Site, page: Page) -> None:
+    """The path of browsers without native HLS (Firefox), forced in Chromium with ?hls=js: hls.js from the site."""
+    assert site.manifest["video"]["hls"] and len(site.manifest["video"]["renditions"]) >= 2, "a ladder of 2 rungs"
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url))
+    page.goto(site.page + "?hls=js#t=4s")  # a deep link too
+    page.wait_for_function("window.confcastHls && window.confcastHls.levels.length >= 2")
+    scripts = [url for url in fetched if "hls.light.min." in url]
+    assert len(scripts) == 1 and scripts[0].startswith(site.root + "assets/"), scripts  # the site's own copy
+    assert b"Apache License" in get(site.root + "assets/hls.js-LICENSE.txt")
+    page.wait_for_function("document.getElementById('player').currentTime >= 3.99")  # the deep link, honoured
+    assert page.evaluate("document.getElementById('player').currentSrc").startswith("blob:")  # MSE, not the MP4
+    progressive = [m["path"] for m in site.manifest["video"]["mp4"]]
+    assert not [url for url in fetched if url.endswith(tuple(progressive))]  # the progressive MP4 is not fetched
+
+    # Captions still show, from the page's own track (hls.js's light build adds none of its own).
+    page.wait_for_function("""() => { const t = document.getElementById('player').textTracks;
+        return t.length >= 1 && t[0].mode === 'showing' && t[0].cues && t[0].cues.length > 0; }""")
+    assert page.evaluate("document.getElementById('player').textTracks.length") == len(
+        site.manifest["captions"]) + (1 if site.manifest["video"]["thumbnails"] else 0)
+
+    # It plays, the transcript follows, and it switches to another rung while playing.
+    page.evaluate("() => { const v = document.getElementById('player'); v.muted = true; v.currentTime = 0; "
+                  "return v.play(); }")
+    page.wait_for_function("document.getElementById('player').currentTime > 0.5")
+    page.wait_for_selector('#transcript-list button[aria-current="true"]')
+    first = page.evaluate("window.confcastHls.currentLevel")
+    other = 0 if first != 0 else 1
+    page.evaluate(f"window.confcastHls.currentLevel = {other}")
+    page.wait_for_function(f"window.confcastHls.currentLevel === {other}")
+    at = page.evaluate("document.getElementById('player').currentTime")
+    page.wait_for_function(f"document.getElementById('player').currentTime > {at} + 0.5")
+    heights = page.evaluate("window.confcastHls.levels.map(level => level.height)")
+    assert sorted(heights) == sorted(r["height"] for r in site.manifest["video"]["renditions"])
+    page.wait_for_function(f"document.getElementById('player').videoHeight === {heights[other]}")  # the picture too
+    # Seek thumbnails are there as before.
+    page.wait_for_function("""() => { const t = document.querySelector('track[kind="metadata"]');
+        return t && t.track.cues && t.track.cues.length > 0; }""")
+
+
+def test_without_the_query_chromium_plays_hls_natively(site: Site, page: Page) -> None:
+    page.goto(site.page)
+    page.wait_for_function("document.getElementById('player').readyState >= 1")
+    assert page.evaluate("window.confcastHls") is None
+    assert page.evaluate("document.getElementById('player').currentSrc").endswith(".m3u8")
 
 
 def test_moment_links_start_there_and_the_page_reads_on_a_phone(site: Site, browser: Browser) -> None:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from search_checks import indexed, indexed_text
 
 from confcast.config.settings import Settings
 from confcast.flows.publish import publish_conference
@@ -238,8 +239,7 @@ def test_reviewed_captions_replace_the_automatic_ones(prefect_server, short_samp
     assert len(caption_files) == 2, "the captions track and its HLS copy, no automatic copy left"
     assert all("texte relu" in p.read_text(encoding="utf-8") for p in caption_files)
     assert f'src="{after["video"]["hls"]}"' in page
-    search = "".join(p.read_text(encoding="utf-8") for p in site.rglob("*.json") if "search" in str(p))
-    assert "texte relu" in search
+    assert "texte relu" in " ".join(indexed_text(FileStorage(site)).values())
 
     # A human German track: a new track (subtitles, reviewed), on the page, in the HLS master and in the feed.
     storage, german = FileStorage(site), tmp_path / "de.vtt"
@@ -269,10 +269,8 @@ def test_reviewed_captions_replace_the_automatic_ones(prefect_server, short_samp
     assert "freie Hardware" in (de_playlist.parent / segment).read_text(encoding="utf-8")
     feed = (site / "feed.xml").read_text(encoding="utf-8")
     assert f'{de_path}" type="text/vtt" language="de"' in feed
-    # ... and searchable: its passages in chunks of their own language, its words in the site's shards.
-    chunks = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("search.*/*.json")]
-    assert {c["lang"] for c in chunks} == {"fr", "de"}
-    assert any(c["lang"] == "de" and any("freie Hardware" in text for _, text in c["p"]) for c in chunks)
-    assert any(c["lang"] == "fr" and any("texte relu" in text for _, text in c["p"]) for c in chunks)
-    shards = [json.loads(p.read_text(encoding="utf-8")) for p in (site / "search").glob("ha.*.json")]
-    assert any("hardware" in shard for shard in shards)
+    # ... and searchable, in a Pagefind bundle of its own language beside the French one.
+    by_lang = indexed(FileStorage(site))[folder.name]
+    assert set(by_lang) == {"fr", "de"}
+    assert "freie Hardware" in " ".join(f["content"] for f in by_lang["de"])
+    assert "texte relu" in " ".join(f["content"] for f in by_lang["fr"])

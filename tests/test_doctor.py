@@ -183,10 +183,13 @@ def test_doctor_on_a_cpu_host(work_dir: Path, tmp_path: Path, monkeypatch: pytes
     )
     assert topics["configured"] == "ok   configured: faster-whisper on auto (here: cpu): works"
     assert topics["ffmpeg"].startswith("ok   ffmpeg: ") and topics["ffprobe"].startswith("ok   ffprobe: ")
+    assert topics["slides"] == "ok   slides: tesseract (eng, fra) and pdftotext"  # chapter titles from slides
     assert "packaged 'base' found" in topics["Whisper weights"]
     assert topics["storage"] == "ok   storage: s3://openlab/site at https://s3.example.org"
     assert topics["work folder"].startswith(f"ok   work folder: {work_dir}: ")
     assert topics["work folder"].endswith(" GB free")
+    assert topics["Pagefind"].startswith("ok   Pagefind: indexer at ") and topics["Pagefind"].endswith("/pagefind")
+    assert topics["hls.js"] == "ok   hls.js: 1.7.4, published with the site for browsers without HLS"
     for secret in ("AKIAKEY", "s3cret", "t0ken", "pa55"):
         assert secret not in result.output
 
@@ -254,6 +257,8 @@ def test_install_without_gpu_is_unchanged(tmp_path: Path) -> None:
     assert f"{PIP} torch==2.13.0" in steps
     assert not any("nvidia" in step or "+cpu" in step for step in steps)
     assert steps[-1].endswith("install -e .[test]")
+    # hls.js from the npm registry with npm, pinned and checked against its sha512, before the project
+    assert any(step.startswith("npm pack hls.js@1.7.4 (checked against sha512-") for step in steps)
 
 
 def test_install_refuses_an_unknown_option(tmp_path: Path) -> None:

@@ -46,6 +46,8 @@ ADAPTERS = {
     "ctranslate2": {"confcast.tasks.transcription.faster_whisper_engine"},
     "whisper": {"confcast.tasks.transcription.openai_whisper_engine"},
     "torch": {"confcast.tasks.transcription.openai_whisper_engine", "confcast.tasks.transcription.convert"},
+    "pagefind": {"confcast.tasks.site.pagefind_index"},
+    "playwright": {"confcast.tasks.bench.search"},  # bench search measures a first search in Chromium
     "fastapi": {"confcast.flows.review"},  # the local review editor's server
     "uvicorn": {"confcast.flows.review"},
     "starlette": set(),  # reached through fastapi only

@@ -247,7 +247,7 @@ def test_ladder_args() -> None:
     ]
     pairs = set(pairwise(args))
     assert {
-        ("-c:v", "libx264"), ("-preset", "veryfast"), ("-profile:v", "high"), ("-g", "50"), ("-keyint_min", "50"),
+        ("-c:v", "libx264"), ("-preset", "superfast"), ("-profile:v", "high"), ("-g", "50"), ("-keyint_min", "50"),
         ("-sc_threshold", "0"), ("-hls_segment_type", "fmp4"), ("-hls_time", "4"), ("-hls_playlist_type", "vod"),
         ("-c:a", "aac"), ("-b:a", "128000"), ("-progress", "pipe:1"), ("-b:v:0", "3110000"), ("-b:v:3", "576000"),
         ("-maxrate:v:1", str(int(1728000 * 1.5))),
@@ -399,6 +399,6 @@ def test_bench_table_compares_side_by_side() -> None:
         bench_media.Row("one process per rendition", 4, 150.0, 240.0, 10_000_000),
     ]
     text = bench_media.table(rows, probe)
-    assert "1920x1080 25 fps H.264 at 17 Mb/s, 120 s; ladder 1080p/720p/480p/360p, x264 veryfast" in text
+    assert "1920x1080 25 fps H.264 at 17 Mb/s, 120 s; ladder 1080p/720p/480p/360p, x264 superfast" in text
     assert "one process per rendition                              4    150.0        0.80x    240.0       10.0" in text
     assert text.endswith("1.50x faster (wall), 1.33x less CPU (target: 1.3x or more)")

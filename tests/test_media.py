@@ -20,10 +20,12 @@ from media_checks import X264_FAST, ffmpeg, integrated_loudness, streams_of, top
 from confcast.tasks.errors import ProbeError, TranscodeError
 from confcast.tasks.media import hls
 from confcast.tasks.media.audio import (
+    build_levelled_speech_args,
     build_loudness_args,
     build_podcast_args,
     build_speech_args,
     extract_speech,
+    make_listening_audio,
     make_podcast_audio,
     parse_loudnorm,
 )
@@ -400,7 +402,9 @@ def test_every_run_on_the_recording_is_forced_to_its_demuxer_and_to_files() -> N
     card = fake_probe(video=None)
     runs = {
         "speech": build_speech_args(probe, Path("/out/speech.wav")),
+        "levelled speech": build_levelled_speech_args(probe, Path("/out/speech.wav"), Path("/out/raw.wav")),
         "loudness": build_loudness_args(probe),
+        "levelled loudness": build_loudness_args(probe, "dynaudnorm"),
         "podcast": build_podcast_args(probe, Path("/out/audio.m4a"), None),
         "ladder": hls.build_ladder_args(plan_ladder_job(probe), Path("/work")),
         "card ladder": hls.build_ladder_args(plan_ladder_job(card), Path("/work")),
@@ -421,7 +425,9 @@ def test_a_recording_swapped_for_a_playlist_after_the_probe_reads_nothing_else(
     out = tmp_path / "out"
     runs = {
         "speech": lambda: extract_speech(probe, out / "speech.wav"),
+        "levelled speech": lambda: extract_speech(probe, out / "speech.wav", level=True),
         "podcast": lambda: make_podcast_audio(probe, out / "audio.m4a"),
+        "levelled audio": lambda: make_listening_audio(probe, out, level=True),
         "video": lambda: make_video(probe, out / "video"),
     }
     for name, make in runs.items():

@@ -120,3 +120,15 @@ def test_editable_install_imports_from_this_checkout() -> None:
     assert Path(first) == ROOT / "tasks" / "site" / "pages.py"
     assert second == "None None None"
     assert metadata.version("confcast")
+
+
+def test_the_cli_loads_without_the_test_extras() -> None:
+    """The README's main install has no test extras: no command may import them when the CLI loads."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    extras = [requirement.split("=")[0].split(">")[0].split("<")[0].split("[")[0].strip()
+              for requirement in config["project"]["optional-dependencies"]["test"]]
+    blocked = ", ".join(f"{name.replace('-', '_')!r}: None" for name in extras if name != "ruff")
+    code = (f"import sys; sys.modules.update({{{blocked}}}); "
+            "from confcast.flows.cli import app; from typer.main import get_command; get_command(app); print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

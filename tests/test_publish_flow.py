@@ -69,6 +69,10 @@ def test_flow_publishes_a_conference_to_a_folder(prefect_server, short_sample, t
     assert (folder / video["thumbnail"]).is_file()
     assert manifest["source"]["audio_track"] == {"index": 1, "channels": 1, "language": None, "of_tracks": 1}
     assert manifest["notices"] == []
+    # Levelled by default (issue 16): said in the manifest, the original mix beside, no quiet speech in this talk.
+    audio = manifest["audio"]
+    assert "dynaudnorm" in audio["levelling"] and audio["quiet_passages"] == []
+    assert (folder / audio["original"]).stat().st_size == audio["original_bytes"] > 0
 
     vtt = (folder / manifest["captions"][0]["path"]).read_text(encoding="utf-8")
     assert vtt.startswith("WEBVTT")

@@ -7,11 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from search_checks import indexed_text
 
 from confcast.config.settings import Settings
 from confcast.flows.publish import publish_conference
 from confcast.flows.site_admin import replace_captions_flow
 from confcast.tasks.media.hls import subtitle_uri
+from confcast.tasks.storage.folder import FileStorage
 
 pytestmark = pytest.mark.slow
 
@@ -62,8 +64,7 @@ def assert_reviewed_everywhere(site: Path, folder: Path) -> dict:
     assert "texte relu" in read(playlist.parent / segment)
     page = read(folder / "index.html")
     assert "texte relu" in page and "(sous-titres relus)" in page
-    search = "".join(read(p) for p in site.rglob("*.json") if "search" in str(p))
-    assert "texte relu" in search
+    assert "texte relu" in " ".join(indexed_text(FileStorage(site)).values())
     return manifest
 
 
@@ -92,6 +93,20 @@ def test_republish_reuses_published_media_and_keeps_reviewed_captions(
     assert "Matériel libre et ouvert" in read(folder / "index.html")
     assert "Matériel libre et ouvert" in read(site / "feed.xml")
     assert [p.name for p in (site / "conferences").iterdir()] == [SLUG]
+
+    # A vocabulary for Whisper's prompt: the transcript is made again onto the published media (the manifest says a
+    # prompt was used, not its words); the same vocabulary again is an unchanged re-run.
+    before = json.loads(read(folder / "manifest.json"))
+    publish_conference(source=source, title="Matériel libre et ouvert", date="2026-10-02", language="fr",
+                       vocabulary=["OpenLab"], settings=settings)
+    shutil.rmtree(work)
+    worded = json.loads(read(folder / "manifest.json"))
+    assert before["generator"]["prompt_key"] is None and worded["generator"]["prompt_key"]
+    assert worded["generator"]["transcript_key"] != before["generator"]["transcript_key"]
+    assert "OpenLab" not in json.dumps(worded) and media_of(folder) == media
+    publish_conference(source=source, title="Matériel libre et ouvert", date="2026-10-02", language="fr",
+                       vocabulary=["OpenLab"], settings=settings)
+    assert not (work / "runs").exists(), "unchanged: nothing ran"
 
     # Another Whisper setting, no reviewed track: Whisper runs again, its tracks go onto the published media.
     float32 = Settings(storage_url=site.as_uri(), work_dir=work, whisper_compute_type="float32")

@@ -33,23 +33,39 @@ def snapshot(site: Path) -> dict[str, int]:
     return {str(p.relative_to(site)): p.stat().st_mtime_ns for p in site.rglob("*") if p.is_file()}
 
 
-def kill_when(args: list[str], trigger, env: dict[str, str]) -> None:
-    """Start a publish, and kill its whole process group (like a crash) at the first stderr line that triggers."""
+def kill_when(args: list[str], trigger, env: dict[str, str], poll=None) -> None:
+    """Start a publish, and kill its whole process group (like a crash) at the first stderr line that triggers, or
+    as soon as `poll()` is true (checked every 50 ms)."""
     process = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
                                text=True, start_new_session=True, env=env)
     killed = threading.Event()
+    lock = threading.Lock()
+
+    def kill() -> None:
+        with lock:
+            if not killed.is_set():
+                os.killpg(process.pid, signal.SIGKILL)
+                killed.set()
 
     def watch() -> None:
         for line in process.stderr:
             if trigger(line):
-                os.killpg(process.pid, signal.SIGKILL)
-                killed.set()
+                kill()
                 return
 
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
+    def watch_files() -> None:
+        while poll is not None and process.poll() is None and not killed.is_set():
+            if poll():
+                kill()
+                return
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=watch, daemon=True), threading.Thread(target=watch_files, daemon=True)]
+    for thread in threads:
+        thread.start()
     process.wait(timeout=600)
-    thread.join(timeout=10)
+    for thread in threads:
+        thread.join(timeout=10)
     assert killed.is_set(), "the run ended before the kill point"
     time.sleep(0.5)
 
@@ -89,13 +105,17 @@ def test_a_killed_run_resumes_without_redoing_finished_stages(
     # about resuming, so the resumed run counts as another host's rather than wait for that.
     killed_env = {**os.environ, "CONFCAST_HOST_NAME": f"killed-{tmp_path.name}-{os.getpid()}"}
     resumed_env = {**os.environ, "CONFCAST_HOST_NAME": f"resumed-{tmp_path.name}-{os.getpid()}"}
-    if kill_point == "upload":
-        def trigger(line: str) -> bool:  # both heavy stages are done once the transcript is written
-            return "transcribe 100.0%" in line and "transcode" in finished_stages(work)
+    poll = None
+    if kill_point == "upload":  # as soon as both heavy stages are done, whichever ends last
+        def trigger(line: str) -> bool:
+            return False
+
+        def poll() -> bool:
+            return {"transcode", "transcribe"} <= finished_stages(work)
     else:
         def trigger(line: str) -> bool:
             return f"confcast: {kill_point} " in line and "%" in line and not line.rstrip().endswith(" 0.0%")
-    kill_when(args, trigger, killed_env)
+    kill_when(args, trigger, killed_env, poll)
     done_before = finished_stages(work)
     assert not (site / "conferences" / SLUG / "manifest.json").exists(), "killed before publishing the manifest"
 

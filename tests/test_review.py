@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from confcast.config.settings import Settings
 from confcast.flows.review import open_review
@@ -56,9 +56,6 @@ from confcast.tasks.storage.folder import FileStorage
 from confcast.tasks.transcription.captions import Cue, parse_vtt, transcript_json, write_transcript_files
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 SLUG = "2026-10-01-relecture"
 WAIT_MS = 30_000
@@ -275,16 +272,6 @@ def test_a_bad_save_is_refused_in_one_line_and_changes_nothing(editor: Editor) -
     assert request(f"{root}/save", data=b"{}", headers=json_headers)[0] == 403
     assert published_state(editor) == before
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).is_file(), "Debian's chromium is missing: run scripts/install.sh"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ import datetime as dt
 import html
 import html.parser
 import json
+import re
 from pathlib import Path
 
 import feedparser
@@ -23,10 +24,12 @@ from confcast.tasks.models import (
     TranscriptFiles,
     VideoStream,
 )
+from confcast.tasks.site.assets import hlsjs_key
 from confcast.tasks.site.layout import (
     CaptionTrack,
     Catalog,
     Generator,
+    SlidesInfo,
     build_manifest,
     catalog_entry,
     conference_files,
@@ -35,6 +38,7 @@ from confcast.tasks.site.layout import (
     remove_entry,
     upsert_entry,
 )
+from confcast.tasks.site.pagefind_index import PAGEFIND_JS, build_bundles
 from confcast.tasks.site.pages import (
     SiteInfo,
     clock,
@@ -45,18 +49,14 @@ from confcast.tasks.site.pages import (
     render_feed,
 )
 from confcast.tasks.site.search import (
-    IndexedConference,
-    Passage,
-    build_search,
-    chunks_of,
-    normalize,
-    parse_index,
-    passage_files,
-    passages_json,
-    passages_of,
-    shard_name,
-    terms_from_shards,
-    terms_of,
+    Moment,
+    bundles_json,
+    cue_moments,
+    index_language,
+    parse_slides,
+    search_tracks,
+    slides_path,
+    talk_documents,
 )
 from confcast.tasks.storage.base import cache_control_for
 
@@ -183,7 +183,7 @@ def test_conference_page_shows_hostile_metadata_as_text(tmp_path: Path) -> None:
     assert (f'<track kind="captions" src="captions/fr.{TAG}.vtt" srclang="fr" '
             'label="Français (sous-titres automatiques)" default>') in page
     assert f'<source src="video/720p.{TAG}.mp4" type="video/mp4">' in page
-    assert "application/vnd.apple.mpegurl" not in page  # no HLS in this manifest
+    assert '<source src="hls' not in page and 'data-hlsjs="' not in page  # no HLS in this manifest, no hls.js
     assert 'data-start="2.50"' in page
     assert '<time datetime="PT1M5S">1:05</time>' in page
     assert page.startswith("<!DOCTYPE html>\n<html lang=\"fr\">")
@@ -245,6 +245,9 @@ def test_page_plays_hls_first_and_lists_every_caption_track(tmp_path: Path) -> N
     page = render_conference_page(manifest, (), SiteInfo(title="Talks", language="en", base_url="http://x/"))
     hls = page.index('<source src="hls.0123456789ab/master.m3u8" type="application/vnd.apple.mpegurl">')
     assert hls < page.index('type="video/mp4"')
+    # hls.js, for browsers without native HLS: the site's own copy, named by its content, two folders up.
+    assert f'data-hlsjs="../../{hlsjs_key()}"' in page and re.fullmatch(
+        r"assets/hls\.light\.min\.[0-9a-f]{12}\.js", hlsjs_key())
     # The track in the spoken language (French) is the default one, whatever the order.
     assert (
         '<track kind="subtitles" src="captions/en.0123456789ab.vtt" srclang="en" label="English (reviewed captions)">'
@@ -276,73 +279,78 @@ def test_sizes_and_iso_durations() -> None:
 # --- search data (tasks/search.py) and cache rules (tasks/storage.py) -------------------------------------------
 
 
-def test_normalize_ignores_case_accents_and_ligatures() -> None:
-    assert normalize("Réseau ÉCOLE naïve Œuvre Straße Ça") == "reseau ecole naive oeuvre strasse ca"
-    assert terms_of("L'été, à Clermont-Ferrand : 42 œufs !") == {"ete", "clermont", "ferrand", "42", "oeufs"}
-    assert shard_name("microscope") == "mi" and shard_name("42") == "42" and shard_name("ωmega") == "_"
+def test_talk_documents_weigh_metadata_and_anchor_each_moment(tmp_path: Path) -> None:
+    manifest = manifest_of(make_conference(tmp_path))
+    moments = cue_moments([(0.004, "  Bonjour   à tous. "), (2.0, " "), (83.456, "Un microscope libre."),
+                           (601.0, "Dix minutes plus tard.")])
+    assert moments[:2] == (Moment(0.0, "Bonjour à tous."), Moment(83.46, "Un microscope libre."))
+    slides = (Moment(None, "Plan de l'exposé"), Moment(60.0, "Le microscope"))
+    talk, first, second = talk_documents(manifest, "fr-CA", moments, slides)
+    page = "conferences/2026-04-04-talk/index.html"
+    folder = "conferences/2026-04-04-talk"
+    assert [d.path for d in (talk, first, second)] == [page, f"{folder}/part-0.html", f"{folder}/part-1.html"]
+    assert {d.lang for d in (talk, first, second)} == {"fr"}
+    for document, ids in ((talk, ["t=60"]), (first, ["t=0", "t=83.46"]), (second, ["t=601"])):
+        parsed = TextCollector()
+        parsed.feed(document.html)
+        assert "script" not in parsed.tags  # every value is text
+        assert [value for name, value in parsed.attributes if name == "id"] == ids
+        assert ("data-pagefind-meta", "title") in parsed.attributes  # every part names its talk and its page
+        assert ("data-pagefind-meta", f"page:{page}") in parsed.attributes
+        assert ("data-pagefind-filter", "year:2026") in parsed.attributes
+        assert '<span data-pagefind-filter="speaker">Bob</span>' in document.html
+    parsed = TextCollector()
+    parsed.feed(talk.html)
+    assert HOSTILE in "".join(parsed.text)  # the title, a speaker and the description: text
+    # the talk's words weigh more than speech, and only the first document holds them where Pagefind indexes
+    assert '<p data-pagefind-weight="8">Bob</p>' in talk.html and '<p data-pagefind-weight="8">' not in first.html
+    assert '<h2 id="t=60" data-pagefind-weight="3">Le microscope</h2>' in talk.html
+    assert '<h2 id="t=83.46" data-pagefind-weight="1">Un microscope libre.</h2>' in first.html
+    assert index_language("pt_BR") == "pt" and index_language("x") == "unknown"
+    assert bundles_json(["fr", "en", "fr"]) == b'{"languages":{"en":"en/","fr":"fr/"}}'
 
 
-def test_search_index_round_trips_and_names_shards_by_content() -> None:
-    passages = passages_of((Segment(start=0.004, end=1, text="  Bonjour   à tous. "), Segment(start=2, end=3, text=" "),
-                            Segment(start=3.456, end=5, text="Un microscope libre.")))
-    assert passages == (Passage(0.0, "Bonjour à tous."), Passage(3.46, "Un microscope libre."))
-    data = passages_json(passages, "fr")
-    assert data == '{"schema":1,"lang":"fr","p":[[0.0,"Bonjour à tous."],[3.46,"Un microscope libre."]]}'.encode()
-    files = passage_files("talk", passages, "fr")
-    assert list(files.files.values()) == [data]
-    assert list(files.files) == [f"{files.folder}/0.json"]
-    assert (
-        files.folder.startswith("conferences/talk/search.")
-        and cache_control_for(f"{files.folder}/0.json").endswith("immutable")
-    )
-    assert files.terms == {"bonjour": 1, "tous": 1, "un": 1, "microscope": 1, "libre": 1}
-
-    def indexed(slug: str) -> IndexedConference:
-        return IndexedConference(slug=slug, title=slug, page=f"conferences/{slug}/index.html", date="2026-04-04",
-                                 lang="fr", passages=f"conferences/{slug}/search.x", chunks=3)
-
-    terms = {"a": files.terms, "b": {"microscope": 0b101, "reseau": 2**51}}
-    built = build_search([indexed("a"), indexed("b")], terms)
-    shard = json.loads(built.shards[built.index.shards["mi"]])
-    assert shard == {"microscope": [0, 1, 1, 5]}  # [conference, chunk mask, ...]
-    assert all(
-        key == f"search/{name}.{content_tag(built.shards[key])}.json" for name, key in built.index.shards.items()
-    )
-    assert terms_from_shards(built.index, built.shards.values()) == terms
-    assert parse_index(built.index.to_json()) == built.index
-    assert parse_index(b"not json") is None and parse_index(None) is None
+def test_slides_and_tracks_to_index() -> None:
+    assert parse_slides(b'{"slides": [{"start": 12, "text": " Titre  "}, {"start": null, "text": "x"},'
+                        b' {"start": 3, "text": ""}]}') == (Moment(12.0, "Titre"), Moment(None, "x"))
+    for bad in (b'[]', b'{"slides": [{"start": "1", "text": "a"}]}', b'{"slides": [{"start": -1, "text": "a"}]}'):
+        with pytest.raises(ValueError):
+            parse_slides(bad)
 
 
-def test_long_talks_are_cut_in_at_most_52_chunks() -> None:
-    short = [Passage(float(i), f"mot{i}") for i in range(250)]
-    assert [len(chunk) for chunk in chunks_of(short)] == [100, 100, 50]
-    assert passage_files("t", short, "fr").terms["mot249"] == 0b100
-    long = [Passage(float(i), "x") for i in range(10_000)]
-    chunks = chunks_of(long)
-    assert len(chunks) <= 52 and sum(map(len, chunks)) == 10_000
-    assert passage_files("t", [], "fr").files == {}
+def test_one_track_per_language_is_indexed_the_reviewed_one_first(tmp_path: Path) -> None:
+    manifest = manifest_of(make_conference(tmp_path))
+    tracks = (CaptionTrack(lang="fr", path="captions/fr.a.vtt"),
+              CaptionTrack(lang="fr", path="captions/fr.b.vtt", status="reviewed"),
+              CaptionTrack(lang="en", path="captions/en.c.vtt", kind="subtitles"))
+    chosen = search_tracks(manifest.model_copy(update={"captions": tracks}))
+    assert [t.path for t in chosen] == ["captions/fr.b.vtt", "captions/en.c.vtt"]
+    assert slides_path(manifest) is None
+    named = manifest.model_copy(update={"slides": SlidesInfo.model_validate({"json": "slides.0123.json"})})
+    assert slides_path(named) == "slides.0123.json"
 
 
-def test_tracks_in_other_languages_get_chunks_of_their_own_within_52() -> None:
-    french = [Passage(float(i), f"mot{i}") for i in range(150)]
-    german = [Passage(1.0, "freie Hardware")]
-    files = passage_files("t", french, "fr", [("de", german), ("en", [])])
-    langs = [json.loads(data)["lang"] for data in files.files.values()]
-    assert langs == ["fr", "fr", "de"]  # an empty track adds nothing
-    assert files.terms["hardware"] == 0b100 and files.terms["mot149"] == 0b010
-    many = [(f"l{n}", [Passage(0.0, "xx")] * 150) for n in range(30)]
-    crowded = passage_files("t", [Passage(float(i), "yy") for i in range(5000)], "fr", many)
-    assert len(crowded.files) <= 52 and crowded.terms["xx"] and crowded.terms["yy"]
+def test_pagefind_builds_one_bundle_per_language(tmp_path: Path) -> None:
+    manifest = manifest_of(make_conference(tmp_path))
+    documents = [*talk_documents(manifest, "fr", (Moment(1.0, "Je ferme la porte."),)),
+                 *talk_documents(manifest, "en", (Moment(1.0, "I close the door."),))]
+    files = build_bundles(documents)
+    assert PAGEFIND_JS in files
+    for lang in ("fr", "en"):
+        assert f"search/{lang}/pagefind-entry.json" in files and f"search/{lang}/wasm.{lang}.pagefind" in files
+        assert json.loads(files[f"search/{lang}/pagefind-entry.json"])["languages"].keys() == {lang}
+        assert any(key.startswith(f"search/{lang}/fragment/") for key in files)
+    assert not [key for key in files if "-ui" in key or "worker" in key or "wasm.unknown" in key]
+    assert build_bundles([]) == {}
 
 
 @pytest.mark.parametrize("key, immutable", [
     ("conferences/t/video/720p.0123456789ab.mp4", True),
     ("conferences/t/hls.0123456789ab/720p/seg_001.m4s", True),
-    ("search/mi.0123456789ab.json", True),
     ("conferences/t/index.html", False),
     ("conferences/t/manifest.json", False),
     ("conferences/t/video/720p.mp4", False),
-    ("search/index.json", False),
+    ("search/fr/pagefind-entry.json", False),
     ("catalog.json", False),
     ("feed.xml", False),
     ("index.html", False),
@@ -350,3 +358,18 @@ def test_tracks_in_other_languages_get_chunks_of_their_own_within_52() -> None:
 def test_cache_control_is_long_only_for_content_tagged_keys(key: str, immutable: bool) -> None:
     expected = "public, max-age=31536000, immutable" if immutable else "public, max-age=60"
     assert cache_control_for(key) == expected
+
+
+def test_a_missing_hls_js_says_to_run_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from confcast.tasks.errors import PublishError
+    from confcast.tasks.site import assets
+
+    assert assets.hlsjs()[0] == "1.7.4" and b"Apache License" in assets.hlsjs()[2]
+    assert set(assets.site_assets()) == {assets.hlsjs_key(), "assets/hls.js-LICENSE.txt"}
+    monkeypatch.setattr(assets, "VENDOR_PACKAGE", "confcast.tasks.site.templates")  # a folder without hls.js
+    assets.hlsjs.cache_clear()
+    try:
+        with pytest.raises(PublishError, match=r"hls\.js is missing .*run scripts/install\.sh"):
+            assets.hlsjs()
+    finally:
+        assets.hlsjs.cache_clear()

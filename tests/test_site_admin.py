@@ -18,6 +18,7 @@ from pathlib import Path
 
 import feedparser
 import pytest
+from search_checks import indexed, indexed_text
 
 from confcast.config.settings import Settings
 from confcast.flows.site_admin import rebuild_site, unpublish
@@ -34,11 +35,11 @@ from confcast.tasks.models import (
     Transcript,
     VideoStream,
 )
+from confcast.tasks.site import publish as publish_module
 from confcast.tasks.site.corrections import replace_captions
 from confcast.tasks.site.layout import Generator, build_manifest
 from confcast.tasks.site.publish import publish_conference_files, site_info
 from confcast.tasks.site.publish import rebuild_site as rebuild_site_files
-from confcast.tasks.site.search import SEARCH_INDEX, SearchIndex, terms_from_shards
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.storage.factory import open_storage
 from confcast.tasks.storage.folder import FileStorage
@@ -103,10 +104,9 @@ def http(url: str, method: str = "GET", headers: dict[str, str] | None = None) -
         return error.code, {k.lower(): v for k, v in error.headers.items()}, b""
 
 
-def search_terms(storage: Storage) -> dict[str, frozenset[str]]:
-    index = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
-    found = terms_from_shards(index, [storage.get_bytes(key) for key in index.shards.values()])
-    return {slug: frozenset(terms) for slug, terms in found.items()}
+def search_keys(storage: Storage) -> set[str]:
+    """The keys of the current search build."""
+    return set(json.loads(storage.get_bytes("search/files.json"))["current"])
 
 
 @pytest.fixture
@@ -140,11 +140,11 @@ def test_published_files_carry_types_cache_rules_and_cors(settings: Settings, tm
         root + "index.html": ("text/html; charset=utf-8", short),
         root + "catalog.json": ("application/json; charset=utf-8", short),
         root + "feed.xml": ("application/rss+xml; charset=utf-8", short),
-        root + SEARCH_INDEX: ("application/json; charset=utf-8", short),
+        root + "search/bundles.json": ("application/json; charset=utf-8", short),
+        root + "search/pagefind.js": ("text/javascript; charset=utf-8", short),
     }
-    index = json.loads(http(root + SEARCH_INDEX)[2])
-    expected[root + index["shards"]["mi"]] = ("application/json; charset=utf-8", immutable)
-    expected[root + index["conferences"][0]["passages"] + "/0.json"] = ("application/json; charset=utf-8", immutable)
+    fragment = next(key for key in search_keys(storage) if "/fragment/" in key)
+    expected[root + fragment] = ("application/octet-stream", short)  # Pagefind names it by content, 7 hex digits
     for url, (content_type, cache_control) in expected.items():
         status, headers, body = http(url)
         assert status == 200 and body, url
@@ -164,15 +164,16 @@ def test_published_files_carry_types_cache_rules_and_cors(settings: Settings, tm
                                            "Access-Control-Request-Method": "GET"})
     assert headers.get("access-control-allow-origin") is None
 
-    # Search data: newest first, each term pointing at the talks that say it.
-    assert [c["slug"] for c in index["conferences"]] == ["2026-04-04-microscope", "2026-02-06-atelier"]
-    shard = json.loads(http(root + index["shards"]["mi"])[2])
-    assert shard["microscope"] == [0, 1]  # conference 0, chunk 0
-    assert json.loads(http(root + index["shards"]["re"])[2])["reseau"] == [1, 1]  # accents folded
-    assert index["conferences"][0]["chunks"] == 1
-    passages = json.loads(http(root + index["conferences"][0]["passages"] + "/0.json")[2])
-    assert passages == {"schema": 1, "lang": "fr",
-                        "p": [[0.0, "Nous avons construit un microscope."], [4.0, "Il coûte trente euros."]]}
+    # Search data: a Pagefind document per talk, its cues anchored at their moment.
+    fragments = {slug: by_lang["fr"] for slug, by_lang in indexed(storage).items()}
+    assert set(fragments) == {"2026-04-04-microscope", "2026-02-06-atelier"}
+    talk, speech = fragments["2026-04-04-microscope"]  # the talk, and its one part of speech
+    for document in (talk, speech):
+        assert document["meta"]["title"] == "Un microscope libre" and document["filters"]["speaker"] == ["Alice Martin"]
+        assert document["meta"]["page"] == "conferences/2026-04-04-microscope/index.html"
+    assert "Alice Martin" in talk["content"] and "Alice Martin" not in speech["content"]
+    assert [(a["id"], a["text"]) for a in speech["anchors"] if a["element"] == "h2"] == [
+        ("t=0", "Nous avons construit un microscope."), ("t=4", "Il coûte trente euros.")]
 
     feed = feedparser.parse(http(root + "feed.xml")[2])
     assert not feed.bozo
@@ -180,72 +181,26 @@ def test_published_files_carry_types_cache_rules_and_cors(settings: Settings, tm
     assert all(entry.enclosures[0].href.startswith(root) for entry in feed.entries)
 
 
-def test_republishing_replaces_search_data_and_keeps_shards_one_generation(settings: Settings, tmp_path: Path) -> None:
+def test_republishing_rebuilds_the_search_and_keeps_one_generation(settings: Settings, tmp_path: Path) -> None:
     storage = open_site(settings)
     publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")
-    first = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
+    first = search_keys(storage)
     publish_stand_ins(storage, tmp_path, "2026-02-06-atelier")
-    second = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
-    assert second.shards != first.shards
-    # A viewer who loaded the last index a moment ago still finds its shards.
-    assert (
-        set(first.shards.values()) | set(second.shards.values()) | {SEARCH_INDEX}
-        == set(storage.list_keys("search/"))
-    )
-    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")  # same content: same shards, the oldest go
-    assert SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX)) == second
-    assert set(second.shards.values()) | {SEARCH_INDEX} == set(storage.list_keys("search/"))
-    assert search_terms(storage)["2026-02-06-atelier"] >= {"reseau", "maille", "ecoles", "bienvenue"}
-    assert len([k for k in storage.list_keys("conferences/2026-04-04-microscope/") if "/search." in k]) == 1
-
-
-class CountingStorage:
-    """The real storage, counting uploads of files (to see which a re-run skips)."""
-
-    def __init__(self, storage: Storage) -> None:
-        self.storage, self.uploaded = storage, []
-
-    def put_file(self, key, path, content_type=None):
-        self.uploaded.append(key)
-        return self.storage.put_file(key, path, content_type)
-
-    def __getattr__(self, name: str):
-        return getattr(self.storage, name)
-
-
-def test_republishing_skips_unchanged_media_and_keeps_one_older_generation(settings: Settings, tmp_path: Path) -> None:
-    storage = CountingStorage(open_site(settings))
-    slug = "2026-04-04-microscope"
-    folder = f"conferences/{slug}/"
-    publish_stand_ins(storage, tmp_path / "one", slug)
-    first = set(storage.list_keys(folder))
-    assert len(storage.uploaded) == 7  # MP4, poster, audio, captions, SRT, TXT, JSON
-
-    storage.uploaded.clear()
-    publish_stand_ins(storage, tmp_path / "one", slug)  # nothing changed: nothing uploaded again
-    assert storage.uploaded == [] and set(storage.list_keys(folder)) == first
-
-    def changed_media(root: Path, text: str) -> None:
-        conference = stand_in(root, slug)
-        (root / slug / "video.mp4").write_bytes(text.encode() * 100)  # a new cut of the video, same transcript
-        manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc),
-                                  generator=Generator(version="test", engine="faster-whisper", model="base"))
-        publish_conference_files(storage, conference, manifest, site_title="OpenLab", site_language="fr")
-
-    storage.uploaded.clear()
-    changed_media(tmp_path / "two", "second cut ")
-    second_video = json.loads(storage.get_bytes(folder + "manifest.json"))["video"]["mp4"][0]["path"]
-    assert storage.uploaded == [folder + second_video]  # only the new video
-    assert first <= set(storage.list_keys(folder))  # the previous generation stays for a while
-
-    changed_media(tmp_path / "three", "third cut ")
-    keys = set(storage.list_keys(folder))
-    first_video = next(key for key in first if "/video/" in key)
-    assert first_video not in keys  # two generations old: gone
-    assert folder + second_video in keys  # the previous one stays
-    manifest = json.loads(storage.get_bytes(folder + "manifest.json"))
-    for path in [manifest["video"]["poster"], manifest["captions"][0]["path"], manifest["video"]["mp4"][0]["path"]]:
-        assert folder + path in keys
+    second = search_keys(storage)
+    assert second != first
+    # A viewer whose search began a moment ago still finds the last build's files.
+    assert first | second | {"search/files.json"} == set(storage.list_keys("search/"))
+    text = indexed_text(storage)
+    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")  # same content: the same index, the oldest go
+    third = search_keys(storage)
+    assert second | third | {"search/files.json"} == set(storage.list_keys("search/"))
+    assert not (first - second - third) & set(storage.list_keys("search/"))
+    assert indexed_text(storage) == text
+    assert "Le réseau maillé relie nos écoles." in text["2026-02-06-atelier"] and "Alice Martin" in text[
+        "2026-02-06-atelier"]
+    assert json.loads(storage.get_bytes("search/bundles.json")) == {"languages": {"fr": "fr/"}}
+    status, headers, _ = http(storage.public_url("search/pagefind.js"))
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
 
 
 def test_rebuild_site_restores_everything_from_manifests_alone(
@@ -255,10 +210,10 @@ def test_rebuild_site_restores_everything_from_manifests_alone(
     urls = publish_stand_ins(storage, tmp_path)
     before = {key: storage.get_bytes(key) for key in ("catalog.json", "feed.xml")}
     page_before = storage.get_bytes("conferences/2026-04-04-microscope/index.html")
-    terms_before = search_terms(storage)
+    text_before = indexed_text(storage)
     # Lose every generated file: pages, catalog, feed and search data.
     generated = [key for key in storage.list_keys() if key.endswith(("index.html", "catalog.json", "feed.xml"))
-                 or key.startswith("search/") or "/search." in key]
+                 or key.startswith("search/")]
     storage.delete_keys(generated)
     storage.put_bytes("conferences/broken/manifest.json", b"{not json")
 
@@ -274,7 +229,7 @@ def test_rebuild_site_restores_everything_from_manifests_alone(
     assert [e["slug"] for e in catalog_after["conferences"]] == [e["slug"] for e in catalog_before["conferences"]]
     assert catalog_after == catalog_before
     assert storage.get_bytes("feed.xml") == before["feed.xml"]
-    assert search_terms(storage) == terms_before
+    assert indexed_text(storage) == text_before
     status, _, page = http(urls["2026-02-06-atelier"])
     assert status == 200 and "Le réseau maillé relie nos écoles." in page.decode()
 
@@ -288,7 +243,7 @@ def test_unpublish_removes_the_conference_then_updates_catalog_feed_and_search(
 
     deleted = unpublish("2026-04-04-microscope", settings=settings)
 
-    assert deleted >= 9  # media, captions, transcripts, search passages, page and manifest
+    assert deleted >= 8  # media, captions, transcripts, page and manifest
     assert storage.list_keys("conferences/2026-04-04-microscope/") == []
     assert http(urls["2026-04-04-microscope"])[0] in (403, 404)
     assert storage.list_keys("conferences/2026-02-06-atelier/") == kept_before
@@ -296,8 +251,7 @@ def test_unpublish_removes_the_conference_then_updates_catalog_feed_and_search(
     feed = feedparser.parse(storage.get_bytes("feed.xml"))
     assert [entry.title for entry in feed.entries] == ["L'atelier réseau"]
     assert "Un microscope libre" not in storage.get_bytes("index.html").decode()
-    terms = search_terms(storage)
-    assert list(terms) == ["2026-02-06-atelier"] and "microscope" not in terms["2026-02-06-atelier"]
+    assert list(indexed_text(storage)) == ["2026-02-06-atelier"]
 
     with pytest.raises(PublishError, match="no conference 'nothing-here'"):
         unpublish("nothing-here", settings=settings)
@@ -391,19 +345,20 @@ def test_rebuild_reports_and_skips_each_folder_that_is_not_a_conference(tmp_path
     assert "Un microscope libre" in storage.get_bytes("index.html").decode("utf-8")
 
 
-def test_publishing_deletes_only_the_search_shards_confcast_wrote(tmp_path: Path) -> None:
+def test_publishing_deletes_only_the_search_files_confcast_wrote(tmp_path: Path) -> None:
     storage = FileStorage(tmp_path / "site")
     theirs = {"search/README.txt": b"our own notes", "search/pagefind/pagefind.js": b"// another search engine",
-              "search/mi.json": b"{}", "search/synonyms.0123456789ab.json.bak": b"{}"}
+              "search/fr/notes.json": b"{}", "search/fr/fragment/theirs.pf_fragment": b"x"}
     for key, data in theirs.items():
         storage.put_bytes(key, data)
     publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")
-    first = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
+    first = search_keys(storage)
     publish_stand_ins(storage, tmp_path, "2026-02-06-atelier")
-    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")  # the first index's own shards are now stale
-    second = SearchIndex.model_validate_json(storage.get_bytes(SEARCH_INDEX))
-    assert set(first.shards.values()) - set(second.shards.values()), "some shards went stale"
-    assert set(storage.list_keys("search/")) == set(second.shards.values()) | {SEARCH_INDEX} | set(theirs)
+    second = search_keys(storage)
+    publish_stand_ins(storage, tmp_path, "2026-04-04-microscope")  # the first build's own files are now stale
+    third = search_keys(storage)
+    assert first - second - third, "some files went stale"
+    assert set(storage.list_keys("search/")) == second | third | {"search/files.json"} | set(theirs)
     assert all(storage.get_bytes(key) == data for key, data in theirs.items())
 
 
@@ -422,15 +377,16 @@ def test_a_caption_replacement_that_fails_midway_leaves_the_conference_as_it_was
     storage = FileStorage(tmp_path / "site")
     publish_stand_ins(storage, tmp_path / "work")
     site = site_info(storage, title="OpenLab", language="fr")
-    # Where the reviewed transcript's search passages go, learnt on a copy (content-tagged keys: the same there).
+    # Where the reviewed transcript goes, learnt on a copy (content-tagged keys: the same there).
     shutil.copytree(storage.root, tmp_path / "copy")
     copy = FileStorage(tmp_path / "copy")
     replace_captions(copy, site, slug, REVIEWED, source_name="fixed.vtt")
-    (passages,) = [c["passages"] for c in json.loads(copy.get_bytes(SEARCH_INDEX))["conferences"] if c["slug"] == slug]
+    transcript = f"conferences/{slug}/" + json.loads(copy.get_bytes(f"conferences/{slug}/manifest.json"))[
+        "transcript"]["json"]
     before = site_files(storage.root)
-    # A folder where the first passage file must go: the storage really refuses that write, after the captions and
-    # transcript files were written and before the page and the manifest.
-    (storage.root / passages / "0.json").mkdir(parents=True)
+    # A folder where the reviewed transcript must go: the storage really refuses that write, after the captions were
+    # written and before the page and the manifest.
+    (storage.root / transcript).mkdir(parents=True)
 
     with pytest.raises(PublishError) as failed:
         replace_captions(storage, site, slug, REVIEWED, source_name="fixed.vtt")
@@ -440,7 +396,46 @@ def test_a_caption_replacement_that_fails_midway_leaves_the_conference_as_it_was
     assert "Is a directory" in message and "\n" not in message
     assert site_files(storage.root) == before, "no new file left, the manifest, page, catalog and search unchanged"
 
-    shutil.rmtree(storage.root / passages)
+    shutil.rmtree(storage.root / transcript)
     updated = replace_captions(storage, site, slug, REVIEWED, source_name="fixed.vtt")
     assert updated.captions[0].status == "reviewed"
-    assert site_files(storage.root) == site_files(copy.root)
+    # Pagefind's metadata file may be named differently from one build of the same documents to the next
+    def site_files_but_search(root: Path) -> dict:
+        return {key: data for key, data in site_files(root).items() if not key.startswith("search/")}
+
+    assert site_files_but_search(storage.root) == site_files_but_search(copy.root)
+    assert indexed(storage) == indexed(copy)
+
+
+ENGLISH = """WEBVTT
+
+00:00:01.000 --> 00:00:03.000
+We built the microscopes ourselves.
+"""
+
+
+def test_every_caption_track_is_searched_in_its_language_and_slides_with_the_talk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slug = "2026-04-04-microscope"
+    storage = FileStorage(tmp_path / "site")
+    publish_stand_ins(storage, tmp_path / "work", slug)
+    site = site_info(storage, title="OpenLab", language="fr")
+    replace_captions(storage, site, slug, ENGLISH, source_name="en.vtt", lang="en", add=True)
+    by_lang = indexed(storage)[slug]
+    assert set(by_lang) == {"fr", "en"}
+    assert json.loads(storage.get_bytes("search/bundles.json")) == {"languages": {"en": "en/", "fr": "fr/"}}
+    (english_talk, english_speech) = by_lang["en"]
+    assert english_talk["meta"]["title"] == "Un microscope libre"  # the title is found from either language
+    assert [(a["id"], a["text"]) for a in english_speech["anchors"] if a["element"] == "h2"] == [
+        ("t=1", "We built the microscopes ourselves.")]
+    # A talk that publishes slides.json: each slide is searched, with its moment. (The manifest field that will list
+    # it is not in this schema yet: where the manifest names it is stood in for.)
+    storage.put_bytes(f"conferences/{slug}/slides.json", json.dumps({"slides": [
+        {"start": 2.5, "text": "Schéma optique"}, {"start": None, "text": "Sommaire"}]}).encode())
+    monkeypatch.setattr(publish_module, "slides_path", lambda m: "slides.json" if m.slug == slug else None)
+    rebuild_site_files(storage, site)
+    talk = indexed(storage)[slug]["fr"][0]
+    assert "Schéma optique" in talk["content"] and "Sommaire" in talk["content"]
+    assert ("t=2.5", "Schéma optique") in [(a["id"], a["text"]) for a in talk["anchors"]]
+    assert "Schéma optique" not in " ".join(f["content"] for f in indexed(storage)[slug]["en"])

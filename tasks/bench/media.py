@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from confcast.tasks.chapters import detect
 from confcast.tasks.errors import TranscodeError, stderr_tail
 from confcast.tasks.media import ffmpeg, hls
 from confcast.tasks.media.probe import probe_recording
@@ -75,6 +76,7 @@ def _run(job: hls.LadderJob, work: Path) -> tuple[float, float, int]:
         shutil.rmtree(work)
     (work / "candidates").mkdir(parents=True)
     (work / "thumbs").mkdir()
+    (work / hls.SLIDES_DIR / "frames").mkdir(parents=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     returncode, stderr = ffmpeg.run(hls.build_ladder_args(job, work))
@@ -87,17 +89,66 @@ def _run(job: hls.LadderJob, work: Path) -> tuple[float, float, int]:
     return wall, cpu, size
 
 
+SLIDES_ROW = "... + slide scan (chapters)"
+DETECT_ROW = "slide-change detection (Python, after)"
+
+
+DECODE_ROW = "decode only (no output)"
+SCAN_ROW = "decode + slide scan only"
+
+
+def _decode_args(job: hls.LadderJob, work: Path | None) -> list[str]:
+    """ffmpeg decoding the source's picture as the ladder does (same rate), to nothing or to the slide scan alone:
+    their CPU difference is the slide scan's own cost, free of the noise of two ladder encodes."""
+    args = [*ffmpeg.QUIET, "-y", *ffmpeg.recording_input(job.source, job.source_format)]
+    head = f"[{job.video_input}]fps={hls.fps_text(job.rungs[0].fps)}"
+    if work is None or job.slide_scan is None:
+        return [*args, "-filter_complex", f"{head}[v]", "-map", "[v]", "-f", "null", "-"]
+    return [*args, "-filter_complex", f"{head}[ss];{hls.slide_scan_chain(job.slide_scan, '[ss]')}",
+            *hls.slide_scan_outputs(work)]
+
+
+def _run_args(args: list[str], work: Path) -> tuple[float, float, int]:
+    if work.exists():
+        shutil.rmtree(work)
+    (work / hls.SLIDES_DIR / "frames").mkdir(parents=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    returncode, stderr = ffmpeg.run(args)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if returncode != 0:
+        raise TranscodeError(f"benchmark run failed: {stderr_tail(stderr)}")
+    size = sum(p.stat().st_size for p in work.rglob("*") if p.is_file())
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, size
+
+
+def _detect(job: hls.LadderJob, work: Path) -> tuple[float, float, int]:
+    """Wall and CPU seconds of reading the decode's grey copy and finding the slide changes in it."""
+    scan = job.slide_scan
+    assert scan is not None
+    started, cpu = time.perf_counter(), time.process_time()
+    frames = detect.read_grey(work / hls.SLIDES_DIR / hls.SLIDE_GREY, scan.grey_width, scan.grey_height)
+    detect.detect_changes(frames, scan.grey_rate)
+    return time.perf_counter() - started, time.process_time() - cpu, 0
+
+
 def measure(seconds: float, folder: Path | None = None) -> tuple[list[Row], Probe]:
     """Run the three variants on one source; returns their rows and the source's probe."""
     base = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="confcast-bench-"))
     base.mkdir(parents=True, exist_ok=True)
     source = make_source(base, seconds)
     probe = probe_recording(source)
-    full = plan_ladder_job(probe)
+    with_slides = plan_ladder_job(probe)
+    full = dataclasses.replace(with_slides, slide_scan=None)
     ladder_only = dataclasses.replace(full, sprite=None, poster_every_s=None)
     rows = [
         Row("single decode: whole ladder", 1, *_run(ladder_only, base / "single")),
         Row("single decode: ladder + thumbnails + poster", 1, *_run(full, base / "single-full")),
+        Row(SLIDES_ROW, 1, *_run(with_slides, base / "single-slides")),
+        Row(DETECT_ROW, 0, *_detect(with_slides, base / "single-slides")),
+        Row(DECODE_ROW, 1, *_run_args(_decode_args(with_slides, None), base / "decode")),
+        Row(SCAN_ROW, 1, *_run_args(_decode_args(with_slides, base / "scan"), base / "scan")),
     ]
     runs = [
         _run(dataclasses.replace(ladder_only, rungs=(rung,)), base / f"per-{rung.name}") for rung in ladder_only.rungs
@@ -126,6 +177,18 @@ def table(rows: list[Row], probe: Probe) -> str:
             f"{row.cpu_s:>8.1f} {row.output_bytes / 1e6:>10.1f}"
         )
     single, per_rendition = rows[0], rows[-1]
+    by_name = {row.variant: row for row in rows}
+    if SLIDES_ROW in by_name:
+        base, slides, detected = rows[1], by_name[SLIDES_ROW], by_name[DETECT_ROW]
+        scan = by_name[SCAN_ROW].cpu_s - by_name[DECODE_ROW].cpu_s  # the branch alone, on the same decode
+        extra = scan + detected.cpu_s
+        lines += [
+            "",
+            f"chapter detection: slide scan {scan:.2f} CPU s (decode + scan minus decode alone) + detection "
+            f"{detected.cpu_s:.2f} CPU s = {100 * extra / base.cpu_s:.1f} % of the transcode's CPU time "
+            f"(target: under 5 %); the whole ladder with and without the scan differ by "
+            f"{100 * (slides.cpu_s - base.cpu_s) / base.cpu_s:+.1f} % (two runs: noisier)",
+        ]
     lines += [
         "",
         f"single decode vs one process per rendition: {per_rendition.wall_s / single.wall_s:.2f}x faster (wall), "

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from confcast.tasks.bench import cores
 from confcast.tasks.bench.talk import FRENCH_SENTENCES, talk_text
 from confcast.tasks.bench.uploads import Listing, changes
 from confcast.tasks.demo.sample import SampleConference, make_sample_conference
@@ -165,6 +166,7 @@ class Row:
     size: tuple[int, int]
     first: RunMeasure
     rerun: RunMeasure
+    ssim: dict[str, float] = field(default_factory=dict)  # rung name -> SSIM against the source (first run)
 
     @property
     def audio_bytes(self) -> int:
@@ -198,9 +200,9 @@ class Setup:
 COLUMNS = (
     "talk", "audio min", "video",
     "probe s (×RT)", "transcode s (×RT)", "transcribe s (×RT)", "publish s (×RT)", "uploaded MB",
-    "run s", "Σ stages s", "overhead s",
+    "run s", "run ÷ talk", "Σ stages s", "overhead s",
     "re-run s", "re-run bytes",
-    "peak MB", "audio MB", "beyond audio MB",
+    "peak MB", "audio MB", "beyond audio MB", "SSIM per rung",
 )  # fmt: skip
 
 
@@ -221,6 +223,7 @@ def format_row(row: Row) -> str:
         *(_stage_cell(row, stage) for stage in STAGES),
         _num(row.first.uploaded_bytes / MB),
         f"{row.first.wall_s:.1f}",
+        f"{row.first.wall_s / row.duration_s:.2f}",
         f"{row.first.stages_sum_s:.1f}",
         f"{row.first.overhead_s:.1f}",
         f"{row.rerun.wall_s:.1f}",
@@ -228,6 +231,7 @@ def format_row(row: Row) -> str:
         _num(row.peak_bytes / MB),
         _num(row.audio_bytes / MB),
         _num(row.beyond_audio_bytes / MB),
+        " · ".join(f"{rung} {value:.3f}" for rung, value in row.ssim.items()) or "n/a",
     ]
     return "| " + " | ".join(cells) + " |"
 
@@ -249,6 +253,8 @@ def table(rows: Sequence[Row], setup: Setup) -> str:
         "after it (size and ETag in S3, size and modification time in a folder; tasks/bench/uploads.py).",
         "- peak MB: resident memory summed over the child's process tree (flow, ffmpeg, Prefect's temporary "
         "server), sampled every 0.2 s, the higher of the two runs; audio MB: the talk as 16 kHz float32.",
+        "- run ÷ talk: the first run's time over the talk's length; SSIM per rung: ffmpeg's ssim filter (All), each "
+        "rung of the first run against the source scaled to it (tasks/bench/cores.py).",
     ]
     lines += [f"- {line}" for line in setup.extra]
     for row in rows:
@@ -369,6 +375,13 @@ def make_talk(folder: Path, minutes: float, size: tuple[int, int]) -> SampleConf
     )
 
 
+def make_slides_talk(folder: Path, minutes: float, size: tuple[int, int]) -> SampleConference:
+    """A slides-and-speaker talk of `minutes` (real French speech; tasks/bench/cores.py), made once per length, size."""
+    path, reference = cores.make_talk(folder / "slides", minutes * 60, size)
+    return SampleConference(path=path, title=f"Banc d'essai : {minutes:g} minutes", language="fr", text=reference,
+                            duration_s=minutes * 60)  # fmt: skip
+
+
 def run_child(
     args: Sequence[str], report: Path, listing: Callable[[], Listing],
     env: Mapping[str, str] | None = None,
@@ -426,6 +439,8 @@ def run_bench(
     env: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
     before_first: Callable[[Path], None] | None = None,
+    after_first: Callable[[Path], dict[str, float]] | None = None,
+    talk_maker: Callable[[Path, float, tuple[int, int]], SampleConference] = make_talk,
 ) -> list[Row]:
     """Each length: make (or reuse) the talk, publish it, publish it again unchanged.
 
@@ -436,21 +451,24 @@ def run_bench(
     rows = []
     for length in minutes:
         echo(f"bench: making (or reusing) the {length:g}-minute talk, {size[0]}x{size[1]}")
-        talk = make_talk(talks_dir, length, size)
+        talk = talk_maker(talks_dir, length, size)
         slug = f"bench-{length:g}-min".replace(".", "-")
         measures = []
         if before_first is not None:
             before_first(talk.path)
+        ssim: dict[str, float] = {}
         for attempt in ("first", "re-run"):
             echo(f"bench: {length:g} min: publishing ({attempt})")
             report = reports_dir / f"{slug}-{attempt}.json"
             measures.append(run_child(child_args(talk.path, talk.title, slug, report), report, listing, env))
             m = measures[-1]
+            if attempt == "first" and after_first is not None:
+                ssim = after_first(talk.path)
             echo(
                 f"bench: {length:g} min {attempt}: {m.wall_s:.1f} s, uploaded {m.uploaded_bytes} bytes, "
                 f"peak {m.peak_bytes / MB:.0f} MB ({m.peak_processes})"
             )
-        rows.append(Row(f"{length:g} min", talk.duration_s, size, measures[0], measures[1]))  # asked; real: audio min
+        rows.append(Row(f"{length:g} min", talk.duration_s, size, measures[0], measures[1], ssim))  # asked length
         echo(f"bench: {format_row(rows[-1])}")
     return rows
 

@@ -1,52 +1,57 @@
-"""`confcast bench search`: what a viewer's browser loads for a first search, with a site of many long talks.
+"""`confcast bench search`: the catalog's search on a synthetic site of many long talks, Pagefind against the
+hand-written index confcast had before (tasks/bench/search_legacy.py), side by side in one run.
 
-A synthetic site (deterministic): `talks` talks of `minutes` minutes, 150 words a minute, words drawn from a
-Zipf-distributed lexicon of French-looking words (some with accents), in segments of about 12 words. Three ways
-to serve static search data are compared on the same site and the same queries:
-- one file: every passage of every talk in one JSON file (the simplest static search);
-- term map + passages: one file mapping every term to its talks, then all the passages of the matching talks
-  (at most 10, as the catalog shows);
-- sharded + chunks (confcast): search/index.json, the shard of the query word, then, for the matching talks, only
-  the chunks of passages (about 100 each) where the word occurs, in order, until 6 passages are found.
+The site (deterministic): `talks` talks of `minutes` minutes, 150 words a minute, words drawn from a Zipf-distributed
+lexicon of French-looking words (some with accents), in cues of about 12 words. For each index:
+- build: the time to build the whole index (Pagefind: the documents and its indexer, for every talk);
+- publication: for Pagefind, what each publication now costs: `write_search` on a local folder holding the 100 talks'
+  manifests and caption files (read them all, build, write the files);
+- first search: the bytes a viewer's browser loads for its first search, mean over the queries. Pagefind's is
+  measured in Chromium (Debian's, driven by Playwright) on the real catalog page served over HTTP, a fresh browser
+  context per query, counting every response under search/; the old index's is computed from its files, as its
+  script read them (index, the word's shard, the chunks of the first 10 talks that hold it).
 """
 
 from __future__ import annotations
 
-import json
+import datetime as dt
+import functools
+import http.server
 import random
+import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from confcast.tasks.models import Segment
-from confcast.tasks.site.search import (
-    SHARD_CHARS,
-    IndexedConference,
-    Passage,
-    build_search,
-    normalize,
-    passage_files,
-    passages_of,
-    shard_name,
-    terms_of,
-)
+from confcast.tasks.bench import search_legacy
+from confcast.tasks.site.layout import CATALOG_PAGE, Catalog, Manifest, catalog_entry, upsert_entry
+from confcast.tasks.site.pagefind_index import build_bundles
+from confcast.tasks.site.pages import SiteInfo, render_catalog_page
+from confcast.tasks.site.publish import write_search
+from confcast.tasks.site.search import Moment, talk_documents
+from confcast.tasks.storage.folder import FileStorage
+from confcast.tasks.transcription.captions import Cue, vtt_text
 
 WORDS_A_MINUTE = 150
-WORDS_A_SEGMENT = 12
-MAX_TALKS_WITH_PASSAGES = 10  # as the catalog's script
-MAX_PASSAGES = 5  # shown per talk; the script reads chunks until it has one more
+WORDS_A_CUE = 12
 LEXICON = 40_000
+CHROMIUM = "/usr/bin/chromium"
 _SYLLABLES = ("ma te ri el li bre ré seau con fé ren ce mi cro sco pe la bo ra toi re pro jet cap teur é nergie "
               "ou vert do cu ment co de ser veur don née mo dè le ca mé ra im pri man te ci té é co le").split()
 
 
 @dataclass(frozen=True)
 class Row:
-    variant: str
-    files: int  # fetched by the browser for the query
-    bytes: int
+    index: str
+    build_s: float
+    publication_s: float | None  # what one publication spends on the search (None: not measured)
+    first_search_bytes: int
+    files: int  # files a first search fetches (mean)
 
 
-def synthetic_site(talks: int, minutes: int, seed: int = 5) -> list[tuple[Passage, ...]]:
+def synthetic_site(talks: int, minutes: int, seed: int = 5) -> list[tuple[Moment, ...]]:
     rng = random.Random(seed)
     lexicon = sorted({"".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 4))) for _ in range(LEXICON)})
     rng.shuffle(lexicon)
@@ -54,109 +59,146 @@ def synthetic_site(talks: int, minutes: int, seed: int = 5) -> list[tuple[Passag
     site = []
     for _ in range(talks):
         words = rng.choices(lexicon, weights=weights, k=minutes * WORDS_A_MINUTE)
-        segments = [
-            Segment(start=i / WORDS_A_MINUTE * 60, end=(i + WORDS_A_SEGMENT) / WORDS_A_MINUTE * 60,
-                    text=" ".join(words[i : i + WORDS_A_SEGMENT]).capitalize() + ".")
-            for i in range(0, len(words), WORDS_A_SEGMENT)
-        ]
-        site.append(passages_of(segments))
+        site.append(tuple(
+            Moment(start=round(i / WORDS_A_MINUTE * 60, 2),
+                   text=" ".join(words[i : i + WORDS_A_CUE]).capitalize() + ".")
+            for i in range(0, len(words), WORDS_A_CUE)
+        ))
     return site
 
 
-def measure(talks: int = 100, minutes: int = 120, queries: tuple[str, ...] = ()) -> tuple[list[Row], dict[str, float]]:
-    """Bytes a first search loads with each variant (averaged over the queries), and build figures."""
-    started = time.perf_counter()
+def synthetic_manifest(number: int, minutes: int) -> Manifest:
+    slug = f"2026-01-01-talk-{number}"
+    return Manifest.model_validate({
+        "slug": slug, "title": f"Talk {number}", "date": dt.date(2020 + number % 7, 1, 1).isoformat(),
+        "speakers": [f"Speaker {number % 13}"], "description": f"Description of talk {number}.", "language": "fr",
+        "language_probability": None, "duration_s": minutes * 60.0,
+        "source": {"sha256": "ab" * 32, "bytes": 1, "filename": "talk.mp4"},
+        "video": {"mp4": [{"height": 360, "width": 640, "path": "video/360p.mp4", "bytes": 1}], "poster": "poster.jpg"},
+        "audio": None, "captions": [{"lang": "fr", "path": "captions/fr.vtt"}], "transcript": None,
+        "page": "index.html", "published_at": "2026-01-01T00:00:00Z",
+        "generator": {"version": "bench", "engine": "none", "model": "none"},
+    })
+
+
+def default_queries(site: Sequence[Sequence[Moment]]) -> tuple[str, ...]:
+    """A frequent word, a middling one and a rare one of the synthetic lexicon (by the talks that say them, accents
+    folded): the queries the bench used before Pagefind, on the same site, so that its figures compare."""
+    talks_of: dict[str, int] = {}
+    for moments in site:
+        for word in {t for m in moments for t in search_legacy.terms_of(m.text)}:
+            talks_of[word] = talks_of.get(word, 0) + 1
+    ranked = sorted(talks_of, key=lambda w: (talks_of[w], w))
+    return ranked[-1], ranked[len(ranked) * 9 // 10], ranked[len(ranked) // 2]
+
+
+def kind_of(url: str) -> str:
+    name = url.rsplit("/", 1)[-1]
+    for part in ("fragment", "index", "filter"):
+        if f"/{part}/" in url:
+            return part
+    if name.startswith("wasm."):
+        return "wasm"
+    return "js" if name.endswith(".js") else "meta"
+
+
+def browser_bytes(root: Path, queries: Sequence[str]) -> tuple[int, int, dict[str, int]]:
+    """Mean bytes and files under search/ that Chromium loads for a first search on the catalog served from `root`,
+    and the mean bytes of each kind of file (js, wasm, meta, index, filter, fragment)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise RuntimeError("bench search needs Playwright (scripts/install.sh --test installs it)") from None
+    if not Path(CHROMIUM).is_file():
+        raise RuntimeError(f"bench search needs Chromium at {CHROMIUM} (scripts/install.sh --test installs it)")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/{CATALOG_PAGE}"
+    total_bytes = total_files = 0
+    kinds: dict[str, int] = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                                 args=["--no-sandbox", "--disable-gpu"])
+            for query in queries:
+                context = browser.new_context()
+                page = context.new_page()
+                loaded: list[tuple[str, int]] = []
+                page.on("requestfinished", lambda request, loaded=loaded: loaded.append(
+                    (request.url, request.sizes()["responseBodySize"])) if "/search/" in request.url else None)
+                page.goto(url)
+                page.evaluate("q => window.confcastSearch.search(q)", query)
+                page.wait_for_function("document.getElementById('search-status').textContent.indexOf('…') < 0")
+                total_bytes += sum(size for _, size in loaded)
+                total_files += len(loaded)
+                for address, size in loaded:
+                    kinds[kind_of(address)] = kinds.get(kind_of(address), 0) + size
+                context.close()
+            browser.close()
+    finally:
+        server.shutdown()
+    mean = {kind: size // len(queries) for kind, size in sorted(kinds.items())}
+    return total_bytes // len(queries), round(total_files / len(queries)), mean
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def measure(talks: int = 100, minutes: int = 120, queries: tuple[str, ...] = ()) -> tuple[list[Row], dict]:
     site = synthetic_site(talks, minutes)
-    generated_s = time.perf_counter() - started
+    queries = queries or default_queries(site)
 
     started = time.perf_counter()
-    chunked = [passage_files(f"talk-{n}", passages, "fr") for n, passages in enumerate(site)]
-    terms = {f"talk-{n}": files.terms for n, files in enumerate(chunked)}
-    conferences = [
-        IndexedConference(slug=f"talk-{n}", title=f"Talk {n}", page=f"conferences/talk-{n}/index.html",
-                          date="2026-04-04", lang="fr", passages=chunked[n].folder, chunks=len(chunked[n].files))
-        for n in range(talks)
+    legacy = search_legacy.build([[(m.start, m.text) for m in moments] for moments in site])
+    legacy_build = time.perf_counter() - started
+    legacy_bytes = sum(search_legacy.first_search_bytes(legacy, q) for q in queries) // len(queries)
+
+    manifests = [synthetic_manifest(n, minutes) for n in range(talks)]
+    started = time.perf_counter()
+    documents = [d for m, moments in zip(manifests, site, strict=True) for d in talk_documents(m, "fr", moments)]
+    files = build_bundles(documents)
+    pagefind_build = time.perf_counter() - started
+
+    with tempfile.TemporaryDirectory(prefix="confcast-bench-search-") as folder:
+        storage = FileStorage(Path(folder))
+        catalog = Catalog()
+        for manifest, moments in zip(manifests, site, strict=True):
+            cues = [Cue(start=m.start or 0.0, end=(m.start or 0.0) + 4.8, lines=(m.text,)) for m in moments]
+            storage.put_bytes(f"conferences/{manifest.slug}/captions/fr.vtt", vtt_text(cues, "fr").encode("utf-8"))
+            catalog = upsert_entry(catalog, catalog_entry(manifest))
+        started = time.perf_counter()
+        write_search(storage, {m.slug: m for m in manifests})
+        publication = time.perf_counter() - started
+        site_info = SiteInfo(title="Bench", language="fr", base_url="http://127.0.0.1/")
+        storage.put_bytes(CATALOG_PAGE, render_catalog_page(catalog, site_info).encode("utf-8"))
+        pagefind_bytes, pagefind_files, kinds = browser_bytes(Path(folder), queries)
+
+    rows = [
+        Row("hand-written (before)", legacy_build, None, legacy_bytes, 2 + 10),
+        Row("Pagefind", pagefind_build, publication, pagefind_bytes, pagefind_files),
     ]
-    files = build_search(conferences, terms)
-    build_s = time.perf_counter() - started
-    passages_bytes = [sum(len(data) for data in talk.files.values()) for talk in chunked]
-
-    def chunks_read(talk: int, term: str) -> tuple[int, int]:
-        """Chunks and bytes the script reads for one term in one talk: in order, until it has enough passages."""
-        mask = 0
-        for word, bits in terms[f"talk-{talk}"].items():
-            if word.startswith(term):
-                mask |= bits
-        read, files_read, found = 0, 0, 0
-        contents = list(chunked[talk].files.values())
-        for number, data in enumerate(contents):
-            if not mask >> number & 1:
-                continue
-            read += len(data)
-            files_read += 1
-            found += sum(1 for p in json.loads(data)["p"] if any(w.startswith(term) for w in terms_of(p[1])))
-            if found > MAX_PASSAGES:
-                break
-        return files_read, read
-
-    one_file = json.dumps([[[p.start, p.text] for p in passages] for passages in site], ensure_ascii=False,
-                          separators=(",", ":")).encode("utf-8")
-    term_map: dict[str, list[int]] = {}
-    for number, conference in enumerate(conferences):
-        for term in terms[conference.slug]:
-            term_map.setdefault(term, []).append(number)  # whole talks: no chunk masks
-    term_map_bytes = len(json.dumps(term_map, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
-    index_bytes = len(files.index.to_json())
-    shard_bytes = {name: len(files.shards[key]) for name, key in files.index.shards.items()}
-
-    if not queries:  # a frequent word, a middling one and a rare one of the synthetic lexicon
-        by_talks = sorted(term_map, key=lambda t: (len(term_map[t]), t))
-        queries = (by_talks[-1], by_talks[len(by_talks) * 9 // 10], by_talks[len(by_talks) // 2])
-    totals = {"one file": [0, 0], "term map + passages": [0, 0], "sharded + chunks": [0, 0]}
-    for query in queries:
-        term = normalize(query)
-        hits = sorted({n for t, numbers in term_map.items() if t.startswith(term) for n in numbers})
-        top = hits[:MAX_TALKS_WITH_PASSAGES]
-        whole = sum(passages_bytes[n] for n in top)
-        reads = [chunks_read(n, term) for n in top]
-        chunk_files, chunks = sum(r[0] for r in reads), sum(r[1] for r in reads)
-        for name, files_count, size in (
-            ("one file", 1, len(one_file)),
-            ("term map + passages", 1 + len(top), term_map_bytes + whole),
-            ("sharded + chunks", 2 + chunk_files, index_bytes + shard_bytes.get(shard_name(term), 0) + chunks),
-        ):
-            totals[name][0] += files_count
-            totals[name][1] += size
-    rows = [Row(name, round(count / len(queries)), size // len(queries)) for name, (count, size) in totals.items()]
-    figures = {
-        "talks": talks,
-        "minutes": minutes,
-        "words": talks * minutes * WORDS_A_MINUTE,
-        "queries": len(queries),
-        "generate_s": generated_s,
-        "build_s": build_s,
-        "index_bytes": index_bytes,
-        "shards": len(files.shards),
-        "largest_shard_bytes": max(shard_bytes.values()),
-        "passages_bytes_per_talk": sum(passages_bytes) // talks,
-        "shard_chars": SHARD_CHARS,
-    }
+    figures = {"talks": talks, "minutes": minutes, "words": talks * minutes * WORDS_A_MINUTE,
+               "queries": queries, "pagefind_files": len(files),
+               "pagefind_total_bytes": sum(len(d) for d in files.values()), "kinds": kinds}
     return rows, figures
 
 
-def table(rows: list[Row], figures: dict[str, float]) -> str:
-    baseline = rows[0].bytes
+def table(rows: list[Row], figures: dict) -> str:
+    baseline = rows[0].first_search_bytes
     lines = [
-        f"search data for {figures['talks']} talks of {figures['minutes']} min ({figures['words']:,} words), "
-        f"first search, mean of {figures['queries']} queries",
-        f"{'variant':<22} {'files':>6} {'kB loaded':>11} {'vs one file':>12}",
+        f"catalog search on {figures['talks']} talks of {figures['minutes']} min ({figures['words']:,} words); "
+        f"first search: mean of {len(figures['queries'])} queries ({', '.join(figures['queries'])})",
+        f"{'index':<24} {'build s':>8} {'publication s':>14} {'first search kB':>16} {'vs before':>10}",
     ]
     for row in rows:
-        lines.append(f"{row.variant:<22} {row.files:>6} {row.bytes / 1000:>11,.0f} {row.bytes / baseline:>11.3f}x")
-    lines.append(
-        f"index.json {figures['index_bytes'] / 1000:,.1f} kB, {figures['shards']} shards (largest "
-        f"{figures['largest_shard_bytes'] / 1000:,.1f} kB), passages "
-        f"{figures['passages_bytes_per_talk'] / 1000:,.0f} kB "
-        f"a talk; built in {figures['build_s']:.1f} s (site generated in {figures['generate_s']:.1f} s)"
-    )
+        publication = "-" if row.publication_s is None else f"{row.publication_s:.1f}"
+        lines.append(f"{row.index:<24} {row.build_s:>8.1f} {publication:>14} {row.first_search_bytes / 1000:>16,.0f}"
+                     f" {row.first_search_bytes / baseline:>9.2f}x")
+    lines.append("Pagefind's first search, kB by kind: " + ", ".join(
+        f"{kind} {size / 1000:,.0f}" for kind, size in figures["kinds"].items()))
+    lines.append(f"Pagefind: {figures['pagefind_files']} files, {figures['pagefind_total_bytes'] / 1e6:.1f} MB in all "
+                 "(publication: read every talk's captions from storage, build, write)")
     return "\n".join(lines)

@@ -96,13 +96,22 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     ref, hyp = normalise(reference), normalise(hypothesis)
     if not ref:
         return 0.0 if not hyp else 1.0
-    previous = list(range(len(hyp) + 1))
+    return word_alignment(ref, hyp)[0] / len(ref)
+
+
+def word_alignment(ref: Sequence[str], hyp: Sequence[str]) -> tuple[int, int]:
+    """The edit distance between two word lists and, among the alignments that reach it, the most words matched
+    (the reference words the hypothesis got right)."""
+    previous = [(j, 0) for j in range(len(hyp) + 1)]  # (errors, hits) of ref[:i] against hyp[:j]
     for i, r in enumerate(ref, start=1):
-        current = [i]
+        current = [(i, 0)]
         for j, h in enumerate(hyp, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+            diagonal = (previous[j - 1][0] + (r != h), previous[j - 1][1] + (r == h))
+            deleted = (previous[j][0] + 1, previous[j][1])
+            inserted = (current[j - 1][0] + 1, current[j - 1][1])
+            current.append(min(diagonal, deleted, inserted, key=lambda cell: (cell[0], -cell[1])))
         previous = current
-    return previous[-1] / len(ref)
+    return previous[-1]
 
 
 def reading_speeds(cues: Sequence[Cue]) -> list[float]:

@@ -32,6 +32,7 @@ from typing import Any
 import ffmpeg  # ffmpeg-python (an absolute import: the library, never this module)
 
 from confcast.tasks.errors import ProbeError, TranscodeError, stderr_tail
+from confcast.tasks.models import Cut
 
 FFPROBE_TIMEOUT_S = 120
 
@@ -85,17 +86,19 @@ def compile_args(
     stream: str | None = None,
     filters: Sequence[tuple[Any, ...]] = (),
     recording_format: str | None = None,
+    cut: Cut | None = None,
     **options: Any,
 ) -> list[str]:
     """Quiet ffmpeg arguments reading `source` (only its stream `stream` when given), applying `filters` in order
     (each ``(name, *arguments)``) and writing `output` with `options` (overwriting it). Pure.
 
-    A recording is read as `recording_input` reads it: give its probed `recording_format`."""
+    A recording is read as `recording_input` reads it: give its probed `recording_format` (and its `cut`)."""
     if recording_format is None:
         node = ffmpeg.input(str(source))
     else:
         demuxer, url = _recording(source, recording_format)
-        node = ffmpeg.input(url, format=demuxer, protocol_whitelist="file")
+        seek = {} if cut is None else {"ss": seconds(cut.start_s), "t": seconds(cut.duration_s)}
+        node = ffmpeg.input(url, format=demuxer, protocol_whitelist="file", **seek)
     if stream is not None:
         node = node[stream]
     for name, *arguments in filters:
@@ -103,12 +106,22 @@ def compile_args(
     return [*QUIET, *node.output(str(output), **options).overwrite_output().get_args()]
 
 
-def recording_input(path: Path, format_name: str) -> list[str]:
+def recording_input(path: Path, format_name: str, cut: Cut | None = None) -> list[str]:
     """ffmpeg's input options reading a recording: forced to the demuxer the probe found (the file cannot turn
     into a playlist between probe and transcode), the file protocol only, the absolute path as a `file:` URL (a name
-    like `concat:a|b` or `http:x.mp4` is a file name). Pure."""
+    like `concat:a|b` or `http:x.mp4` is a file name). Pure.
+
+    A `cut` reads only that part: `-ss` before the input seeks to the keyframe before it and decodes from there,
+    dropping what comes before the start (ffmpeg's accurate seek: frame- and sample-exact), and `-t` stops reading
+    at its end; timestamps then start at 0."""
     demuxer, url = _recording(path, format_name)
-    return ["-f", demuxer, "-protocol_whitelist", "file", "-i", url]
+    seek = [] if cut is None else ["-ss", seconds(cut.start_s), "-t", seconds(cut.duration_s)]
+    return [*seek, "-f", demuxer, "-protocol_whitelist", "file", "-i", url]
+
+
+def seconds(value: float) -> str:
+    """A time for ffmpeg's options, to the microsecond: `62.5` -> `62.500000`."""
+    return f"{value:.6f}"
 
 
 def _recording(path: Path, format_name: str) -> tuple[str, str]:
@@ -241,7 +254,7 @@ def probe_json(path: Path, what: str) -> dict[str, Any]:
 
 
 def _ffprobe(source: list[str], what: str) -> dict[str, Any]:
-    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", *source]
+    args = ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-show_chapters", "-of", "json", *source]
     try:
         done = subprocess.run(args, capture_output=True, timeout=FFPROBE_TIMEOUT_S, stdin=subprocess.DEVNULL)
     except FileNotFoundError as exc:

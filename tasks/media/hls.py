@@ -11,6 +11,7 @@ subtitle rendition once transcription has finished. `tasks.media.video` runs the
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import shutil
@@ -24,7 +25,7 @@ from confcast.tasks.media.drawtext import title_filter
 from confcast.tasks.media.ffmpeg import recording_input
 from confcast.tasks.media.ladder import Rung
 from confcast.tasks.media.thumbnails import SpritePlan
-from confcast.tasks.models import HlsLadder, HlsSubtitles, HlsVariant
+from confcast.tasks.models import Cut, HlsLadder, HlsSubtitles, HlsVariant
 
 MASTER = "master.m3u8"
 FFMPEG_MASTER = "ffmpeg-master.m3u8"  # what ffmpeg writes; only its CODECS are kept
@@ -57,9 +58,29 @@ class LadderJob:
     video_duration_s: float | None = None  # the picture's own length (segments follow it, not a longer audio)
     audio_input: str | None = None  # "0:1"; None for a silent recording
     audio_channels: int = 2  # 1 keeps mono mono; more channels are downmixed to 2
+    audio_filter: str | None = None  # what listeners hear: leveller and loudnorm (tasks.media.audio.listening_filter)
     sprite: SpritePlan | None = None
     poster_every_s: float | None = None  # one candidate frame every so many seconds
     preset: LadderPreset = DEFAULT_LADDER
+    cut: Cut | None = None  # only this part of the source is decoded (a talk of a longer recording)
+    slide_scan: SlideScan | None = None  # small frames for slide-change detection (tasks/chapters)
+    threads: int | None = None  # ffmpeg's decoder, filter graph and encoders; None: ffmpeg sizes them itself
+
+
+@dataclass(frozen=True)
+class SlideScan:
+    """What the decode keeps for slide-change detection: a small grey copy (raw) and a larger frame a second."""
+
+    grey_width: int
+    grey_height: int
+    grey_rate: float
+    frame_width: int  # the kept frames' size (slide images, read by OCR)
+    frame_height: int
+
+
+SLIDES_DIR = "slides"  # under the decode's work folder: grey.raw and frames/NNNNN.jpg
+SLIDE_GREY = "grey.raw"
+SLIDE_FRAME_QUALITY = 4
 
 
 def fps_text(fps: Fraction) -> str:
@@ -74,10 +95,15 @@ def build_filter_graph(job: LadderJob) -> str:
         outputs.append("[ts]")
     if job.poster_every_s is not None:
         outputs.append("[ps]")
+    if job.slide_scan is not None:
+        outputs.append("[ss]")
     head = "bwdif=mode=send_frame:parity=auto:deint=interlaced," if job.deinterlace else ""
     if job.card_text is not None:
         head = title_filter(job.card_text, job.rungs[0].height) + ","
-    chains = [f"[{job.video_input}]{head}fps={fps_text(fps)},split={len(outputs)}{''.join(outputs)}"]
+    # A cut starts at 0 on both sides: the first frame and the first sample at or after the cut's start (ffmpeg
+    # shifts by the file's start, which an audio priming delay makes negative: the picture would slip a frame).
+    zero, azero = ("setpts=PTS-STARTPTS,", "asetpts=PTS-STARTPTS,") if job.cut is not None else ("", "")
+    chains = [f"[{job.video_input}]{zero}{head}fps={fps_text(fps)},split={len(outputs)}{''.join(outputs)}"]
     for i, rung in enumerate(job.rungs):
         chains.append(f"[s{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1,format={VIDEO_PIX_FMT}[v{i}]")
     # eof_action=pass: the frame due at the end still comes out, so a clip shorter than one interval has one.
@@ -90,13 +116,16 @@ def build_filter_graph(job: LadderJob) -> str:
         top = job.rungs[0]
         width, height = _poster_size(top)
         chains.append(f"[ps]fps=1/{job.poster_every_s:.3f}:eof_action=pass,scale={width}:{height},setsar=1[poster]")
+    if job.slide_scan is not None:  # few frames, small: a small share of the ladder's cost (confcast bench transcode)
+        chains.append(slide_scan_chain(job.slide_scan, "[ss]"))
     if job.audio_input is not None:
         layout = "mono" if job.audio_channels == 1 else "stereo"
         labels = "".join(f"[a{i}]" for i in range(len(job.rungs)))
         # async resampling keeps audio on the video's clock when the source's timestamps jump (variable rate).
         chains.append(
-            f"[{job.audio_input}]aresample=async=1:first_pts=0,aformat=channel_layouts={layout},"
-            f"asplit={len(job.rungs)}{labels}"
+            f"[{job.audio_input}]{azero}aresample=async=1:first_pts=0,aformat=channel_layouts={layout},"
+            + (f"{job.audio_filter}," if job.audio_filter else "")
+            + f"asplit={len(job.rungs)}{labels}"
         )
     return ";".join(chains)
 
@@ -124,7 +153,10 @@ def build_ladder_args(job: LadderJob, work: Path) -> list[str]:
     """
     preset = job.preset
     args = ["-hide_banner", "-nostdin", "-loglevel", "error", "-progress", "pipe:1", "-nostats", "-y"]
-    args += recording_input(job.source, job.source_format)  # its probed demuxer, files only
+    threads = [] if job.threads is None else ["-threads", str(job.threads)]  # an input, then an output option
+    if job.threads is not None:
+        args += ["-filter_complex_threads", str(job.threads)]
+    args += threads + recording_input(job.source, job.source_format, job.cut)  # its probed demuxer, files only
     if job.card is not None:
         args += ["-f", "lavfi", "-i", job.card]
     args += ["-filter_complex", build_filter_graph(job)]
@@ -141,6 +173,11 @@ def build_ladder_args(job: LadderJob, work: Path) -> list[str]:
     args += ["-g", gop, "-keyint_min", gop, "-sc_threshold", "0", "-flags", "+cgop"]
     if job.card is not None:
         args += ["-tune", "stillimage", "-shortest"]
+    elif preset.x264_tune:
+        args += ["-tune", preset.x264_tune]
+    if preset.x264_params:
+        args += ["-x264-params", preset.x264_params]
+    args += threads
     for i, rung in enumerate(job.rungs):
         args += [f"-b:v:{i}", str(rung.video_bitrate), f"-maxrate:v:{i}", str(rung.maxrate)]
         args += [f"-bufsize:v:{i}", str(rung.bufsize)]
@@ -161,12 +198,33 @@ def build_ladder_args(job: LadderJob, work: Path) -> list[str]:
         str(hls / "%v" / VARIANT_PLAYLIST),
     ]  # fmt: skip
     if job.sprite is not None:
-        args += ["-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY)]
+        args += ["-map", "[thumbs]", "-c:v", "mjpeg", "-q:v", str(THUMB_QUALITY), *threads]
         args += ["-f", "image2", str(work / "thumbs" / "%05d.jpg")]
     if job.poster_every_s is not None:
-        args += ["-map", "[poster]", "-c:v", "mjpeg", "-q:v", str(CANDIDATE_QUALITY)]
+        args += ["-map", "[poster]", "-c:v", "mjpeg", "-q:v", str(CANDIDATE_QUALITY), *threads]
         args += ["-f", "image2", str(work / "candidates" / "%03d.jpg")]
+    if job.slide_scan is not None:
+        args += slide_scan_outputs(work)
     return args
+
+
+def slide_scan_chain(scan: SlideScan, source: str) -> str:
+    """The filter chains from `source` (a label of the normalised picture) to [slidegrey] and [slideframe]."""
+    return (
+        f"{source}fps={scan.grey_rate:g},split=2[sg][sk];"
+        f"[sg]scale={scan.grey_width}:{scan.grey_height}:flags=area,format=gray[slidegrey];"
+        f"[sk]fps=1:eof_action=pass,scale={scan.frame_width}:{scan.frame_height}:flags=bicubic,setsar=1[slideframe]"
+    )
+
+
+def slide_scan_outputs(work: Path) -> list[str]:
+    """The outputs of the slide scan: work/slides/grey.raw (raw grey frames) and work/slides/frames/NNNNN.jpg."""
+    slides = work / SLIDES_DIR
+    return [
+        "-map", "[slidegrey]", "-c:v", "rawvideo", "-pix_fmt", "gray", "-f", "rawvideo", str(slides / SLIDE_GREY),
+        "-map", "[slideframe]", "-c:v", "mjpeg", "-q:v", str(SLIDE_FRAME_QUALITY),
+        "-start_number", "0", "-f", "image2", str(slides / "frames" / "%05d.jpg"),
+    ]  # fmt: skip
 
 
 def build_sprite_args(thumbs: Path, columns: int, rows: int, output: Path) -> list[str]:
@@ -412,3 +470,40 @@ def add_subtitles(ladder: HlsLadder, tracks: list[tuple[str, Path]], duration_s:
     updated = ladder.model_copy(update={"subtitles": tuple(subtitles)})
     (ladder.root / ladder.master).write_text(render_master(updated.variants, updated.subtitles), encoding="utf-8")
     return updated
+
+
+# --- chapters in the master playlist -------------------------------------------------------------------------------
+
+CHAPTERS_JSON = "chapters.json"
+CHAPTERS_DATA_ID = "com.apple.hls.chapters"  # Apple's HLS chapters: session data naming a JSON list of chapters
+
+
+def render_hls_chapters(chapters: list[tuple[float, str]], duration_s: float, lang: str) -> str:
+    """The chapters (start, title) as Apple's HLS chapters JSON (chapter, start-time, duration, titles). Pure."""
+    items = []
+    for number, (start, title) in enumerate(chapters):
+        end = chapters[number + 1][0] if number + 1 < len(chapters) else duration_s
+        items.append({
+            "chapter": number + 1,
+            "start-time": round(start, 3),
+            "duration": round(max(end - start, 0.001), 3),
+            "titles": [{"language": language_tag(lang), "title": title}],
+        })
+    return json.dumps(items, ensure_ascii=False, indent=1) + "\n"
+
+
+def with_session_chapters(master: str, uri: str) -> str:
+    """The master playlist naming a chapters JSON (EXT-X-SESSION-DATA), before its renditions; once. Pure."""
+    lines = [line for line in master.splitlines() if CHAPTERS_DATA_ID not in line]
+    at = next((i for i, line in enumerate(lines) if line.startswith(("#EXT-X-MEDIA:", "#EXT-X-STREAM-INF:"))),
+              len(lines))
+    lines.insert(at, f'#EXT-X-SESSION-DATA:DATA-ID="{CHAPTERS_DATA_ID}",URI="{_quoted(uri)}"')
+    return "\n".join(lines) + "\n"
+
+
+def add_chapters(ladder: HlsLadder, chapters: list[tuple[float, str]], duration_s: float, lang: str) -> HlsLadder:
+    """Write the chapters JSON into the ladder's folder and name it in the master playlist."""
+    (ladder.root / CHAPTERS_JSON).write_text(render_hls_chapters(chapters, duration_s, lang), encoding="utf-8")
+    master = ladder.root / ladder.master
+    master.write_text(with_session_chapters(master.read_text(encoding="utf-8"), CHAPTERS_JSON), encoding="utf-8")
+    return ladder.model_copy(update={"chapters": CHAPTERS_JSON})

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from confcast.tasks.chapters.marks import recording_chapters, within
 from confcast.tasks.errors import ProbeError
 from confcast.tasks.media.ffmpeg import RECORDING_FORMATS, FormatRefused, probe_recording_json
 from confcast.tasks.models import AudioStream, Probe, SourceFile, VideoStream
@@ -70,6 +71,7 @@ def probe_recording(path: Path) -> Probe:
         format_name=format_name,
         video=video,
         audio=audio,
+        chapters=within(recording_chapters(info), duration),
     )
 
 

@@ -10,6 +10,7 @@ URL with its probed demuxer only (`tasks.media.ffmpeg.recording_input`), so it c
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import shutil
@@ -26,7 +27,7 @@ from confcast.tasks.media.audio import audio_channels
 from confcast.tasks.media.checks import check_download, check_ladder
 from confcast.tasks.media.drawtext import wrap_lines
 from confcast.tasks.media.ladder import fit_size, plan_ladder
-from confcast.tasks.models import HlsLadder, Probe, Rendition, Thumbnails
+from confcast.tasks.models import HlsLadder, Probe, Rendition, SlideFrames, Thumbnails
 
 # Audio-only recordings get a plain card so the page still has something to play.
 CARD_COLOR = "0x1b1f24"  # dark slate
@@ -37,6 +38,10 @@ TITLE_WRAP_CHARS = 32  # characters a line of the card's title (fits 1280 px at 
 TITLE_LINES = 4
 
 THUMB_SIZE = (480, 270)  # pixels: the catalog thumbnail's box (as the catalog page shows it)
+SLIDE_FRAME_BOX = (960, 540)  # the frames kept a second for slide detection: slide images, read by OCR
+SLIDE_GREY_SIZE = (128, 72)  # the grey copy slide changes are measured on (tasks/chapters/detect.py)
+SLIDE_GREY_RATE = 2.0
+SLIDES_OUT = "slide-scan"  # out_dir/slide-scan: what make_video kept for chapters (grey.raw, frames/)
 JPEG_QUALITY = 3  # mjpeg -q:v, 2 (best) .. 31
 
 
@@ -50,15 +55,28 @@ def display_size(probe: Probe) -> tuple[int, int]:
     return probe.video.display_width, probe.video.display_height
 
 
+def plan_slide_scan(width: int, height: int) -> hls.SlideScan:
+    """What the decode keeps of the picture for slide-change detection and slide images."""
+    frame_width, frame_height = fit_size(width, height, *SLIDE_FRAME_BOX)
+    return hls.SlideScan(*SLIDE_GREY_SIZE, SLIDE_GREY_RATE, frame_width, frame_height)
+
+
 def plan_ladder_job(
-    probe: Probe, preset: LadderPreset = DEFAULT_LADDER, title_file: Path | None = None
+    probe: Probe,
+    preset: LadderPreset = DEFAULT_LADDER,
+    title_file: Path | None = None,
+    audio_filter: str | None = None,
+    slides: bool = True,
 ) -> hls.LadderJob:
     """What the single decode makes for this recording: the rungs, and thumbnails and poster candidates from the
-    same pass (a still title card for audio-only recordings gets one rung and no thumbnails)."""
+    same pass (a still title card for audio-only recordings gets one rung and no thumbnails). `audio_filter`: what
+    listeners hear (levelling and loudness, `tasks.media.audio.listening_filter`), None to keep the sound as it is."""
     audio = probe.main_audio
     audio_options: dict[str, Any] = {}
     if audio is not None:
-        audio_options = {"audio_input": f"0:{audio.index}", "audio_channels": audio_channels(audio)}
+        audio_options = {
+            "audio_input": f"0:{audio.index}", "audio_channels": audio_channels(audio), "audio_filter": audio_filter
+        }
     if probe.video is None:
         top = plan_ladder(CARD_WIDTH, CARD_HEIGHT, CARD_FPS, preset)[0]
         card = f"color=c={CARD_COLOR}:s={top.width}x{top.height}:r={CARD_FPS}:d={_card_duration(probe.duration_s)}"
@@ -72,6 +90,7 @@ def plan_ladder_job(
             card_text=title_file,
             poster_every_s=max(probe.duration_s, 1.0),  # the card is still: one candidate is enough
             preset=preset,
+            cut=probe.cut,
             **audio_options,
         )
     width, height = display_size(probe)
@@ -86,6 +105,8 @@ def plan_ladder_job(
         sprite=thumbnails.plan_sprite(probe.duration_s, width, height),
         poster_every_s=thumbnails.poster_interval(probe.duration_s),
         preset=preset,
+        cut=probe.cut,
+        slide_scan=plan_slide_scan(width, height) if slides else None,
         **audio_options,
     )
 
@@ -124,6 +145,7 @@ class VideoOutputs:
     poster: Path
     thumb: Path
     thumbnails: Thumbnails | None
+    slides: SlideFrames | None = None  # kept for chapters from slide changes (None: no picture, or not asked)
 
 
 def make_video(
@@ -132,11 +154,15 @@ def make_video(
     on_progress: Callable[[float], None] | None = None,
     preset: LadderPreset = DEFAULT_LADDER,
     title: str | None = None,
+    audio_filter: str | None = None,
+    slides: bool = True,
+    threads: int | None = None,
 ) -> VideoOutputs:
     """The whole picture side in one decode: out_dir/hls (ladder + master), video/<height>p.mp4 (the top rung
     remuxed), poster.jpg, thumb.jpg and thumbnails/ (sprite.jpg + thumbnails.vtt); every output checked.
 
-    An audio-only recording gets a still card with the title (when given) as its picture."""
+    An audio-only recording gets a still card with the title (when given) as its picture. ``threads``: ffmpeg's
+    share of the cores (config/threads.py); None lets ffmpeg size its threads itself."""
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     name = probe.source.filename
@@ -146,9 +172,11 @@ def make_video(
         if probe.video is None and title and title.strip():
             title_file = work / "title.txt"
             title_file.write_text(wrap_title(title), encoding="utf-8")
-        job = plan_ladder_job(probe, preset, title_file)
+        job = dataclasses.replace(plan_ladder_job(probe, preset, title_file, audio_filter, slides), threads=threads)
         (work / "candidates").mkdir()
         (work / "thumbs").mkdir()
+        if job.slide_scan is not None:
+            (work / hls.SLIDES_DIR / "frames").mkdir(parents=True)
         report = _Reporter(on_progress)
         ffmpeg.run_with_progress(
             hls.build_ladder_args(job, work), probe.duration_s, report, f"transcoding {name} to HLS"
@@ -184,10 +212,24 @@ def make_video(
                 interval_s=job.sprite.interval_s,
                 count=count,
             )
+        slide_frames = _keep_slide_scan(job, work, out_dir / SLIDES_OUT)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(1.0)
-    return VideoOutputs(ladder, mp4_rendition, out_dir / "poster.jpg", out_dir / "thumb.jpg", track)
+    return VideoOutputs(ladder, mp4_rendition, out_dir / "poster.jpg", out_dir / "thumb.jpg", track, slide_frames)
+
+
+def _keep_slide_scan(job: hls.LadderJob, work: Path, final: Path) -> SlideFrames | None:
+    """Move what the decode kept for slide detection into place."""
+    scan = job.slide_scan
+    if scan is None:
+        return None
+    folder = _replace(work / hls.SLIDES_DIR, final)
+    frames = tuple(sorted(p for p in (folder / "frames").glob("*.jpg") if ffmpeg.non_empty(p)))
+    return SlideFrames(
+        grey=folder / hls.SLIDE_GREY, width=scan.grey_width, height=scan.grey_height, rate=scan.grey_rate,
+        frames=frames,
+    )
 
 
 class _Reporter:

@@ -36,10 +36,8 @@ from confcast.tasks.site.layout import (
 )
 from confcast.tasks.site.pages import SiteInfo, render_conference_page
 from confcast.tasks.site.publish import (
-    put_passages,
     read_published,
     read_segments,
-    remove_stale_passages,
     transcript_lang,
     write_catalog,
 )
@@ -177,7 +175,6 @@ def replace_captions(
             storage, prefix, manifest, lang, cues, put, add=add, aligned=aligned, model=alignment
         )
         segments = reviewed if reviewed is not None else read_segments(storage, manifest)
-        record = put_passages(storage, updated, segments)
         page = render_conference_page(updated, segments, site)
         page_written = True
         storage.put_bytes(f"{prefix}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
@@ -191,8 +188,7 @@ def replace_captions(
         ) from None
 
     try:  # the manifest is written: the reviewed captions are published; the rest follows them
-        write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(updated)), {slug: record})
-        remove_stale_passages(storage, slug, keep=record.passages)
+        write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(updated)))
         still_used = {track.path for track in updated.captions}
         if updated.transcript is not None:
             still_used |= {updated.transcript.srt, updated.transcript.txt, updated.transcript.json_}

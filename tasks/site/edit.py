@@ -26,7 +26,7 @@ from confcast.tasks.metadata import (
     parse_date,
     validate_slug,
 )
-from confcast.tasks.models import ConferenceMeta
+from confcast.tasks.models import ConferenceMeta, Cut
 from confcast.tasks.site.layout import (
     MANIFEST,
     PAGE,
@@ -41,13 +41,11 @@ from confcast.tasks.site.layout import (
 from confcast.tasks.site.pages import SiteInfo, render_conference_page
 from confcast.tasks.site.publish import (
     manifest_units,
-    put_passages,
     read_catalog,
     read_manifest,
     read_segments,
     write_catalog,
 )
-from confcast.tasks.site.search import PASSAGES_NAME
 from confcast.tasks.storage.base import Storage, content_tagged_unit, content_type_for
 
 
@@ -77,6 +75,8 @@ def published_meta(manifest: Manifest) -> ConferenceMeta:
         speakers=manifest.speakers,
         description=manifest.description,
         language=manifest.generator.language_asked or manifest.language,
+        cut=manifest.cut,
+        event=manifest.event,
     )
 
 
@@ -103,15 +103,21 @@ def edited_meta(manifest: Manifest, changes: MetaChanges) -> ConferenceMeta:
 
 
 def apply_meta(
-    manifest: Manifest, meta: ConferenceMeta, fingerprint: str | None, settings_part: str | None = None
+    manifest: Manifest,
+    meta: ConferenceMeta,
+    fingerprint: str | None,
+    settings_part: str | None = None,
+    prompt_part: str | None = None,
 ) -> Manifest:
     """The manifest with new metadata; its fingerprint is the one a `confcast publish` of the same recording with
     this metadata and the same settings computes, so that such a re-run is recognised as unchanged (None: not
     known, the next run decides). Media paths stay: they are relative to the conference folder, which a move
-    copies as it is. `settings_part`: a run's settings key, when the run applies its own settings."""
+    copies as it is. `settings_part`: a run's settings key, when the run applies its own settings, and then
+    `prompt_part` its prompt's key (None: no prompt)."""
     update = {"fingerprint": fingerprint, "language_asked": meta.language}
     if settings_part is not None:
         update["settings_key"] = settings_part
+        update["prompt_key"] = prompt_part
     generator = manifest.generator.model_copy(update=update)
     return manifest.model_copy(
         update={
@@ -120,6 +126,7 @@ def apply_meta(
             "date": meta.date,
             "speakers": meta.speakers,
             "description": meta.description,
+            "event": meta.event,
             "generator": generator,
         }
     )
@@ -168,13 +175,13 @@ def write_edit(storage: Storage, site: SiteInfo, before: Manifest, after: Manife
         if old_page is not None:  # the page goes back with the manifest that matches it
             storage.put_bytes(f"{prefix}/{PAGE}", old_page, content_type_for(PAGE))
         raise PublishError(f"{after.slug} was not edited (it is as it was): {error}") from None
-    _update_site(storage, site, after, lambda catalog: upsert_entry(catalog, catalog_entry(after)), None)
+    _update_site(storage, site, after, lambda catalog: upsert_entry(catalog, catalog_entry(after)))
     return storage.public_url(f"{prefix}/{PAGE}")
 
 
-def _update_site(storage: Storage, site: SiteInfo, after: Manifest, change, search) -> None:
+def _update_site(storage: Storage, site: SiteInfo, after: Manifest, change) -> None:
     try:
-        write_catalog(storage, site, change, search)
+        write_catalog(storage, site, change)
     except ConfcastError as error:
         raise PublishError(
             f"{after.slug} is edited, but the site could not be updated after it: {error}; "
@@ -201,11 +208,7 @@ def _move(storage: Storage, site: SiteInfo, before: Manifest, after: Manifest, s
             f"slug {after.slug!r} is taken (its folder holds another talk or other files); choose another --slug"
         )
     units = manifest_units(before)  # this generation's files; the previous one stays behind and goes
-    passages = f"{old}/{PASSAGES_NAME}."
-    current = [
-        key for key in storage.list_keys(f"{old}/")
-        if not key.startswith(passages) and content_tagged_unit(key) in units
-    ]
+    current = [key for key in storage.list_keys(f"{old}/") if content_tagged_unit(key) in units]
     new_url = storage.public_url(f"{new}/{PAGE}")
     left_there = storage.get_bytes(f"{new}/{PAGE}")  # an earlier move's redirect, put back on failure
     try:
@@ -214,7 +217,6 @@ def _move(storage: Storage, site: SiteInfo, before: Manifest, after: Manifest, s
             if data is None:
                 raise PublishError(f"{storage.url}/{key} disappeared during the move; run the edit again")
             storage.put_bytes(f"{new}/{key[len(old) + 1:]}", data, content_type_for(key))
-        record = put_passages(storage, after, segments)
         page = render_conference_page(after, segments, site)
         storage.put_bytes(f"{new}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
         storage.put_bytes(f"{new}/{MANIFEST}", after.to_json().encode("utf-8"), content_type_for(MANIFEST))
@@ -236,7 +238,7 @@ def _move(storage: Storage, site: SiteInfo, before: Manifest, after: Manifest, s
     storage.put_bytes(f"{old}/{PAGE}", redirect_page(new_url, after.title, site.language).encode("utf-8"),
                       content_type_for(PAGE))
     try:
-        _update_site(storage, site, after, change, {before.slug: None, after.slug: record})
+        _update_site(storage, site, after, change)
     finally:
         rest = [key for key in storage.list_keys(f"{old}/") if key != f"{old}/{PAGE}"]
         if rest:
@@ -252,13 +254,15 @@ def slug_given(source: Path, slug: str | None) -> bool:
     return sidecar is not None and load_sidecar(sidecar).slug is not None
 
 
-def find_by_source(storage: Storage, source_sha256: str) -> Manifest | None:
-    """The talk published from this recording, found through the catalog (entries that predate the recording's
-    hash in the catalog are read from their manifests); the newest when there are several."""
+def find_by_source(storage: Storage, source_sha256: str, cut: Cut | None = None) -> Manifest | None:
+    """The talk published from this recording (and this cut of it: several talks of one evening share a
+    recording), found through the catalog (entries that predate the recording's hash in the catalog are read from
+    their manifests); the newest when there are several."""
     for entry in read_catalog(storage).conferences:
         if entry.source_sha256 is not None and entry.source_sha256 != source_sha256:
             continue
         manifest = read_manifest(storage, entry.slug)
-        if manifest is not None and manifest.source.sha256 == source_sha256 and manifest.slug == entry.slug:
+        if (manifest is not None and manifest.source.sha256 == source_sha256 and manifest.slug == entry.slug
+                and manifest.cut == cut):
             return manifest
     return None

@@ -8,13 +8,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from confcast.tasks.metadata import validate_slug
-from confcast.tasks.models import Conference
+from confcast.tasks.models import Conference, Cut, EventRef, Media
 
 MANIFEST_SCHEMA = 1
 CATALOG_SCHEMA = 1
@@ -27,6 +28,7 @@ MANIFEST = "manifest.json"
 POSTER = "poster.jpg"
 THUMB = "thumb.jpg"  # the catalog's small poster
 AUDIO = "audio.m4a"
+AUDIO_ORIGINAL = "audio-original.m4a"  # the mix as recorded (encoded only), beside a levelled podcast track
 HLS_DIR = "hls"  # published as hls.<tag>/: playlists point at their segments by relative paths, so the folder is
 THUMBNAILS_DIR = "thumbnails"  # tagged as a whole, like thumbnails.<tag>/ (the track points into sprite.jpg)
 THUMBNAILS_TRACK = "thumbnails.vtt"
@@ -70,6 +72,15 @@ def tagged(path: str, tag: str) -> str:
 
 def conference_prefix(slug: str) -> str:
     return f"conferences/{validate_slug(slug)}"
+
+
+def event_prefix(slug: str) -> str:
+    """An event's page folder: `events/<slug>`, beside `conferences/` (the slug validated like a talk's)."""
+    return f"events/{validate_slug(slug)}"
+
+
+def event_page(slug: str) -> str:
+    return f"{event_prefix(slug)}/{PAGE}"
 
 
 def manifest_key(slug: str) -> str:
@@ -135,9 +146,23 @@ class AudioTrackInfo(Document):
     of_tracks: int  # audio tracks in the source
 
 
+class QuietPassageInfo(Document):
+    """Speech the leveller raised by more than ~20 dB (a question from the room), for an operator to check."""
+
+    start: float
+    end: float
+    gain_db: int
+
+
 class AudioInfo(Document):
     path: str
     bytes: int
+    # Levelling (tasks/media/levelling.py): what was applied to the podcast, the video's sound and Whisper's input,
+    # None when off (and in manifests older than it); the original mix beside; where quiet speech was raised.
+    levelling: str | None = None
+    original: str | None = None
+    original_bytes: int | None = None
+    quiet_passages: tuple[QuietPassageInfo, ...] = ()
 
 
 class CaptionTrack(Document):
@@ -168,6 +193,33 @@ class Generator(Document):
     transcript_key: str | None = None
     language_asked: str | None = None  # auto or a code, as the operator asked (the manifest's language is the result)
     settings_key: str | None = None  # the settings that shaped it (tasks/fingerprint.py), for an edit's fingerprint
+    # The key of the vocabulary prompt the run's metadata and settings give Whisper (tasks/fingerprint.py prompt_key;
+    # not its words): None when Whisper had no prompt. Part of an edit's fingerprint, as settings_key is.
+    prompt_key: str | None = None
+
+
+class ChapterInfo(Document):
+    start: float  # seconds
+    title: str
+    image: str | None = None  # the slide's frame (chapters from slide changes)
+
+
+class ChaptersInfo(Document):
+    """Chapters: a WebVTT chapters track, Podcasting 2.0 JSON, and the list itself (for pages and feeds)."""
+
+    source: str  # sidecar, recording (the source's own) or slides (detected slide changes)
+    vtt: str
+    json_: str = Field(alias="json")
+    items: tuple[ChapterInfo, ...]
+
+
+class SlidesInfo(Document):
+    """The text shown in the talk (slides.json: detected slides and the PDF's pages) and the slides PDF."""
+
+    json_: str = Field(alias="json")  # {"slides": [{"start": seconds or null, "text": ...}]}
+    pdf: str | None = None
+    pdf_bytes: int | None = None
+    pages: int = 0
 
 
 class Manifest(Document):
@@ -186,9 +238,13 @@ class Manifest(Document):
     captions: tuple[CaptionTrack, ...]
     transcript: TranscriptInfo | None
     notices: tuple[str, ...] = ()  # "code: what a viewer should know", e.g. no-audio
+    chapters: ChaptersInfo | None = None
+    slides: SlidesInfo | None = None
     page: str
     published_at: dt.datetime
     generator: Generator
+    cut: Cut | None = None  # a talk cut from a longer recording: its part of the source, seconds of the source
+    event: EventRef | None = None  # the event (an evening of talks) it belongs to; its page: event_page(event.slug)
 
     def to_json(self) -> str:
         return self.model_dump_json(by_alias=True, indent=2) + "\n"
@@ -223,12 +279,34 @@ def _logical_files(conference: Conference) -> list[tuple[str, Path]]:
     staged.append((POSTER, media.poster))
     staged += [(THUMB, media.thumb)] if media.thumb is not None else []
     staged += [(AUDIO, media.audio)] if media.audio is not None else []
+    staged += [(AUDIO_ORIGINAL, media.audio_original)] if media.audio_original is not None else []
     if files is not None:
         staged.append((caption_path(files.lang), files.vtt))
         for extension, local in (("srt", files.srt), ("txt", files.txt), ("json", files.json_)):
             staged.append((transcript_path(files.lang, extension), local))
         staged += [(caption_path(t.lang), t.vtt) for t in conference.translations if t.lang != files.lang]
-    return staged
+    return staged + _chapter_files(conference)
+
+
+CHAPTERS_TRACK = "chapters.vtt"
+CHAPTERS_JSON = "chapters.json"
+SLIDES_JSON = "slides.json"
+SLIDES_PDF = "slides.pdf"
+
+
+def slide_image_path(number: int) -> str:
+    return f"slides/{number:03d}.jpg"
+
+
+def _chapter_files(conference: Conference) -> list[tuple[str, Path]]:
+    """(path without content tag, local file) of the chapters track and JSON, slide text, slide images and PDF."""
+    chapters = conference.chapters
+    if chapters is None:
+        return []
+    staged = [(CHAPTERS_TRACK, chapters.vtt), (CHAPTERS_JSON, chapters.json_), (SLIDES_JSON, chapters.slides_json),
+              (SLIDES_PDF, chapters.pdf)]
+    staged += [(slide_image_path(n), c.image) for n, c in enumerate(chapters.chapters, 1)]
+    return [(path, local) for path, local in staged if local is not None]
 
 
 def _folder_files(conference: Conference) -> list[tuple[str, Path]]:
@@ -258,6 +336,20 @@ def tagged_folder(name: str, files: list[tuple[str, Path]]) -> str:
     """`hls` -> `hls.<tag>`, the tag covering every file's relative path and content."""
     listing = "\n".join(f"{relative} {file_tag(local)}" for relative, local in sorted(files))
     return f"{name}.{content_tag(listing.encode('utf-8'))}"
+
+
+def audio_info(media: Media, published: Callable[[str], str]) -> AudioInfo:
+    """The podcast track, and with levelling the original mix, what was applied and the quiet passages raised."""
+    assert media.audio is not None
+    original = media.audio_original
+    return AudioInfo(
+        path=published(AUDIO),
+        bytes=media.audio.stat().st_size,
+        levelling=media.levelling,
+        original=published(AUDIO_ORIGINAL) if original is not None else None,
+        original_bytes=original.stat().st_size if original is not None else None,
+        quiet_passages=tuple(QuietPassageInfo(**p.model_dump()) for p in media.quiet_passages),
+    )
 
 
 def build_manifest(conference: Conference, *, published_at: dt.datetime, generator: Generator) -> Manifest:
@@ -334,8 +426,10 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
             thumbnail=published(THUMB) if media.thumb is not None else None,
             thumbnails=in_folder(THUMBNAILS_DIR, THUMBNAILS_TRACK),
         ),
-        audio=AudioInfo(path=published(AUDIO), bytes=media.audio.stat().st_size) if media.audio else None,
+        audio=audio_info(media, published) if media.audio else None,
         notices=(NO_AUDIO_NOTICE,) if silent else (),
+        chapters=_chapters_info(conference, published),
+        slides=_slides_info(conference, published),
         captions=() if files is None else (
             CaptionTrack(lang=files.lang, path=published(caption_path(files.lang))),
             *(
@@ -356,6 +450,36 @@ def build_manifest(conference: Conference, *, published_at: dt.datetime, generat
         page=PAGE,
         published_at=published_at,
         generator=generator,
+        cut=meta.cut,
+        event=meta.event,
+    )
+
+
+def _chapters_info(conference: Conference, published: Callable[[str], str]) -> ChaptersInfo | None:
+    chapters = conference.chapters
+    if chapters is None or not chapters.chapters:
+        return None
+    return ChaptersInfo(
+        source=chapters.source,
+        vtt=published(CHAPTERS_TRACK),
+        json=published(CHAPTERS_JSON),
+        items=tuple(
+            ChapterInfo(start=c.start, title=c.title, image=published(slide_image_path(n)) if c.image else None)
+            for n, c in enumerate(chapters.chapters, 1)
+        ),
+    )
+
+
+def _slides_info(conference: Conference, published: Callable[[str], str]) -> SlidesInfo | None:
+    chapters = conference.chapters
+    if chapters is None or chapters.slides_json is None:
+        return None
+    pdf = chapters.pdf
+    return SlidesInfo(
+        json=published(SLIDES_JSON),
+        pdf=published(SLIDES_PDF) if pdf is not None else None,
+        pdf_bytes=pdf.stat().st_size if pdf is not None else None,
+        pages=chapters.pdf_pages,
     )
 
 
@@ -375,6 +499,10 @@ class CatalogEntry(Document):
     published_at: dt.datetime
     thumbnail: str | None = None  # small poster (entries older than the HLS ladder have none)
     source_sha256: str | None = None  # the recording's hash: a re-publish under a new title finds its talk by it
+    event: str | None = None  # the slug of the event it belongs to (its page: event_page(event))
+    event_title: str | None = None
+    start_s: float | None = None  # where the talk starts in the event's recording
+    end_s: float | None = None
 
 
 class Catalog(Document):
@@ -400,6 +528,10 @@ def catalog_entry(manifest: Manifest) -> CatalogEntry:
         published_at=manifest.published_at,
         thumbnail=f"{prefix}/{manifest.video.thumbnail}" if manifest.video.thumbnail else None,
         source_sha256=manifest.source.sha256,
+        event=manifest.event.slug if manifest.event else None,
+        event_title=manifest.event.title if manifest.event else None,
+        start_s=manifest.cut.start_s if manifest.cut else None,
+        end_s=manifest.cut.end_s if manifest.cut else None,
     )
 
 

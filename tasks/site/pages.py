@@ -17,8 +17,9 @@ from urllib.parse import quote
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from confcast.tasks.models import Segment
-from confcast.tasks.site.layout import CaptionTrack, Catalog, CatalogEntry, Manifest, conference_prefix
+from confcast.tasks.models import EventRef, Segment
+from confcast.tasks.site.assets import hlsjs_key
+from confcast.tasks.site.layout import CaptionTrack, Catalog, CatalogEntry, Manifest, conference_prefix, event_page
 
 LANGUAGE_NAMES = {
     "fr": {"fr": "Français", "en": "French"},
@@ -38,6 +39,7 @@ STRINGS = {
         "downloads": "Téléchargements",
         "video": "Vidéo MP4",
         "audio": "Audio (M4A)",
+        "audio_original": "Audio original, voix non nivelées (M4A)",
         "transcript": "Transcription",
         "transcript_txt": "Transcription (texte)",
         "captions_auto": "Sous-titres automatiques, non relus",
@@ -51,14 +53,26 @@ STRINGS = {
         "no_audio": "Cet enregistrement n'a pas de son : il n'a donc ni transcription, ni sous-titres, ni audio.",
         "skip": "Aller au contenu",
         "video_label": "Vidéo de la conférence",
+        "chapters": "Chapitres",
+        "slides": "Diapositives (PDF)",
         "follow": "Suivre la lecture",
         "transcript_help": "Chaque passage est un bouton : l'activer lance la vidéo à ce moment. "
         "Les flèches haut et bas passent d'un passage à l'autre.",
         "text": "texte",
         "search_label": "Rechercher dans ce qui a été dit",
         "search_button": "Rechercher",
-        "search_hint": "Trouve les passages de toutes les conférences où ces mots sont prononcés.",
+        "search_hint": "Trouve les conférences dont le titre, les orateurs, la description ou les paroles "
+        "contiennent ces mots (ou leurs formes : pluriel, féminin, conjugaison), et les moments où ils sont dits.",
         "search_results": "Résultats de la recherche",
+        "event_talks": "Les exposés",
+        "part_of": "Fait partie de",
+        "place": "Lieu",
+        "in_recording": "dans l'enregistrement",
+        "search_filters": "Filtres",
+        "filter_language": "Langue",
+        "filter_speaker": "Orateur",
+        "filter_year": "Année",
+        "filter_any": "Tous",
     },
     "en": {
         "catalog": "All talks",
@@ -69,6 +83,7 @@ STRINGS = {
         "downloads": "Downloads",
         "video": "MP4 video",
         "audio": "Audio (M4A)",
+        "audio_original": "Original audio, voices not levelled (M4A)",
         "transcript": "Transcript",
         "transcript_txt": "Transcript (text)",
         "captions_auto": "Automatic captions, not reviewed",
@@ -82,37 +97,47 @@ STRINGS = {
         "no_audio": "This recording has no sound, so it has no transcript, captions nor audio.",
         "skip": "Skip to content",
         "video_label": "Video of the talk",
+        "chapters": "Chapters",
+        "slides": "Slides (PDF)",
         "follow": "Follow playback",
         "transcript_help": "Each passage is a button: activating it plays the video from that moment. "
         "The up and down arrows move between passages.",
         "text": "text",
         "search_label": "Search what was said",
         "search_button": "Search",
-        "search_hint": "Finds the passages of every talk where these words are spoken.",
+        "search_hint": "Finds the talks whose title, speakers, description or speech hold these words (or their "
+        "forms: plural, conjugated), and the moments they are said.",
         "search_results": "Search results",
+        "event_talks": "Talks",
+        "part_of": "Part of",
+        "place": "Place",
+        "in_recording": "in the recording",
+        "search_filters": "Filters",
+        "filter_language": "Language",
+        "filter_speaker": "Speaker",
+        "filter_year": "Year",
+        "filter_any": "Any",
     },
 }
 
-# Messages of the catalog's search script ({n}: a count, {talks}: a number of talks).
+# Messages of the catalog's search script ({n}: a number of talks, {moments}: of moments shown).
 SEARCH_STRINGS = {
     "fr": {
         "searching": "Recherche…",
-        "too_short": "Tapez au moins deux lettres.",
-        "none": "Aucun passage ne contient ces mots.",
-        "found_one": "{n} passage trouvé, {talks} conférence(s) en parlent.",
-        "found_many": "{n} passages trouvés, {talks} conférence(s) en parlent.",
+        "none": "Aucune conférence ne contient ces mots.",
+        "found_one": "{n} conférence trouvée ({moments} moment(s) montré(s)).",
+        "found_many": "{n} conférences trouvées ({moments} moment(s) montré(s)).",
         "more": "Cette conférence contient d'autres passages avec ces mots.",
-        "other_talks": "Ces mots sont aussi prononcés dans :",
+        "more_results": "D'autres passages correspondent : précisez la recherche ou filtrez-la.",
         "failed": "La recherche n'a pas pu charger ses données ; réessayez plus tard.",
     },
     "en": {
         "searching": "Searching…",
-        "too_short": "Type at least two letters.",
-        "none": "No passage holds these words.",
-        "found_one": "{n} passage found, {talks} talk(s) mention it.",
-        "found_many": "{n} passages found, {talks} talk(s) mention them.",
+        "none": "No talk holds these words.",
+        "found_one": "{n} talk found ({moments} moment(s) shown).",
+        "found_many": "{n} talks found ({moments} moment(s) shown).",
         "more": "This talk has more passages with these words.",
-        "other_talks": "These words are also spoken in:",
+        "more_results": "More passages match: narrow the search or filter it.",
         "failed": "The search could not load its data; try again later.",
     },
 }
@@ -227,9 +252,45 @@ def render_conference_page(manifest: Manifest, segments: Sequence[Segment], site
         date_label=human_date(manifest.date, interface),
         top_mp4=max(manifest.video.mp4, key=lambda f: f.height),
         folder_url=f"{site.base_url}{quote(conference_prefix(manifest.slug))}/",
+        event_url=f"../../{quote(event_page(manifest.event.slug))}" if manifest.event else None,
         page_url=f"{site.base_url}{quote(conference_prefix(manifest.slug))}/{quote(manifest.page)}",
         script=script("player.js"),
+        hlsjs=f"../../{hlsjs_key()}" if manifest.video.hls else None,  # the page is conferences/<slug>/index.html
     )
+
+
+@dataclass(frozen=True)
+class CatalogGroup:
+    """Talks shown together on the catalog page: an event's (event set), or talks of no event in a row."""
+
+    entries: tuple[CatalogEntry, ...]
+    event: str | None = None
+    event_title: str = ""
+    event_page: str = ""
+
+
+def catalog_groups(entries: Sequence[CatalogEntry]) -> list[CatalogGroup]:
+    """The catalog's talks grouped: an event's talks together (in their order in the recording), where its newest
+    talk comes in the catalog's order; other talks in that order between them. Pure."""
+    groups: list[CatalogGroup] = []
+    seen: set[str] = set()
+    loose: list[CatalogEntry] = []
+    for entry in entries:
+        if entry.event is None:
+            loose.append(entry)
+            continue
+        if entry.event in seen:
+            continue
+        seen.add(entry.event)
+        if loose:
+            groups.append(CatalogGroup(entries=tuple(loose)))
+            loose = []
+        talks = sorted((e for e in entries if e.event == entry.event), key=lambda e: (e.start_s or 0.0, e.slug))
+        groups.append(CatalogGroup(entries=tuple(talks), event=entry.event, event_title=entry.event_title or "",
+                                   event_page=event_page(entry.event)))
+    if loose:
+        groups.append(CatalogGroup(entries=tuple(loose)))
+    return groups
 
 
 def render_catalog_page(catalog: Catalog, site: SiteInfo) -> str:
@@ -238,9 +299,26 @@ def render_catalog_page(catalog: Catalog, site: SiteInfo) -> str:
         site=site,
         t=STRINGS[interface],
         entries=catalog.conferences,
+        groups=catalog_groups(catalog.conferences),
         date_label=lambda entry: human_date(entry.date, interface),
-        search_strings=SEARCH_STRINGS[interface],
+        search_strings={**SEARCH_STRINGS[interface], "languages": {
+            code: names.get(interface, code) for code, names in LANGUAGE_NAMES.items()
+        }},
         script=script("search.js"),
+    )
+
+
+def render_event_page(event: EventRef, talks: Sequence[CatalogEntry], site: SiteInfo) -> str:
+    """An event's page (events/<slug>/index.html): its title, date, place and description, and its talks in their
+    order in the recording, each with its times, speakers and poster, linking to the talk's page."""
+    interface = site.language
+    return environment().get_template("event.html").render(
+        site=site,
+        t=STRINGS[interface],
+        event=event,
+        talks=sorted(talks, key=lambda e: (e.start_s or 0.0, e.slug)),
+        date_label=human_date(event.date, interface),
+        page_url=f"{site.base_url}{quote(event_page(event.slug))}",
     )
 
 
@@ -273,6 +351,7 @@ def render_feed(catalog: Catalog, manifests: dict[str, Manifest], site: SiteInfo
                     if t is not None
                 ],
                 "pub_date": email.utils.format_datetime(published),
+                "chapters_url": url(entry, manifest.chapters.json_) if manifest.chapters is not None else None,
             }
         )
     return environment().get_template("feed.xml").render(

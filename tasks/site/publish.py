@@ -1,9 +1,9 @@
 """Writing a conference to storage in the order that keeps viewers safe, rebuilding the site, unpublishing.
 
-Media, captions, transcripts and search passages first, then the page, then `manifest.json`, then the catalog,
-the feed and the search index: a viewer following any link never reaches a file that is not there yet.
-Unpublishing goes the other way: first the catalog, feed and search forget the conference, then its files go.
-Everything here is read back from storage (manifests, transcripts, search index): no local state.
+Media, captions and transcripts first, then the page, then `manifest.json`, then the search index (Pagefind,
+rebuilt from every published talk's manifest, captions and slides), the catalog and the feed: a viewer following
+any link never reaches a file that is not there yet. Unpublishing goes the other way: first the search, catalog and
+feed forget the conference, then its files go. Everything here is read back from storage: no local state.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from confcast.tasks.errors import MetadataError, PublishError
 from confcast.tasks.metadata import validate_slug
 from confcast.tasks.models import Conference, Segment, Word
+from confcast.tasks.site.assets import ASSETS, site_assets
 from confcast.tasks.site.layout import (
     CATALOG_JSON,
     CATALOG_PAGE,
@@ -29,28 +30,36 @@ from confcast.tasks.site.layout import (
     MANIFEST_SCHEMA,
     PAGE,
     REDIRECT_MARK,
-    CaptionTrack,
     Catalog,
     Manifest,
     catalog_entry,
     conference_files,
     conference_prefix,
+    event_page,
     manifest_key,
     remove_entry,
     upsert_entry,
 )
-from confcast.tasks.site.pages import SiteInfo, render_catalog_page, render_conference_page, render_feed
+from confcast.tasks.site.pagefind_index import build_bundles
+from confcast.tasks.site.pages import (
+    SiteInfo,
+    render_catalog_page,
+    render_conference_page,
+    render_event_page,
+    render_feed,
+)
 from confcast.tasks.site.search import (
-    PASSAGES_NAME,
-    SEARCH_INDEX,
-    SHARD_FOLDER,
-    IndexedConference,
-    Passage,
-    build_search,
-    parse_index,
-    passage_files,
-    passages_of,
-    terms_from_shards,
+    BUNDLES,
+    SEARCH_FOLDER,
+    Moment,
+    SearchDocument,
+    bundles_json,
+    cue_moments,
+    index_language,
+    parse_slides,
+    search_tracks,
+    slides_path,
+    talk_documents,
 )
 from confcast.tasks.storage.base import Storage, content_tagged_unit, content_type_for
 from confcast.tasks.transcription.captions import parse_vtt
@@ -97,7 +106,7 @@ def read_published(storage: Storage, slug: str) -> Manifest:
     return manifest
 
 
-PARALLEL_REQUESTS = 8  # a site with many talks has hundreds of small shards: read and write them side by side
+PARALLEL_REQUESTS = 8  # a site has hundreds of caption files and index chunks: read and write them side by side
 
 
 def in_parallel(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -108,137 +117,133 @@ def in_parallel(function: Callable[[T], R], items: Sequence[T]) -> list[R]:
         return list(pool.map(function, items))
 
 
-@dataclass(frozen=True)
-class SearchRecord:
-    """What the search index holds about one conference: its passage chunks and its terms."""
-
-    passages: str  # the folder of the passage chunks, relative to the site root
-    chunks: int
-    lang: str
-    terms: Mapping[str, int] = field(repr=False)  # term -> mask of the chunks holding it
-
-
-def read_search_records(storage: Storage) -> tuple[dict[str, SearchRecord], set[str]]:
-    """The search index as published: a record per conference, and the keys of the shards it names."""
-    index = parse_index(storage.get_bytes(SEARCH_INDEX))
-    if index is None:
-        return {}, set()
-    shard_keys = set(index.shards.values())
-    shards = [data for data in in_parallel(storage.get_bytes, sorted(shard_keys)) if data is not None]
-    try:
-        terms = terms_from_shards(index, shards)
-    except (ValueError, AttributeError, TypeError):
-        return {}, shard_keys  # a damaged shard: rebuild-site restores the terms
-    records = {
-        c.slug: SearchRecord(passages=c.passages, chunks=c.chunks, lang=c.lang, terms=terms.get(c.slug, {}))
-        for c in index.conferences
-    }
-    return records, shard_keys
-
-
-def track_passages(storage: Storage, manifest: Manifest) -> list[tuple[str, tuple[Passage, ...]]]:
-    """The passages of each caption track in a language other than the transcript's, read from storage: one track
-    per language, a reviewed one before Whisper's (the spoken language's tracks repeat the transcript)."""
-    spoken = transcript_lang(manifest)
-    chosen: dict[str, CaptionTrack] = {}
-    for track in sorted(manifest.captions, key=lambda t: t.status != "reviewed"):
-        if track.lang != spoken:
-            chosen.setdefault(track.lang, track)
-    found = []
-    for lang, track in chosen.items():
-        key = f"{conference_prefix(manifest.slug)}/{track.path}"
-        raw = storage.get_bytes(key)
+def read_search_documents(storage: Storage, manifests: Mapping[str, Manifest]) -> list[SearchDocument]:
+    """Each published talk's search documents, from what it publishes: its caption tracks (one per language) and
+    its slides.json when its manifest lists one. A track or slides file that is missing or unreadable is left out
+    of the search (the talk's page says more); the talk's title, speakers and description are still found."""
+    wanted: list[tuple[Manifest, str | None, str]] = []  # (manifest, track language or None for slides, key)
+    for manifest in manifests.values():
+        prefix = conference_prefix(manifest.slug)
+        wanted += [(manifest, track.lang, f"{prefix}/{track.path}") for track in search_tracks(manifest)]
+        if (slides := slides_path(manifest)) is not None:
+            wanted.append((manifest, None, f"{prefix}/{slides}"))
+    contents = in_parallel(lambda item: storage.get_bytes(item[2]), wanted)
+    tracks: dict[str, dict[str, tuple[Moment, ...]]] = {slug: {} for slug in manifests}
+    slides: dict[str, tuple[Moment, ...]] = {}
+    for (manifest, lang, _key), raw in zip(wanted, contents, strict=True):
         if raw is None:
-            raise PublishError(f"{storage.url}/{key} is missing although {manifest.slug}'s manifest names it; "
-                               "publish the conference again")
+            continue
         try:
-            cues = parse_vtt(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            raise PublishError(f"{storage.url}/{key} is not readable WebVTT ({error}); replace it with "
-                               "`confcast captions --replace`") from None
-        found.append((lang, tuple(Passage(start=round(c.start, 2), text=c.text) for c in cues if c.text.strip())))
-    return found
+            if lang is None:
+                slides[manifest.slug] = parse_slides(raw)
+            else:
+                cues = parse_vtt(raw.decode("utf-8"))
+                tracks[manifest.slug][lang] = cue_moments((cue.start, " ".join(cue.lines)) for cue in cues)
+        except (ValueError, UnicodeDecodeError):
+            continue
+    documents = []
+    for slug, manifest in manifests.items():
+        by_lang = tracks[slug] or {manifest.language: ()}  # no captions (a silent talk): its metadata alone
+        for lang, moments in by_lang.items():
+            spoken = index_language(lang) == index_language(manifest.language)
+            documents += talk_documents(manifest, lang, moments, slides.get(slug, ()) if spoken else ())
+    return documents
 
 
-def put_passages(storage: Storage, manifest: Manifest, segments: Sequence[Segment]) -> SearchRecord:
-    """Write a conference's search passages (immutable chunks in a content-tagged folder): its transcript's and its
-    caption tracks' in other languages; returns its record."""
-    slug, lang = manifest.slug, transcript_lang(manifest)
-    files = passage_files(slug, passages_of(segments), lang, track_passages(storage, manifest))
-    present = set(storage.list_keys(f"{files.folder}/"))
-    for key, data in files.files.items():
-        if key not in present:
-            storage.put_bytes(key, data, content_type_for(key))
-    return SearchRecord(passages=files.folder, chunks=len(files.files), lang=lang, terms=files.terms)
-
-
-def write_search(
-    storage: Storage, catalog: Catalog, records: Mapping[str, SearchRecord], previous_shards: set[str]
-) -> None:
-    """Write the shards then `search/index.json`; remove shards that neither this index nor the last one names
-    (a viewer holding the last index for a minute still finds its shards). Only shards are removed: other files
-    under `search/` are someone else's."""
-    conferences = [
-        IndexedConference(
-            slug=entry.slug,
-            title=entry.title,
-            page=entry.page,
-            date=entry.date.isoformat(),
-            lang=records[entry.slug].lang,
-            passages=records[entry.slug].passages,
-            chunks=records[entry.slug].chunks,
-        )
-        for entry in catalog.conferences
-        if entry.slug in records
-    ]
-    files = build_search(conferences, {slug: record.terms for slug, record in records.items()})
-    new_shards = [(key, data) for key, data in files.shards.items() if key not in previous_shards]  # same key: there
-    in_parallel(lambda item: storage.put_bytes(item[0], item[1], content_type_for(item[0])), new_shards)
-    storage.put_bytes(SEARCH_INDEX, files.index.to_json(), content_type_for(SEARCH_INDEX))
-    keep = set(files.shards) | previous_shards | {SEARCH_INDEX}
-    stale = [key for key in storage.list_keys(f"{SHARD_FOLDER}/") if key not in keep and is_shard_key(key)]
+def write_search(storage: Storage, manifests: Mapping[str, Manifest]) -> None:
+    """Rebuild the site's search with Pagefind from the published talks, then write it: the chunks first, then
+    each bundle's entry file, then search/bundles.json; the files of the generation before the last go (a viewer
+    whose search began a minute ago still finds the last one's)."""
+    files = build_bundles(read_search_documents(storage, manifests))
+    files[BUNDLES] = bundles_json(
+        key.split("/")[1] for key in files if key.endswith("/pagefind-entry.json")
+    )
+    current, previous = _search_files(storage)
+    last = [key for key in files if key.endswith(("/pagefind-entry.json", ".js")) or key == BUNDLES]
+    fixed = set(last) | {key for key in files if "/wasm." in key}
+    first = [(key, files[key]) for key in files if key not in last and (key in fixed or key not in current)]
+    in_parallel(lambda item: storage.put_bytes(item[0], item[1], content_type_for(item[0])), first)
+    in_parallel(lambda key: storage.put_bytes(key, files[key], content_type_for(key)), last)
+    listing = {"current": sorted(files), "previous": sorted(current)}
+    storage.put_bytes(SEARCH_FILES, json.dumps(listing).encode("utf-8"), content_type_for(SEARCH_FILES))
+    stale = sorted(previous - set(files) - current)
+    if not previous and not current:  # the first Pagefind build of a site: what the search before it wrote goes
+        stale += [key for key in storage.list_keys(f"{SEARCH_FOLDER}/") if _BEFORE_PAGEFIND.fullmatch(key)]
     if stale:
         storage.delete_keys(stale)
 
 
-# What build_search names a shard: search/<name>.<content tag>.json, nothing deeper.
-_SHARD_KEY = re.compile(rf"{re.escape(SHARD_FOLDER)}/[a-z0-9_]+\.[0-9a-f]{{{CONTENT_TAG_CHARS}}}\.json")
+# The files of the search confcast wrote before Pagefind (index and shards); a talk's passages (`search.<tag>/`
+# folders) are content-tagged, and go with its next publication's stale media.
+_BEFORE_PAGEFIND = re.compile(rf"{SEARCH_FOLDER}/(index|[a-z0-9_]+\.[0-9a-f]{{{CONTENT_TAG_CHARS}}})\.json")
 
 
-def is_shard_key(key: str) -> bool:
-    """Whether a key under `search/` is a shard confcast wrote (the only files of `search/` it ever deletes)."""
-    return _SHARD_KEY.fullmatch(key) is not None
+SEARCH_FILES = f"{SEARCH_FOLDER}/files.json"  # the keys of the search as last written (never read by viewers)
 
 
-def write_catalog(
-    storage: Storage,
-    site: SiteInfo,
-    change: Callable[[Catalog], Catalog],
-    search: Mapping[str, SearchRecord | None] | None = None,
-    *,
-    replace_search: bool = False,
-) -> Catalog:
-    """Apply a change to the catalog, then write catalog.json, index.html, feed.xml and the search data.
+def _search_files(storage: Storage) -> tuple[set[str], set[str]]:
+    """The keys the last search build wrote, and those of the build before it (which may go now)."""
+    raw = storage.get_bytes(SEARCH_FILES)
+    try:
+        listing = json.loads(raw) if raw is not None else {}
+    except ValueError:
+        listing = {}
+    if not isinstance(listing, dict):
+        listing = {}
 
-    `search` adds (a record) or removes (None) conferences from the search index; with `replace_search` the
-    published index is ignored and rebuilt from `search` alone.
-    """
-    catalog = change(read_catalog(storage))
+    def keys(name: str) -> set[str]:
+        found = listing.get(name)
+        found = found if isinstance(found, list) else []
+        return {key for key in found if isinstance(key, str) and key.startswith(f"{SEARCH_FOLDER}/")}
+
+    return keys("current"), keys("previous")
+
+
+def put_site_assets(storage: Storage) -> None:
+    """hls.js and its licence under assets/ (pages load it), unless there already: before any page names it."""
+    present = set(storage.list_keys(f"{ASSETS}/"))
+    for key, data in site_assets().items():
+        if key not in present:
+            storage.put_bytes(key, data, content_type_for(key))
+
+
+def write_catalog(storage: Storage, site: SiteInfo, change: Callable[[Catalog], Catalog]) -> Catalog:
+    """Apply a change to the catalog, then write the search (rebuilt from every published talk), catalog.json,
+    index.html and feed.xml."""
+    put_site_assets(storage)  # edits and corrections write pages first: a new hls.js is there by this one's end
+    before = read_catalog(storage)
+    catalog = change(before)
     manifests = {entry.slug: read_manifest(storage, entry.slug) for entry in catalog.conferences}
     present = {slug: manifest for slug, manifest in manifests.items() if manifest is not None}
-    records, previous_shards = read_search_records(storage)
-    if replace_search:
-        records = {}
-    for slug, record in (search or {}).items():
-        if record is None:
-            records.pop(slug, None)
-        else:
-            records[slug] = record
+    write_search(storage, present)
+    write_event_pages(storage, site, before, catalog, present)  # before the catalog that links to them
     storage.put_bytes(CATALOG_JSON, catalog.to_json().encode("utf-8"), content_type_for(CATALOG_JSON))
     storage.put_bytes(CATALOG_PAGE, render_catalog_page(catalog, site).encode("utf-8"), content_type_for(PAGE))
     storage.put_bytes(FEED, render_feed(catalog, present, site).encode("utf-8"), content_type_for(FEED))
-    write_search(storage, catalog, records, previous_shards)
     return catalog
+
+
+def write_event_pages(
+    storage: Storage, site: SiteInfo, before: Catalog, after: Catalog, manifests: Mapping[str, Manifest]
+) -> None:
+    """Each event's page (events/<slug>/index.html) from its talks in the catalog, the event's details from its
+    most recently published talk's manifest; the page of an event left without talks goes."""
+    talks: dict[str, list] = {}
+    for entry in after.conferences:
+        if entry.event is not None:
+            talks.setdefault(entry.event, []).append(entry)
+    for slug, entries in talks.items():
+        described = [manifests[e.slug] for e in entries if e.slug in manifests and manifests[e.slug].event]
+        if not described:
+            continue
+        event = max(described, key=lambda manifest: manifest.published_at).event
+        assert event is not None
+        page = render_event_page(event, entries, site).encode("utf-8")
+        if storage.get_bytes(event_page(slug)) != page:
+            storage.put_bytes(event_page(slug), page, content_type_for(PAGE))
+    gone = {entry.event for entry in before.conferences if entry.event is not None} - set(talks)
+    if gone:
+        storage.delete_keys([event_page(slug) for slug in sorted(gone)])
 
 
 def publish_conference_files(
@@ -258,14 +263,11 @@ def publish_conference_files(
         if key in present and content_tagged_unit(key) is not None:
             continue  # a content-tagged key holds exactly this content already: nothing to upload
         storage.put_file(key, staged.local, content_type_for(key))
-    record = put_passages(storage, manifest, segments)
+    put_site_assets(storage)
     page = render_conference_page(manifest, segments, site)
     storage.put_bytes(f"{prefix}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
     storage.put_bytes(f"{prefix}/{MANIFEST}", manifest.to_json().encode("utf-8"), content_type_for(MANIFEST))
-    write_catalog(
-        storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(manifest)), {manifest.slug: record}
-    )
-    remove_stale_passages(storage, manifest.slug, keep=record.passages)
+    write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(manifest)))
     remove_stale_media(storage, manifest, previous)
     return storage.public_url(f"{prefix}/{PAGE}")
 
@@ -294,23 +296,13 @@ def manifest_units(manifest: Manifest) -> set[str]:
 def remove_stale_media(storage: Storage, manifest: Manifest, previous: Manifest | None) -> None:
     """Delete content-tagged files that neither this manifest nor the previous one points to.
 
-    The previous generation stays: a viewer whose page is a minute old still plays it. Search passages are
-    handled by `remove_stale_passages`."""
+    The previous generation stays: a viewer whose page is a minute old still plays it."""
     keep = manifest_units(manifest) | (manifest_units(previous) if previous is not None else set())
-    passages = f"{conference_prefix(manifest.slug)}/{PASSAGES_NAME}."
     stale = [
         key
         for key in storage.list_keys(f"{conference_prefix(manifest.slug)}/")
-        if not key.startswith(passages) and (unit := content_tagged_unit(key)) is not None and unit not in keep
+        if (unit := content_tagged_unit(key)) is not None and unit not in keep
     ]
-    if stale:
-        storage.delete_keys(stale)
-
-
-def remove_stale_passages(storage: Storage, slug: str, keep: str) -> None:
-    """Older passage chunks of a conference, once the search index names the new ones."""
-    prefix = f"{conference_prefix(slug)}/{PASSAGES_NAME}."
-    stale = [key for key in storage.list_keys(prefix) if not key.startswith(f"{keep}/")]
     if stale:
         storage.delete_keys(stale)
 
@@ -431,8 +423,8 @@ def rebuild_site(storage: Storage, site: SiteInfo, on_page: Callable[[str], None
     manifest, a missing transcript) is left as it is, out of the catalog, and reported; the others are rebuilt.
     """
     storage.prepare()
+    put_site_assets(storage)
     catalog = Catalog()
-    records: dict[str, SearchRecord] = {}
     done, skipped = [], []
     for folder in sorted(conference_folders(storage)):
         try:
@@ -441,16 +433,13 @@ def rebuild_site(storage: Storage, site: SiteInfo, on_page: Callable[[str], None
             skipped.append(f"{folder}: {error}")
             continue
         slug = manifest.slug
-        records[slug] = put_passages(storage, manifest, segments)
         page = render_conference_page(manifest, segments, site)
         storage.put_bytes(f"{conference_prefix(slug)}/{PAGE}", page.encode("utf-8"), content_type_for(PAGE))
         catalog = upsert_entry(catalog, catalog_entry(manifest))
         done.append(slug)
         if on_page is not None:
             on_page(slug)
-    write_catalog(storage, site, lambda _old: catalog, records, replace_search=True)
-    for slug, record in records.items():
-        remove_stale_passages(storage, slug, keep=record.passages)
+    write_catalog(storage, site, lambda _old: catalog)
     return RebuildReport(pages=tuple(done), skipped=tuple(skipped))
 
 
@@ -464,7 +453,7 @@ def unpublish(storage: Storage, site: SiteInfo, slug: str) -> int:
     listed = any(entry.slug == slug for entry in read_catalog(storage).conferences)
     if not keys and not listed:
         raise PublishError(f"no conference {slug!r} in {storage.url}; `confcast rebuild-site` lists none by that slug")
-    write_catalog(storage, site, lambda catalog: remove_entry(catalog, slug), {slug: None})
+    write_catalog(storage, site, lambda catalog: remove_entry(catalog, slug))
     manifest_key = f"{prefix}/{MANIFEST}"
     first = [key for key in (manifest_key, f"{prefix}/{PAGE}") if key in keys]
     if first:

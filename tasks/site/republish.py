@@ -29,10 +29,8 @@ from confcast.tasks.site.layout import (
 )
 from confcast.tasks.site.pages import SiteInfo, render_conference_page
 from confcast.tasks.site.publish import (
-    put_passages,
     read_segments,
     remove_stale_media,
-    remove_stale_passages,
     segments_from_transcript_json,
     transcript_lang,
     write_catalog,
@@ -222,11 +220,9 @@ def write_tracks(storage: Storage, site: SiteInfo, before: Manifest, edited: Man
             ),
         }
     after = manifest.model_copy(update={**update, "captions": tuple(captions)})
-    record = put_passages(storage, after, segments)
     storage.put_bytes(f"{prefix}/{PAGE}", render_conference_page(after, segments, site).encode("utf-8"),
                       content_type_for(PAGE))
     storage.put_bytes(f"{prefix}/{MANIFEST}", after.to_json().encode("utf-8"), content_type_for(MANIFEST))
-    write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(after)), {after.slug: record})
-    remove_stale_passages(storage, after.slug, keep=record.passages)
+    write_catalog(storage, site, lambda catalog: upsert_entry(catalog, catalog_entry(after)))
     remove_stale_media(storage, after, before)  # the previous generation stays, for pages a minute old
     return after

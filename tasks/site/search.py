@@ -1,219 +1,165 @@
-"""Search data for the catalog: words spoken in every talk, built at publish time as static JSON (pure functions).
+"""What the catalog's search indexes, as pure functions: HTML documents of each talk, for Pagefind.
 
-The catalog page loads nothing until someone searches. Then it fetches, for each word typed:
-- `search/index.json` (short cache): the conferences (title, page, folder of passage chunks) and each shard's file;
-- `search/<xy>.<tag>.json` (immutable): the shard of terms starting with `xy`;
-- for the conferences every word hits, only the chunks of their passages (start time and text) where all the
-  words occur: `conferences/<slug>/search.<tag>/<n>.json` (immutable), about a hundred passages each, scanned in the
-  browser to show snippets. A shard maps each term to `[conference, chunk mask, ...]`.
-So a search with a hundred talks of two hours loads one small shard per word and a few chunks of the talks that
-match, never the whole site's text (`confcast bench search` measures it).
+Pagefind (tasks/site/pagefind_index.py runs it) builds the index from these documents; the catalog's script
+(static/search.js) queries it in the browser. A talk is a document of its title, speakers and description (weighted
+above the rest) and its slide text when it publishes `slides.json` (weighted too), then documents of ten minutes of
+one caption track each, every cue a section whose heading carries the cue's moment as its id (`t=83.5`): Pagefind
+returns the documents, and the sections that match as sub-results; the script groups them by talk (meta `page`)
+and links each moment to `conferences/<slug>/index.html#t=...`, which starts the video there. Each language gets
+its own index (its stemmer: "portes" finds "porte"); the script searches them all.
 
-Matching ignores case and accents (`Réseau` = `reseau`, `œuvre` = `oeuvre`); `normalize` here and `fold` in the
-catalog's script must agree, character by character (a browser test holds them to it).
+Everything comes from what a talk publishes (its manifest, its caption files, its slides), so the index is rebuilt
+from storage alone after every change.
 """
 
 from __future__ import annotations
 
-import functools
+import html
 import json
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
+from confcast.tasks.site.layout import CaptionTrack, Manifest, conference_prefix
 
-from confcast.tasks.models import Segment
-from confcast.tasks.site.layout import conference_prefix, content_tag
-
-SEARCH_SCHEMA = 1
-SEARCH_INDEX = "search/index.json"
-SHARD_FOLDER = "search"
-PASSAGES_NAME = "search"  # conferences/<slug>/search.<tag>/<n>.json
-MIN_TERM_CHARS = 2  # one-letter words (a, à, l', d') would hit every talk
-SHARD_CHARS = 2  # terms are grouped by their first two characters
-CHUNK_PASSAGES = 100  # passages per chunk file (about 8 minutes of speech, 13 kB)
-MAX_CHUNKS = 52  # a chunk mask must stay an exact integer in JavaScript (2**53)
-_LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss", "ﬁ": "fi", "ﬂ": "fl"}
-_WORD_RE = re.compile(r"[^\W_]+")
-
-
-@functools.lru_cache(maxsize=4096)
-def fold(char: str) -> str:
-    """One character, lower-cased and without accents; may be empty (a lone accent) or longer (œ -> oe)."""
-    lowered = char.lower()
-    lowered = "".join(_LIGATURES.get(c, c) for c in lowered)
-    return "".join(c for c in unicodedata.normalize("NFD", lowered) if not unicodedata.category(c).startswith("M"))
-
-
-def normalize(text: str) -> str:
-    if text.isascii():
-        return text.lower()  # the common case, and the same result
-    return "".join(fold(char) for char in text)
-
-
-def terms_of(text: str) -> set[str]:
-    """The distinct searchable words of a text, normalized."""
-    return {word for word in _WORD_RE.findall(normalize(text)) if len(word) >= MIN_TERM_CHARS}
-
-
-def shard_name(term: str) -> str:
-    """The shard of a term: its first two characters when they are ASCII letters or digits, else `_`."""
-    head = term[:SHARD_CHARS]
-    return head if re.fullmatch(r"[a-z0-9]{%d}" % SHARD_CHARS, head) else "_"
-
-
-# --- one conference ---------------------------------------------------------------------------------------------
+SEARCH_FOLDER = "search"  # search/pagefind.js, search/bundles.json, search/<lang>/... (one Pagefind bundle each)
+BUNDLES = f"{SEARCH_FOLDER}/bundles.json"  # which languages have a bundle: the script reads it on the first search
+# How much more a word counts where it is (Pagefind's data-pagefind-weight; spoken text is 1).
+TITLE_WEIGHT = 10
+SPEAKER_WEIGHT = 8
+SLIDE_WEIGHT = 3
+DESCRIPTION_WEIGHT = 2
+PART_SECONDS = 600  # speech is indexed in parts of 10 minutes: a search loads the text of the parts that match
+_LANG = re.compile(r"[a-z]{2,3}")
 
 
 @dataclass(frozen=True)
-class Passage:
-    start: float
+class Moment:
+    """A passage a viewer can jump to: a caption cue or a slide; `start` None is the talk as a whole."""
+
+    start: float | None
     text: str
 
 
-def passages_of(segments: Iterable[Segment]) -> tuple[Passage, ...]:
-    """The transcript's segments as passages (one per segment, whitespace collapsed, empty ones left out)."""
-    passages = []
-    for segment in segments:
-        text = " ".join(segment.text.split())
-        if text:
-            passages.append(Passage(start=round(segment.start, 2), text=text))
-    return tuple(passages)
-
-
-def chunk_length(count: int) -> int:
-    """Passages per chunk: CHUNK_PASSAGES, more for very long talks so that they have at most MAX_CHUNKS."""
-    return max(CHUNK_PASSAGES, -(-count // MAX_CHUNKS))
-
-
-def chunks_of(passages: Sequence[Passage]) -> list[tuple[Passage, ...]]:
-    size = chunk_length(len(passages))
-    return [tuple(passages[start : start + size]) for start in range(0, len(passages), size)]
-
-
-def passages_json(passages: Sequence[Passage], lang: str) -> bytes:
-    """One chunk file, compact: `{"schema":1,"lang":"fr","p":[[0.0,"Bonjour"],...]}`."""
-    data = {"schema": SEARCH_SCHEMA, "lang": lang, "p": [[p.start, p.text] for p in passages]}
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
 @dataclass(frozen=True)
-class PassageFiles:
-    folder: str  # conferences/<slug>/search.<tag>, tagged over every chunk
-    files: dict[str, bytes]  # key -> content: <folder>/0.json, <folder>/1.json, ...
-    terms: dict[str, int]  # term -> mask of the chunks holding it
+class SearchDocument:
+    """One talk in one language, ready for Pagefind: `url` relative to the site root."""
 
-
-def passage_files(
-    slug: str, passages: Sequence[Passage], lang: str, tracks: Sequence[tuple[str, Sequence[Passage]]] = ()
-) -> PassageFiles:
-    """The chunk files and terms of a talk: its transcript's passages, then those of its caption ``tracks`` in other
-    languages (`(lang, passages)`; a human track added in German is searchable too), each chunk in one language."""
-    # A chunk mask has MAX_CHUNKS bits, one chunk at least per language: languages past that are not indexed.
-    groups = [(lang, passages), *((track_lang, found) for track_lang, found in tracks if found)][:MAX_CHUNKS]
-    size = chunk_length(sum(len(found) for _, found in groups))
-    while sum(-(-len(found) // size) for _, found in groups) > MAX_CHUNKS:
-        size += CHUNK_PASSAGES
-    chunks, contents = [], []
-    for group_lang, found in groups:
-        for start in range(0, len(found), size):
-            chunks.append(tuple(found[start : start + size]))
-            contents.append(passages_json(chunks[-1], group_lang))
-    folder = f"{conference_prefix(slug)}/{PASSAGES_NAME}.{content_tag(' '.join(map(content_tag, contents)).encode())}"
-    terms: dict[str, int] = {}
-    for number, chunk in enumerate(chunks):
-        for term in conference_terms(chunk):
-            terms[term] = terms.get(term, 0) | (1 << number)
-    return PassageFiles(
-        folder=folder, files={f"{folder}/{n}.json": data for n, data in enumerate(contents)}, terms=terms
-    )
-
-
-def conference_terms(passages: Iterable[Passage]) -> frozenset[str]:
-    found: set[str] = set()
-    for passage in passages:
-        found |= terms_of(passage.text)
-    return frozenset(found)
-
-
-# --- the whole site ---------------------------------------------------------------------------------------------
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class IndexedConference(Frozen):
     slug: str
-    title: str
-    page: str  # relative to the site root
-    date: str
     lang: str
-    passages: str  # the folder of the passage chunks (<passages>/<n>.json), relative to the site root
-    chunks: int
+    path: str  # where Pagefind reads it, relative: conferences/<slug>/index.html, .../part-N.html for speech
+    html: str
 
 
-class SearchIndex(Frozen):
-    schema_: int = Field(SEARCH_SCHEMA, alias="schema")
-    conferences: tuple[IndexedConference, ...] = ()
-    shards: dict[str, str] = Field(default_factory=dict)  # shard name -> file, relative to the site root
-
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-    def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True).encode("utf-8")
+def index_language(lang: str) -> str:
+    """The two- or three-letter code Pagefind stems with (`fr-CA` -> `fr`); `unknown` when it is not one."""
+    base = lang.lower().split("-")[0].split("_")[0]
+    return base if _LANG.fullmatch(base) else "unknown"
 
 
-@dataclass(frozen=True)
-class SearchFiles:
-    """What to write for the site's search: the shards (key -> bytes), then the index that names them."""
+def search_tracks(manifest: Manifest) -> list[CaptionTrack]:
+    """The caption tracks to index: one per language, the reviewed one where a language has two."""
+    chosen: dict[str, CaptionTrack] = {}
+    for track in manifest.captions:
+        held = chosen.get(track.lang)
+        if held is None or (held.status != "reviewed" and track.status == "reviewed"):
+            chosen[track.lang] = track
+    return list(chosen.values())
 
-    index: SearchIndex
-    shards: dict[str, bytes]
+
+def cue_moments(cues: Iterable[tuple[float, str]]) -> tuple[Moment, ...]:
+    """Cues (start, text) as moments, whitespace collapsed, empty ones left out."""
+    moments = []
+    for start, text in cues:
+        words = " ".join(text.split())
+        if words:
+            moments.append(Moment(start=round(start, 2), text=words))
+    return tuple(moments)
 
 
-def build_search(
-    conferences: Sequence[IndexedConference], terms: Mapping[str, Mapping[str, int]]
-) -> SearchFiles:
-    """Shards of term -> [conference number, chunk mask, ...] (numbers are positions in `conferences`), and the index.
+def parse_slides(raw: bytes) -> tuple[Moment, ...]:
+    """A talk's slides.json as moments; an error names what is wrong (the caller reports it and goes on)."""
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("slides"), list):
+        raise ValueError('slides.json must be {"slides": [{"start": seconds or null, "text": "..."}]}')
+    moments = []
+    for slide in data["slides"]:
+        if not isinstance(slide, dict) or not isinstance(slide.get("text", ""), str):
+            raise ValueError("each slide must be an object with a text")
+        start = slide.get("start")
+        if start is not None and (isinstance(start, bool) or not isinstance(start, int | float) or start < 0):
+            raise ValueError(f"a slide's start must be seconds or null, not {start!r}")
+        words = " ".join(str(slide.get("text", "")).split())
+        if words:
+            moments.append(Moment(start=None if start is None else round(float(start), 2), text=words))
+    return tuple(moments)
 
-    `terms` maps each slug to its terms and their chunk masks; the shard files' names carry their content tag, so a
-    reader holding an index always gets the shards that go with it.
+
+def slides_path(manifest: Manifest) -> str | None:
+    """The slides.json a manifest lists (`slides.json`), relative to the talk's folder; None when none."""
+    return manifest.slides.json_ if manifest.slides is not None else None
+
+
+def anchor(start: float) -> str:
+    """The id of a moment's heading, and so the fragment of its address: `t=83.5`."""
+    return f"t={start:g}"
+
+
+def talk_documents(
+    manifest: Manifest, lang: str, moments: Sequence[Moment], slides: Sequence[Moment] = ()
+) -> list[SearchDocument]:
+    """The HTML Pagefind indexes for one talk in one language (every value escaped: a title is text, never HTML).
+
+    The first document is the talk itself: its title, speakers, description and slides, weighted above speech.
+    Then its speech, cut in parts of PART_SECONDS, so that a search loads the text of the parts that match, not of
+    whole talks. Every document carries the meta `title`, `date` and `page` (the talk's page, relative to the site
+    root) and the filters `speaker` and `year`, in an element Pagefind does not index (they are found through the
+    first document).
     """
-    grouped: dict[str, dict[str, list[int]]] = {}
-    for number, conference in enumerate(conferences):
-        for term, mask in terms.get(conference.slug, {}).items():
-            grouped.setdefault(shard_name(term), {}).setdefault(term, []).extend((number, mask))
-    shards: dict[str, bytes] = {}
-    names: dict[str, str] = {}
-    for name in sorted(grouped):
-        postings = {term: grouped[name][term] for term in sorted(grouped[name])}
-        data = json.dumps(postings, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        key = f"{SHARD_FOLDER}/{name}.{content_tag(data)}.json"
-        shards[key] = data
-        names[name] = key
-    return SearchFiles(index=SearchIndex(conferences=tuple(conferences), shards=names), shards=shards)
+    e = html.escape
+    page = f"{conference_prefix(manifest.slug)}/{manifest.page}"
+    code = index_language(lang)
+    labels = "".join([
+        f'<span data-pagefind-meta="title">{e(manifest.title)}</span>',
+        f'<span data-pagefind-meta="page:{e(page)}"></span>',  # a slug and a file name: no comma, no colon
+        f'<span data-pagefind-meta="date:{manifest.date.isoformat()}"></span>',
+        f'<span data-pagefind-filter="year:{manifest.date.year}"></span>',
+        *(f'<span data-pagefind-filter="speaker">{e(name)}</span>' for name in manifest.speakers),
+    ])
+    hidden = f"<div data-pagefind-ignore>{labels}</div>"
+
+    def document(path: str, content: str) -> SearchDocument:
+        text = (f'<!DOCTYPE html><html lang="{code}"><head><meta charset="utf-8"><title>{e(manifest.title)}</title>'
+                f"</head><body data-pagefind-body>{hidden}{content}</body></html>")
+        return SearchDocument(slug=manifest.slug, lang=code, path=path, html=text)
+
+    # Each moment is a heading with an id: Pagefind's sub-results are the sections that start at a heading, and
+    # their addresses end with its id. The weight is set, since Pagefind would weigh a heading's words up.
+    def heading(start: float, weight: int, text: str) -> str:
+        return f'<h2 id="{anchor(start)}" data-pagefind-weight="{weight}">{e(text)}</h2>'
+
+    head = [f'<h1 data-pagefind-weight="{TITLE_WEIGHT}">{e(manifest.title)}</h1>']
+    head += [f'<p data-pagefind-weight="{SPEAKER_WEIGHT}">{e(name)}</p>' for name in manifest.speakers]
+    if manifest.description.strip():
+        head.append(f'<p data-pagefind-weight="{DESCRIPTION_WEIGHT}">{e(manifest.description)}</p>')
+    head += [f'<p data-pagefind-weight="{SLIDE_WEIGHT}">{e(s.text)}</p>' for s in slides if s.start is None]
+    head += [heading(s.start, SLIDE_WEIGHT, s.text) for s in sorted(
+        (s for s in slides if s.start is not None), key=lambda s: s.start or 0.0)]
+    documents = [document(page, "".join(head))]
+    parts: dict[int, list[str]] = {}
+    for moment in sorted((m for m in moments if m.start is not None), key=lambda m: m.start or 0.0):
+        start = moment.start or 0.0
+        parts.setdefault(int(start // PART_SECONDS), []).append(heading(start, 1, moment.text))
+    folder = conference_prefix(manifest.slug)
+    documents += [document(f"{folder}/part-{number}.html", "".join(parts[number])) for number in sorted(parts)]
+    return documents
 
 
-def terms_from_shards(index: SearchIndex, shards: Iterable[bytes]) -> dict[str, dict[str, int]]:
-    """The inverse of `build_search`: each indexed conference's terms and chunk masks, read back from its shards."""
-    found: dict[str, dict[str, int]] = {conference.slug: {} for conference in index.conferences}
-    for data in shards:
-        for term, postings in json.loads(data).items():
-            for number, mask in zip(postings[::2], postings[1::2], strict=False):
-                if 0 <= number < len(index.conferences):
-                    found[index.conferences[number].slug][term] = mask
-    return found
+def bundle_folder(lang: str) -> str:
+    return f"{SEARCH_FOLDER}/{lang}"
 
 
-def parse_index(raw: bytes | None) -> SearchIndex | None:
-    """The published index, or None when it is missing or not ours (it is then rebuilt)."""
-    if raw is None:
-        return None
-    try:
-        index = SearchIndex.model_validate_json(raw)
-    except ValueError:
-        return None
-    return index if index.schema_ == SEARCH_SCHEMA else None
+def bundles_json(languages: Iterable[str]) -> bytes:
+    """search/bundles.json: `{"languages": {"fr": "fr/", ...}}`, folders relative to search/."""
+    data = {"languages": {lang: f"{lang}/" for lang in sorted(set(languages))}}
+    return json.dumps(data, separators=(",", ":")).encode("utf-8")

@@ -25,7 +25,9 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from confcast.config.settings import Settings
-from confcast.tasks.errors import ConfcastError
+from confcast.tasks.errors import ConfcastError, PublishError
+from confcast.tasks.site.assets import hlsjs
+from confcast.tasks.site.pagefind_index import indexer
 from confcast.tasks.transcription import faster_whisper_engine, openai_whisper_engine
 from confcast.tasks.transcription.engine import SAMPLE_RATE, one_line
 from confcast.tasks.transcription.model_lookup import (
@@ -132,6 +134,22 @@ def tool(name: str) -> Finding:
     return Finding(name, True, f"{tool_version_from(done.stdout)} ({path})", essential=True)
 
 
+def slide_tools() -> Finding:
+    """Tesseract (chapter titles from slides) and pdftotext (slides PDFs): optional, never essential."""
+    missing = [name for name in ("tesseract", "pdftotext") if shutil.which(name) is None]
+    if missing:
+        return Finding("slides", False, f"{' and '.join(missing)} not found (chapters are then titled from speech; "
+                       "a slides PDF is refused)", "run scripts/install.sh (tesseract-ocr, tesseract-ocr-fra, "
+                       "poppler-utils)")
+    try:
+        done = _run(["tesseract", "--list-langs"])
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Finding("slides", False, f"tesseract does not run: {one_line(exc)}", "reinstall tesseract-ocr")
+    languages = sorted(line.strip() for line in done.stdout.splitlines()[1:] if line.strip() and line != "osd")
+    hint = "" if "fra" in languages else "install tesseract-ocr-fra for French slides"
+    return Finding("slides", "fra" in languages, f"tesseract ({', '.join(languages)}) and pdftotext", hint)
+
+
 def weights(settings: Settings) -> Finding:
     topic = "Whisper weights"
     try:
@@ -154,6 +172,18 @@ def storage(settings: Settings) -> Finding:
         if settings.s3_endpoint_url and detail.startswith("s3://"):
             detail += f" at {redact_url(settings.s3_endpoint_url)}"
     return Finding("storage", True, detail)
+
+
+def site_libraries() -> Iterator[Finding]:
+    """What every publication needs beside the media tools: Pagefind's indexer and the hls.js the site publishes."""
+    try:
+        yield Finding("Pagefind", True, f"indexer at {indexer()}", essential=True)
+    except PublishError as error:
+        yield Finding("Pagefind", False, str(error), essential=True)
+    try:
+        yield Finding("hls.js", True, f"{hlsjs()[0]}, published with the site for browsers without HLS", essential=True)
+    except PublishError as error:
+        yield Finding("hls.js", False, str(error), essential=True)
 
 
 def work_folder(settings: Settings) -> Finding:
@@ -277,9 +307,11 @@ def diagnose(settings: Settings) -> Iterator[Finding]:
     """The report, one finding at a time (the slow ones, loading models, last)."""
     yield tool("ffmpeg")
     yield tool("ffprobe")
+    yield slide_tools()
     yield weights(settings)
     yield storage(settings)
     yield work_folder(settings)
+    yield from site_libraries()
     driver = nvidia_driver()
     yield Finding("GPU", driver.ok, driver.detail)
     results: dict[tuple[str, str], Finding] = {}

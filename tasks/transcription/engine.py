@@ -32,6 +32,20 @@ TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 RANDOM_SEED = 0
 
 
+@dataclass(frozen=True)
+class Decoding:
+    """How Whisper searches, beside the temperatures (chosen on real French by `confcast bench transcribe`'s
+    decoding rows; docs/transcription.md says why these defaults)."""
+
+    beam_size: int = BEAM_SIZE
+    best_of: int = BEST_OF
+    condition_on_previous_text: bool = False  # a mistake does not feed the next window: fewer loops
+    batch_size: int = 0  # > 0: faster-whisper's BatchedInferencePipeline, this many 30 s windows at once (no fallback)
+
+
+DECODING = Decoding()
+
+
 # --- what an engine gives back (times in seconds from the start of the block it was handed) -----------------
 
 
@@ -71,16 +85,18 @@ class Engine(Protocol):
         task: str,
         temperatures: Sequence[float],
         prompt: str | None = None,
+        decoding: Decoding = DECODING,
     ) -> Decoded: ...
 
 
-def decode_options(temperatures: Sequence[float]) -> dict:
-    """The decoding options both engines get, so that they decode the same way."""
+def decode_options(temperatures: Sequence[float], decoding: Decoding = DECODING) -> dict:
+    """The decoding options both engines get, so that they decode the same way (the batch size is faster-whisper's
+    alone)."""
     return {
-        "beam_size": BEAM_SIZE,
-        "best_of": BEST_OF,
+        "beam_size": decoding.beam_size,
+        "best_of": decoding.best_of,
         "temperature": tuple(temperatures),
-        "condition_on_previous_text": False,  # a mistake does not feed the next window: fewer loops
+        "condition_on_previous_text": decoding.condition_on_previous_text,
         "word_timestamps": True,
     }
 

@@ -23,9 +23,11 @@ import numpy as np
 
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.transcription.engine import (
+    DECODING,
     RANDOM_SEED,
     SAMPLE_RATE,
     Decoded,
+    Decoding,
     RawSegment,
     RawWord,
     decode_options,
@@ -130,14 +132,25 @@ class FasterWhisper:
         task: str,
         temperatures: Sequence[float],
         prompt: str | None = None,
+        decoding: Decoding = DECODING,
     ) -> Decoded:
-        options = decode_options(temperatures)
+        options = decode_options(temperatures, decoding)
         options["temperature"] = list(options["temperature"])
         # hotwords: faster-whisper puts them in the prompt of every 30 s window (an initial prompt would steer the
         # first window only, since the previous text is not carried over)
-        raw_segments, info = self.model.transcribe(
-            samples, language=language, task=task, vad_filter=False, hotwords=prompt, **options  # VAD ran already
-        )
+        if decoding.batch_size > 0:
+            # The batched pipeline cuts the block (speech only already) into windows of at most 30 s at its pauses,
+            # with faster-whisper's own VAD, and decodes them together; it samples at the first temperature only.
+            from faster_whisper import BatchedInferencePipeline
+
+            raw_segments, info = BatchedInferencePipeline(self.model).transcribe(
+                samples, language=language, task=task, vad_filter=True, hotwords=prompt,
+                batch_size=decoding.batch_size, **options,
+            )
+        else:
+            raw_segments, info = self.model.transcribe(
+                samples, language=language, task=task, vad_filter=False, hotwords=prompt, **options  # VAD ran already
+            )
         segments = (
             RawSegment(
                 float(s.start),

@@ -25,8 +25,10 @@ import numpy as np
 from confcast.tasks.errors import TranscriptionError
 from confcast.tasks.transcription.convert import openai_checkpoint
 from confcast.tasks.transcription.engine import (
+    DECODING,
     RANDOM_SEED,
     Decoded,
+    Decoding,
     RawSegment,
     RawWord,
     decode_options,
@@ -133,9 +135,16 @@ class OpenAIWhisper:
         task: str,
         temperatures: Sequence[float],
         prompt: str | None = None,
+        decoding: Decoding = DECODING,
     ) -> Decoded:
         import torch
         import whisper
+
+        if decoding.batch_size > 0:
+            raise TranscriptionError(
+                "batched inference is faster-whisper's alone: decode one window at a time (batch size 0) "
+                "with openai-whisper"
+            )
 
         probability = None
         if language is None:
@@ -147,7 +156,7 @@ class OpenAIWhisper:
                 _, probs = self.model.detect_language(segment.half() if self.fp16 else segment)
             language = max(probs, key=probs.get)
             probability = float(probs[language])
-        options = decode_options(temperatures)
+        options = decode_options(temperatures, decoding)
         torch.manual_seed(RANDOM_SEED)
         result = whisper.transcribe(
             self.model, samples, language=language, task=task, fp16=self.fp16, verbose=None,

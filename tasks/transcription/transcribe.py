@@ -17,6 +17,7 @@ Library errors become :class:`~confcast.tasks.errors.TranscriptionError` with a 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -30,9 +31,11 @@ from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.models import Segment, Transcript, Word
 from confcast.tasks.transcription import faster_whisper_engine, openai_whisper_engine, vad
 from confcast.tasks.transcription.engine import (
+    DECODING,
     SAMPLE_RATE,
     TASKS,
     TEMPERATURES,
+    Decoding,
     Engine,
     RawSegment,
     RawWord,
@@ -148,10 +151,11 @@ def load_engine(
 # --- speech only, in blocks -----------------------------------------------------------------------------------
 
 
-def speech_chunks(samples: np.ndarray) -> list[dict]:
-    """Where the speech is, as ``{"start", "end"}`` sample indices (Silero VAD with faster-whisper's defaults, run
-    piece by piece so that its memory does not grow with the recording; chunks no longer than a block)."""
-    return vad.speech_chunks(samples, vad.VadSettings(max_speech_s=BLOCK_S))
+def speech_chunks(samples: np.ndarray, options: vad.VadSettings | None = None) -> list[dict]:
+    """Where the speech is, as ``{"start", "end"}`` sample indices (Silero VAD with faster-whisper's defaults unless
+    ``options`` say otherwise, run piece by piece so that its memory does not grow with the recording; chunks no
+    longer than a block)."""
+    return vad.speech_chunks(samples, dataclasses.replace(options or vad.VadSettings(), max_speech_s=BLOCK_S))
 
 
 def group_blocks(chunks: Sequence[dict], block_samples: int) -> list[list[dict]]:
@@ -211,6 +215,8 @@ def transcribe_audio(
     threads: int = 0,
     temperatures: Sequence[float] = TEMPERATURES,
     prompt: str | None = None,
+    decoding: Decoding = DECODING,
+    vad_options: vad.VadSettings | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> Transcript:
     """Transcribe one recording offline with faster-whisper or openai-whisper.
@@ -218,6 +224,7 @@ def transcribe_audio(
     ``language`` "auto" detects the language (its probability is recorded); a code forces it. ``task``
     "translate" writes English whatever the spoken language (the transcript's language is then "en").
     ``prompt`` (words the talk is likely to use: see `vocabulary_prompt`) steers every 30 s window of both engines.
+    ``decoding`` (beam, batching) and ``vad_options`` (thresholds) keep their measured defaults unless given.
     ``on_progress`` receives the fraction of the audio done (0..1) after each segment. Raises TranscriptionError.
     """
     audio = Path(audio)
@@ -234,10 +241,12 @@ def transcribe_audio(
     detected, probability = forced, None
     segments: list[Segment] = []
     try:
-        blocks = group_blocks(speech_chunks(samples), int(BLOCK_S * SAMPLE_RATE))
+        blocks = group_blocks(speech_chunks(samples, vad_options), int(BLOCK_S * SAMPLE_RATE))
         for chunks in blocks:
             speech = np.concatenate([samples[c["start"] : c["end"]] for c in chunks])
-            decoded = whisper.decode(speech, language=detected, task=task, temperatures=temperatures, prompt=prompt)
+            decoded = whisper.decode(
+                speech, language=detected, task=task, temperatures=temperatures, prompt=prompt, decoding=decoding
+            )
             del speech  # the engine holds what it needs; keep one block alive at a time
             if detected is None:  # detected on the first block, then kept for the rest
                 detected, probability = decoded.language, decoded.probability
@@ -298,8 +307,11 @@ def language_warning(transcript: Transcript) -> str | None:
     return None
 
 
-def summary_markdown(transcript: Transcript, translation: Transcript | None, page_url: str) -> str:
-    """The run summary (a Prefect markdown artifact): what Whisper heard, with a flag on a doubtful language."""
+def summary_markdown(
+    transcript: Transcript, translation: Transcript | None, page_url: str, notes: Sequence[str] = ()
+) -> str:
+    """The run summary (a Prefect markdown artifact): what Whisper heard, with a flag on a doubtful language, and
+    `notes` for the operator to check (quiet speech levelled: tasks.media.levelling.passage_line)."""
     text = escape_markdown  # what Whisper or the settings said is text in Markdown, never markup
     if transcript.language_probability is None:
         language = f"{text(transcript.language)} (forced)"
@@ -321,4 +333,6 @@ def summary_markdown(transcript: Transcript, translation: Transcript | None, pag
     warning = language_warning(transcript)
     if warning:
         lines += ["", f"> **Warning:** {text(warning)}"]
+    if notes:
+        lines += ["", "To check:", ""] + [f"- {text(note)}" for note in notes]
     return "\n".join(lines) + "\n"

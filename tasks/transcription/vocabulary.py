@@ -35,3 +35,10 @@ def vocabulary_prompt(title: str = "", speakers: Iterable[str] = (), vocabulary:
         if not groups[-1]:
             groups.pop()
     return render(groups) or None
+
+
+def talk_prompt(vocabulary: Iterable[str] = (), site_vocabulary: Iterable[str] = ()) -> str | None:
+    """The prompt a publication gives Whisper: the talk's vocabulary, then the site's (each term once; the site's
+    are the first left out when the prompt is full). None without a vocabulary: Whisper then gets no prompt at all
+    (measured in docs/transcription.md: the title and the speakers' names cost more words than they bring back)."""
+    return vocabulary_prompt(vocabulary=[*vocabulary, *site_vocabulary])

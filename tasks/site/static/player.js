@@ -5,6 +5,39 @@
   var list = document.getElementById("transcript-list");
   var follow = document.getElementById("follow");
   if (!video) { return; }
+
+  // Adaptive streaming where the browser has no native HLS (Firefox on a desktop): hls.js, published with the site
+  // (data-hlsjs), loaded only then; `?hls=js` forces it (tests, comparisons). Its MSE stream replaces the <source>
+  // list; the <track> elements (captions, seek thumbnails) stay. If hls.js cannot load or fails, the sources come
+  // back and the browser plays the progressive MP4 as before.
+  var hlsSource = video.querySelector('source[type="application/vnd.apple.mpegurl"]');
+  var forced = /[?&]hls=js(&|$)/.test(location.search);
+  if (hlsSource && video.getAttribute("data-hlsjs") && window.MediaSource &&
+      (forced || !video.canPlayType("application/vnd.apple.mpegurl"))) {
+    var sources = Array.prototype.slice.call(video.querySelectorAll("source"));
+    var restore = function () {
+      if (window.confcastHls) { window.confcastHls.destroy(); window.confcastHls = null; }
+      video.removeAttribute("src");
+      var firstTrack = video.querySelector("track");
+      sources.forEach(function (source) { video.insertBefore(source, firstTrack); });
+      video.load();
+    };
+    var manifestUrl = hlsSource.src;
+    sources.forEach(function (source) { video.removeChild(source); });
+    video.load(); // stop fetching the MP4
+    var loader = document.createElement("script");
+    loader.src = video.getAttribute("data-hlsjs");
+    loader.onload = function () {
+      if (!window.Hls || !window.Hls.isSupported()) { restore(); return; }
+      var hls = new window.Hls({ capLevelToPlayerSize: true });
+      window.confcastHls = hls;
+      hls.on(window.Hls.Events.ERROR, function (_event, data) { if (data.fatal) { restore(); } });
+      hls.loadSource(manifestUrl);
+      hls.attachMedia(video);
+    };
+    loader.onerror = restore;
+    document.head.appendChild(loader);
+  }
   var buttons = list ? Array.prototype.slice.call(list.querySelectorAll("button[data-start]")) : [];
   var starts = buttons.map(function (b) { return parseFloat(b.getAttribute("data-start")); });
 
@@ -59,6 +92,25 @@
       buttons[next].focus();
     });
   });
+
+  // The chapter list: a click plays from the chapter's start; the chapter being shown is marked.
+  var chapterList = document.getElementById("chapter-list");
+  if (chapterList) {
+    var chapterButtons = Array.prototype.slice.call(chapterList.querySelectorAll("button[data-start]"));
+    var chapterStarts = chapterButtons.map(function (b) { return parseFloat(b.getAttribute("data-start")); });
+    chapterButtons.forEach(function (button, index) {
+      button.addEventListener("click", function () { seek(chapterStarts[index], true); });
+    });
+    var markChapter = function () {
+      var now = video.currentTime, at = -1;
+      for (var i = 0; i < chapterStarts.length; i++) { if (chapterStarts[i] <= now + 0.05) { at = i; } }
+      chapterButtons.forEach(function (b, i) {
+        if (i === at) { b.setAttribute("aria-current", "true"); } else { b.removeAttribute("aria-current"); }
+      });
+    };
+    video.addEventListener("timeupdate", markChapter);
+    video.addEventListener("seeked", markChapter);
+  }
 
   // Seek thumbnails (a WebVTT metadata track whose cues say `sprite.jpg#xywh=x,y,w,h`) on the preview strip.
   var scrub = document.getElementById("scrub");

@@ -1,6 +1,10 @@
-// The catalog's search inside every talk. Data built at publish time by tasks/search.py:
-// search/index.json -> one shard per word typed -> the chunks of passages where every word occurs.
-// Transcript text only ever becomes DOM text nodes, never HTML.
+// The catalog's search, on Pagefind's index (built at publish time by tasks/site/search.py and pagefind_index.py):
+// search/bundles.json names one bundle per language; search/pagefind.js searches each (its own stemmer). Nothing is
+// fetched until someone searches. Pagefind finds documents: a talk (title, speakers, description, slides) or ten
+// minutes of its speech; they are shown grouped by talk (meta `page`), each with its matching moments, each a link
+// to page#t=....
+// Text from the index only ever becomes DOM text nodes: a moment shows its cue's text, and the words Pagefind's
+// excerpt marked are wrapped in <mark> elements made here.
 (function () {
   "use strict";
   var form = document.getElementById("search");
@@ -8,59 +12,28 @@
   var input = document.getElementById("search-input");
   var status = document.getElementById("search-status");
   var results = document.getElementById("search-results");
+  var filterBox = document.getElementById("search-filters");
+  var selects = {
+    lang: document.getElementById("search-lang"),
+    speaker: document.getElementById("search-speaker"),
+    year: document.getElementById("search-year"),
+  };
   var t = JSON.parse(document.getElementById("search-strings").textContent);
-  var MIN_TERM = 2, SHARD = 2, MAX_TALKS = 10, MAX_PASSAGES = 5, SNIPPET = 220;
-  var LIGATURES = { "\u0153": "oe", "\u00e6": "ae", "\u00df": "ss", "\ufb01": "fi", "\ufb02": "fl" };
-  var cache = {};
+  var MAX_DOCUMENTS = 10, MAX_MOMENTS = 5;
+  var here = new URL(".", location.href);
+  var loading = null;
 
-  // Must agree with tasks/search.py `fold`: lower case, ligatures spelt out, accents dropped.
-  function fold(ch) {
-    var lowered = ch.toLowerCase().replace(/[\u0153\u00e6\u00df\ufb01\ufb02]/g, function (c) { return LIGATURES[c]; });
-    return lowered.normalize("NFD").replace(/\p{M}/gu, "");
+  function element(name, text, className) {
+    var node = document.createElement(name);
+    if (text !== undefined) { node.textContent = text; }
+    if (className) { node.className = className; }
+    return node;
   }
-  // The folded text and, for each of its positions, the position in the original text.
-  function folded(text) {
-    var out = "", map = [], at = 0;
-    for (var ch of text) {
-      var f = fold(ch);
-      for (var k = 0; k < f.length; k++) { map.push(at); }
-      out += f;
-      at += ch.length;
-    }
-    map.push(at);
-    return { text: out, map: map };
+  function option(select, value, label) {
+    var o = element("option", label);
+    o.value = value;
+    select.appendChild(o);
   }
-  function termsOf(query) {
-    var words = folded(query).text.match(/[\p{L}\p{N}]+/gu) || [];
-    return words.filter(function (w, i) { return w.length >= MIN_TERM && words.indexOf(w) === i; });
-  }
-  function shardOf(term) {
-    var head = term.slice(0, SHARD);
-    return /^[a-z0-9]+$/.test(head) && head.length === SHARD ? head : "_";
-  }
-  function getJSON(url) {
-    if (!cache[url]) {
-      cache[url] = fetch(url).then(function (r) {
-        if (!r.ok) { throw new Error(url + ": " + r.status); }
-        return r.json();
-      });
-      cache[url].catch(function () { delete cache[url]; });
-    }
-    return cache[url];
-  }
-  // Chunk masks have up to 52 bits: JavaScript's bitwise operators take 32, so work on two halves.
-  var HALF = 67108864; // 2 ** 26
-  function combine(a, b, both) {
-    var low = both ? (a % HALF) & (b % HALF) : (a % HALF) | (b % HALF);
-    var high = both ? Math.floor(a / HALF) & Math.floor(b / HALF) : Math.floor(a / HALF) | Math.floor(b / HALF);
-    return high * HALF + low;
-  }
-  function chunksOf(mask) {
-    var list = [];
-    for (var n = 0; mask > 0; n++, mask = Math.floor(mask / 2)) { if (mask % 2) { list.push(n); } }
-    return list;
-  }
-  function escapeRegExp(text) { return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
   function clock(seconds) {
     var s = Math.floor(seconds), h = Math.floor(s / 3600), m = Math.floor(s % 3600 / 60), r = s % 60;
     var two = function (n) { return (n < 10 ? "0" : "") + n; };
@@ -70,151 +43,143 @@
     var s = Math.floor(seconds), m = Math.floor(s / 60), r = s % 60;
     return m ? m + "m" + (r < 10 ? "0" : "") + r + "s" : r + "s";
   }
-  function element(name, text, className) {
-    var node = document.createElement(name);
-    if (text !== undefined) { node.textContent = text; }
-    if (className) { node.className = className; }
-    return node;
+  var ENTITIES = { "&amp;": "&", "&lt;": "<", "&gt;": ">", "&quot;": "\"", "&#39;": "'", "&#x27;": "'" };
+  function decode(text) {
+    return text.replace(/&(amp|lt|gt|quot|#39|#x27);/g, function (e) { return ENTITIES[e]; });
   }
-
-  // The ranges [start, end) of the original text where each term starts a word; null if a term is missing.
-  function matches(text, patterns) {
-    var f = folded(text), ranges = [];
-    for (var i = 0; i < patterns.length; i++) {
-      var found = false, m;
-      patterns[i].lastIndex = 0;
-      while ((m = patterns[i].exec(f.text)) !== null) {
-        var start = m.index + m[1].length, end = m.index + m[0].length;
-        ranges.push([f.map[start], f.map[end]]);
-        found = true;
-      }
-      if (!found) { return null; }
-    }
-    return ranges.sort(function (a, b) { return a[0] - b[0]; });
-  }
-  // A snippet of the passage around its first match, with <mark> around every match (text nodes only).
-  function snippet(text, ranges) {
-    var from = 0, to = text.length;
-    if (text.length > SNIPPET) {
-      from = Math.max(0, ranges[0][0] - SNIPPET / 3);
-      to = Math.min(text.length, from + SNIPPET);
-      while (from > 0 && text[from - 1] !== " ") { from--; }
-      while (to < text.length && text[to] !== " ") { to++; }
-    }
-    var span = element("span"), at = from;
-    if (from > 0) { span.appendChild(document.createTextNode("\u2026 ")); }
-    ranges.forEach(function (range) {
-      var start = Math.max(range[0], at), end = Math.min(range[1], to);
-      if (end <= start) { return; }
-      span.appendChild(document.createTextNode(text.slice(at, start)));
-      span.appendChild(element("mark", text.slice(start, end)));
-      at = end;
+  function fold(text) { return text.toLowerCase().normalize("NFD").replace(/\p{M}/gu, ""); }
+  // The words Pagefind marked in its excerpt (<mark>word</mark>), folded: only read, never parsed as HTML.
+  function markedWords(excerpt) {
+    var words = {};
+    (excerpt || "").replace(/<mark>([\s\S]*?)<\/mark>/g, function (_, inside) {
+      (fold(decode(inside)).match(/[\p{L}\p{N}]+/gu) || []).forEach(function (w) { words[w] = true; });
+      return "";
     });
-    span.appendChild(document.createTextNode(text.slice(at, to)));
-    if (to < text.length) { span.appendChild(document.createTextNode(" \u2026")); }
+    return words;
+  }
+  // The moment's whole text (the cue, as published), its marked words in <mark>: text nodes and <mark> only.
+  function highlighted(text, words) {
+    var span = element("span");
+    text.split(/([\p{L}\p{N}]+)/u).forEach(function (part, i) {
+      if (!part) { return; }
+      span.appendChild(i % 2 && words[fold(part)] ? element("mark", part) : document.createTextNode(part));
+    });
     return span;
   }
   function say(text) { status.textContent = text; }
   function plural(n, one, many) { return (n === 1 ? one : many).replace("{n}", n); }
 
+  // The bundles, loaded once, on the first search: [{lang, pagefind}], and the filters' choices.
+  function load() {
+    if (!loading) {
+      loading = fetch(new URL("search/bundles.json", here), { cache: "no-cache" }).then(function (r) {
+        if (!r.ok) { throw new Error("search/bundles.json: " + r.status); }
+        return r.json();
+      }).then(function (bundles) {
+        return import(new URL("search/pagefind.js", here).href).then(function (pagefind) {
+          return Promise.all(Object.keys(bundles.languages).map(function (lang) {
+            var instance = pagefind.createInstance({
+              basePath: new URL("search/" + bundles.languages[lang], here).pathname, noWorker: true,
+            });
+            return instance.options({ baseUrl: here.pathname, excerptLength: 24 }).then(function () {
+              return instance.filters();
+            }).then(function (filters) { return { lang: lang, pagefind: instance, filters: filters }; });
+          }));
+        });
+      }).then(function (bundles) {
+        fillFilters(bundles);
+        return bundles;
+      });
+      loading.catch(function () { loading = null; });
+    }
+    return loading;
+  }
+  function fillFilters(bundles) {
+    var names = {}, years = {};
+    bundles.forEach(function (b) {
+      Object.keys(b.filters.speaker || {}).forEach(function (n) { names[n] = true; });
+      Object.keys(b.filters.year || {}).forEach(function (y) { years[y] = true; });
+      option(selects.lang, b.lang, t.languages[b.lang] || b.lang);
+    });
+    Object.keys(names).sort().forEach(function (n) { option(selects.speaker, n, n); });
+    Object.keys(years).sort().reverse().forEach(function (y) { option(selects.year, y, y); });
+    filterBox.hidden = false;
+  }
+  function chosenFilters() {
+    var filters = {};
+    if (selects.speaker.value) { filters.speaker = selects.speaker.value; }
+    if (selects.year.value) { filters.year = selects.year.value; }
+    return filters;
+  }
+  function moment(sub) {
+    var m = /^t=([0-9.]+)$/.exec(sub.anchor ? sub.anchor.id : "");
+    return m ? parseFloat(m[1]) : null;
+  }
+
   var generation = 0;
   function search(query) {
-    var mine = ++generation, terms = termsOf(query);
+    var mine = ++generation;
     results.textContent = "";
-    if (!terms.length) { say(query.trim() ? t.too_short : ""); return Promise.resolve(); }
+    if (!query.trim()) { say(""); return Promise.resolve(); }
     say(t.searching);
-    var patterns = terms.map(function (term) { return new RegExp("(^|[^\\p{L}\\p{N}])" + escapeRegExp(term), "gu"); });
-    // A talk's passages that hold every term, reading its chunks in order until there are enough.
-    function passagesOf(talk, chunks) {
-      var found = [];
-      function next(i) {
-        if (i >= chunks.length || found.length > MAX_PASSAGES) {
-          return Promise.resolve({ passages: found, more: i < chunks.length || found.length > MAX_PASSAGES });
-        }
-        return getJSON(talk.passages + "/" + chunks[i] + ".json").then(function (file) {
-          file.p.forEach(function (p) {
-            var ranges = matches(p[1], patterns);
-            if (ranges) { found.push([p[0], p[1], ranges, file.lang]); }
-          });
-          return next(i + 1);
+    return load().then(function (bundles) {
+      var chosen = bundles.filter(function (b) { return !selects.lang.value || b.lang === selects.lang.value; });
+      return Promise.all(chosen.map(function (b) {
+        return b.pagefind.search(query, { filters: chosenFilters() }).then(function (found) {
+          return found.results.map(function (r) { return { lang: b.lang, result: r }; });
         });
-      }
-      return next(0);
-    }
-    return getJSON("search/index.json").then(function (index) {
-      return Promise.all(terms.map(function (term) {
-        var shard = index.shards[shardOf(term)];
-        return shard ? getJSON(shard) : Promise.resolve({});
-      })).then(function (shards) {
-        // Talks (and their chunks) where every term starts a spoken word, in catalog order (newest first).
-        var hits = null;
-        terms.forEach(function (term, i) {
-          var talks = {};
-          Object.keys(shards[i]).forEach(function (word) {
-            if (word.lastIndexOf(term, 0) !== 0) { return; }
-            var postings = shards[i][word];
-            for (var k = 0; k + 1 < postings.length; k += 2) {
-              talks[postings[k]] = combine(talks[postings[k]] || 0, postings[k + 1], false);
-            }
-          });
-          if (hits === null) { hits = talks; return; }
-          var both = {};
-          Object.keys(hits).forEach(function (n) {
-            var mask = talks[n] ? combine(hits[n], talks[n], true) : 0;
-            if (mask) { both[n] = mask; }
-          });
-          hits = both;
-        });
-        var numbers = Object.keys(hits).map(Number).sort(function (a, b) { return a - b; });
-        return Promise.all(numbers.slice(0, MAX_TALKS).map(function (n) {
-          return passagesOf(index.conferences[n], chunksOf(hits[n]));
-        })).then(function (found) { return { index: index, numbers: numbers, found: found }; });
-      });
-    }).then(function (result) {
+      }));
+    }).then(function (lists) {
+      // The best results of every language, best first; a talk found in two languages is one talk.
+      var all = [].concat.apply([], lists).sort(function (a, b) { return b.result.score - a.result.score; });
+      return Promise.all(all.slice(0, MAX_DOCUMENTS).map(function (hit) {
+        return hit.result.data().then(function (data) { return { lang: hit.lang, data: data }; });
+      })).then(function (top) { return { top: top, total: all.length }; });
+    }).then(function (found) {
       if (mine !== generation) { return; }
-      var total = 0, talks = 0;
-      result.found.forEach(function (found, i) {
-        var talk = result.index.conferences[result.numbers[i]], passages = found.passages;
-        if (!passages.length) { return; }
-        talks++;
-        total += Math.min(passages.length, MAX_PASSAGES);
+      var talks = [], byUrl = {};
+      found.top.forEach(function (hit) {
+        var page = new URL(hit.data.meta.page || hit.data.url, here).pathname, talk = byUrl[page];
+        if (!talk) {
+          talk = byUrl[page] = { page: page, data: hit.data, moments: [] };
+          talks.push(talk);
+        }
+        hit.data.sub_results.forEach(function (sub) {
+          var at = moment(sub);
+          if (at !== null) { talk.moments.push({ at: at, sub: sub, lang: hit.lang }); }
+        });
+      });
+      var shown = 0;
+      talks.forEach(function (talk) {
         var item = element("li", undefined, "talk-hits");
         var heading = element("h3");
-        var link = element("a", talk.title);
+        var link = element("a", talk.data.meta.title || talk.page);
         link.href = talk.page;
-        heading.lang = talk.lang;
         heading.appendChild(link);
         item.appendChild(heading);
-        var list = element("ol");
-        list.lang = passages[0][3];
-        passages.slice(0, MAX_PASSAGES).forEach(function (p) {
-          var row = element("li"), a = element("a");
-          a.href = talk.page + "#t=" + fragment(p[0]);
-          a.appendChild(element("time", clock(p[0])));
-          a.appendChild(snippet(p[1], p[2]));
-          row.appendChild(a);
-          list.appendChild(row);
-        });
-        item.appendChild(list);
-        if (found.more) { item.appendChild(element("p", t.more, "more")); }
+        var speakers = (talk.data.filters && talk.data.filters.speaker) || [];
+        var line = [talk.data.meta.date || ""].concat(speakers).filter(Boolean).join(" \u00b7 ");
+        if (line) { item.appendChild(element("p", line, "meta")); }
+        if (talk.moments.length) {
+          var list = element("ol");
+          talk.moments.slice(0, MAX_MOMENTS).sort(function (a, b) { return a.at - b.at; }).forEach(function (m) {
+            var row = element("li"), a = element("a");
+            a.href = talk.page + "#t=" + fragment(m.at);
+            a.lang = m.lang;
+            a.appendChild(element("time", clock(m.at)));
+            a.appendChild(highlighted(m.sub.title, markedWords(m.sub.excerpt)));
+            row.appendChild(a);
+            list.appendChild(row);
+            shown++;
+          });
+          item.appendChild(list);
+          if (talk.moments.length > MAX_MOMENTS) { item.appendChild(element("p", t.more, "more")); }
+        }
         results.appendChild(item);
       });
-      var found = result;
-      var others = found.numbers.slice(MAX_TALKS);
-      if (others.length) {
-        var rest = element("li", undefined, "talk-hits");
-        rest.appendChild(element("p", t.other_talks));
-        var more = element("ul");
-        others.forEach(function (n) {
-          var talk = found.index.conferences[n], row = element("li"), a = element("a", talk.title);
-          a.href = talk.page;
-          row.appendChild(a);
-          more.appendChild(row);
-        });
-        rest.appendChild(more);
-        results.appendChild(rest);
-      }
-      say(total ? plural(total, t.found_one, t.found_many).replace("{talks}", talks + others.length) : t.none);
+      if (!found.total) { say(t.none); return; }
+      var status = plural(talks.length, t.found_one, t.found_many).replace("{moments}", shown);
+      say(found.total > MAX_DOCUMENTS ? status + " " + t.more_results : status);
     }).catch(function () {
       if (mine === generation) { say(t.failed); }
     });
@@ -231,7 +196,10 @@
     clearTimeout(timer);
     timer = setTimeout(function () { search(input.value); }, 350);
   });
+  Object.keys(selects).forEach(function (name) {
+    selects[name].addEventListener("change", function () { search(input.value); });
+  });
   var initial = new URLSearchParams(location.search).get("q");
   if (initial) { input.value = initial; search(initial); }
-  window.confcastSearch = { fold: function (text) { return folded(text).text; }, search: search };
+  window.confcastSearch = { search: search };
 })();
