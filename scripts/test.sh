@@ -5,4 +5,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh --test
 # Lint first (pyflakes, import order, bugbear: pyproject.toml), then the suite.
 .venv/bin/ruff check --quiet .
-exec .venv/bin/python -m pytest "$@"
+# Most tests keep one core busy (a flow, Whisper on its share of threads, a browser), so one worker per core, at
+# most 4; each test file stays on one worker (its module fixtures are made once), and each worker starts its own
+# Prefect and S3 servers.
+workers=$(( $(nproc) < 4 ? $(nproc) : 4 ))
+exec .venv/bin/python -m pytest -n "$workers" --dist loadfile "$@"

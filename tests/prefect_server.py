@@ -40,6 +40,16 @@ def wait_healthy(url: str, process: subprocess.Popen, log: Path) -> None:
     raise RuntimeError(f"Prefect server did not answer within {STARTUP_TIMEOUT_S} s: {log.read_text()[-2000:]}")
 
 
+def drain_prefect_queues() -> None:
+    """Send the logs and events this process still holds while the server is up: once it is gone, Prefect retries
+    them at exit for over a minute."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -71,6 +81,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with temporary_settings(updates={PREFECT_API_URL: url}):  # for flows run in this process
             yield url
     finally:
+        drain_prefect_queues()
         os.environ.pop("PREFECT_API_URL", None)
         process.terminate()
         try:
