@@ -44,6 +44,7 @@ from confcast.flows.transcription import remove_handover, transcription_task
 from confcast.tasks.chapters.inputs import chapter_inputs
 from confcast.tasks.fingerprint import (
     card_title,
+    chapters_key,
     media_key,
     prompt_key,
     run_fingerprint,
@@ -133,6 +134,7 @@ def publish_conference(
         transcript=transcript_key(sha256, meta.language, settings, meta.cut, prompt),
         language_asked=meta.language,
         prompt=prompt_key(prompt),
+        chapters=chapters_key(chapters_in.key_parts()),
     )
     plan = plan_republish(published.manifest, sha256, fingerprint, keys.media, keys.transcript, retranscribe)
     if plan.action == "unchanged" and published.manifest is not None:  # a re-run of an unchanged conference
@@ -142,7 +144,7 @@ def publish_conference(
     if published.continued:
         say(f"this recording is published as {meta.slug}: updating that talk (give --slug for a copy)", show_progress)
     if plan.action == "edit":  # new metadata for published media and transcript: pages, not media
-        page_url = edit_published(target, settings, meta, sha256, fingerprint)
+        page_url = edit_published(target, settings, meta, sha256, fingerprint, keys)
         say("Only the metadata changed: pages rewritten, no encode, no media upload", show_progress)
         create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
         return page_url

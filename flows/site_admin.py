@@ -16,6 +16,7 @@ from confcast.tasks.chapters.inputs import chapter_inputs
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.fingerprint import (
     card_title,
+    chapters_key,
     fingerprint_of,
     media_key,
     prompt_key,
@@ -125,7 +126,10 @@ def edit_talk(slug: str, changes: MetaChanges, settings: Settings) -> str:
         # a manifest older than the settings key: the next publish then decides what to redo.
         made_with = before.generator.settings_key
         prompt_part = before.generator.prompt_key
-        fingerprint = fingerprint_of(meta, before.source.sha256, made_with, prompt_part) if made_with else None
+        chapters_part = before.generator.chapters_key
+        fingerprint = (
+            fingerprint_of(meta, before.source.sha256, made_with, prompt_part, chapters_part) if made_with else None
+        )
         after = apply_meta(before, meta, fingerprint)
         return write_edit(locked, site, before, after)
 
@@ -163,5 +167,5 @@ def publish_metadata_only(
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
         prompt_part = prompt_key(whisper_prompt(meta, settings))
-        after = apply_meta(before, meta, fingerprint, settings_key(settings), prompt_part)
+        after = apply_meta(before, meta, fingerprint, settings_key(settings), prompt_part, chapters_key(chapters))
         return write_edit(locked, site, before, after)

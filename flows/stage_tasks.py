@@ -32,9 +32,7 @@ from confcast.tasks.fingerprint import (
     level_part,
     media_key,
     package_version,
-    prompt_key,
     settings_key,
-    whisper_prompt,
 )
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import hls
@@ -383,7 +381,9 @@ def page_url_of(target: Target, manifest: Manifest) -> str:
 
 
 @task(name="edit-published", cache_policy=NO_CACHE)
-def edit_published(target: Target, settings: Settings, meta: ConferenceMeta, sha256: str, fingerprint: str) -> str:
+def edit_published(
+    target: Target, settings: Settings, meta: ConferenceMeta, sha256: str, fingerprint: str, keys: ContentKeys
+) -> str:
     """New metadata for a published recording whose media and transcript stay: pages, manifest and the site's
     lists, from storage alone (the same code as `confcast edit`)."""
     storage = target.open()
@@ -392,8 +392,7 @@ def edit_published(target: Target, settings: Settings, meta: ConferenceMeta, sha
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed while this run probed: publish again
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
-        prompt_part = prompt_key(whisper_prompt(meta, settings))
-        after = apply_meta(before, meta, fingerprint, settings_key(settings), prompt_part)
+        after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
         return write_edit(locked, site, before, after)
 
 
@@ -422,9 +421,7 @@ def publish_tracks(
             "versions": engine_versions(settings),
         })
         with_generator = before.model_copy(update={"generator": generator})
-        edited = apply_meta(
-            with_generator, meta, fingerprint, settings_key(settings), prompt_key(whisper_prompt(meta, settings))
-        )
+        edited = apply_meta(with_generator, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
         after = write_tracks(locked, site, before, edited, tracks, keep_reviewed)
         return locked.public_url(f"{conference_prefix(after.slug)}/{after.page}")
 
@@ -448,6 +445,7 @@ class ContentKeys:
     transcript: str
     language_asked: str
     prompt: str | None = None  # the prompt's key (tasks/fingerprint.py prompt_key): None when Whisper had none
+    chapters: str | None = None  # the sidecar chapters' key (tasks/fingerprint.py chapters_key): None when none
 
 
 @task(name="publish-files", cache_policy=NO_CACHE)
@@ -474,6 +472,7 @@ def publish_files(
         language_asked=keys.language_asked if keys else None,
         settings_key=settings_key(settings),
         prompt_key=keys.prompt if keys else None,
+        chapters_key=keys.chapters if keys else None,
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
     extra = [(lang, tagged(auto_path(lang), media_file_tag(local)), local) for lang, local in kept.beside]

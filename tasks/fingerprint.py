@@ -58,17 +58,28 @@ def prompt_key(prompt: str | None) -> str | None:
     return stage_key("prompt", prompt) if prompt else None
 
 
+def chapters_key(chapters: tuple[object, ...]) -> str | None:
+    """The sidecar's chapters and slides PDF (tasks/chapters/inputs.py, `key_parts`) as a short key the manifest
+    keeps; None when the sidecar names none."""
+    return stage_key("chapters", chapters) if chapters else None
+
+
 def fingerprint_of(
-    meta: ConferenceMeta, source_sha256: str, settings_part: str, prompt_part: str | None = None
+    meta: ConferenceMeta,
+    source_sha256: str,
+    settings_part: str,
+    prompt_part: str | None = None,
+    chapters_part: str | None = None,
 ) -> str:
-    """The fingerprint from its parts: the recording, the metadata, the settings' key (`settings_key`) and the
-    prompt's (`prompt_key`). The vocabulary counts through the prompt's key, which the manifest keeps: an edit
-    from storage alone computes the same fingerprint as a publish. Without a prompt, the fingerprint is what it
-    was before vocabularies existed."""
+    """The fingerprint from its parts: the recording, the metadata, the settings' key (`settings_key`), the
+    prompt's (`prompt_key`) and the sidecar chapters' (`chapters_key`). The vocabulary and the chapters count
+    through their keys, which the manifest keeps: an edit from storage alone computes the same fingerprint as a
+    publish. Without a prompt or chapters, the fingerprint is what it was before they existed."""
     # None fields (no cut, no event) left out: a talk published before they existed keeps its fingerprint
     described = meta.model_dump(mode="json", exclude_none=True, exclude={"vocabulary"})
     parts = (source_sha256, described, settings_part, DEFAULT_LADDER, package_version("confcast"))
-    return stage_key(*parts, prompt_part) if prompt_part else stage_key(*parts)
+    fingerprint = stage_key(*parts, prompt_part) if prompt_part else stage_key(*parts)
+    return stage_key(fingerprint, chapters_part) if chapters_part else fingerprint
 
 
 def run_fingerprint(
@@ -77,7 +88,7 @@ def run_fingerprint(
     """Everything that decides what a publication holds; equal fingerprints mean an unchanged conference.
     `chapters`: the sidecar's chapters and slides PDF (tasks/chapters/inputs.py, `key_parts`), when it has any."""
     prompt_part = prompt_key(whisper_prompt(meta, settings))
-    return with_parts(fingerprint_of(meta, source_sha256, settings_key(settings), prompt_part), chapters)
+    return fingerprint_of(meta, source_sha256, settings_key(settings), prompt_part, chapters_key(chapters))
 
 
 def with_parts(key: str, parts: tuple[object, ...]) -> str:

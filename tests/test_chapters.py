@@ -27,15 +27,18 @@ from search_checks import fragment
 
 from confcast.config.settings import Settings
 from confcast.flows.publish import publish_conference
+from confcast.flows.site_admin import edit_talk
 from confcast.tasks.chapters import detect, marks, ocr
 from confcast.tasks.chapters.inputs import chapter_inputs
 from confcast.tasks.chapters.make import Slide, choose_chapters, read_slides
 from confcast.tasks.chapters.pdf import match_pages, pdf_pages
 from confcast.tasks.errors import MetadataError
+from confcast.tasks.fingerprint import chapters_key
 from confcast.tasks.media import hls
 from confcast.tasks.media.cut import apply_cut
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.models import Chapter, ConferenceMeta, Cut, Probe, Segment, SourceFile, Word
+from confcast.tasks.site.edit import MetaChanges
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -354,6 +357,28 @@ def test_chapter_list_seeks_in_chromium(published: Published, browser: Browser) 
     page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {target}) < 1")
     page.wait_for_function("document.querySelector('#chapter-list button[aria-current=true]') !== null")
     assert page.locator("#chapter-list button[aria-current=true]").inner_text() == buttons.nth(2).inner_text()
+
+
+def test_after_an_edit_the_same_publish_has_nothing_to_do(
+    published: Published, s3_server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`confcast edit` computes the fingerprint a publish of the edited talk computes, its sidecar's chapters and
+    slides PDF included (their key is in the manifest): the re-run after an edit answers unchanged, rewriting
+    nothing. Last of the tests on this talk: it changes its description."""
+    assert chapters_key(()) is None and published.manifest["generator"]["chapters_key"]
+    folder = published.talk.video.parent
+    point_aws_at(monkeypatch, s3_server, folder)
+    description = "Trois laboratoires partenaires."
+    edit_talk(published.manifest["slug"], MetaChanges(description=description), published.settings)
+    sidecar = folder / "slides-talk.yaml"
+    sidecar.write_text(f"{sidecar.read_text(encoding='utf-8')}description: {description}\n", encoding="utf-8")
+    capsys.readouterr()
+    page = publish_conference(source=str(published.talk.video), settings=published.settings, show_progress=True)
+    assert page == published.page
+    assert "unchanged since its publication" in capsys.readouterr().err
+    manifest = json.loads(get(f"{page.rsplit('/', 1)[0]}/manifest.json"))
+    assert manifest["description"] == description
+    assert manifest["generator"]["chapters_key"] == published.manifest["generator"]["chapters_key"]
 
 
 def test_broken_pdf_publishes_nothing(tmp_path: Path) -> None:

@@ -108,16 +108,18 @@ def apply_meta(
     fingerprint: str | None,
     settings_part: str | None = None,
     prompt_part: str | None = None,
+    chapters_part: str | None = None,
 ) -> Manifest:
     """The manifest with new metadata; its fingerprint is the one a `confcast publish` of the same recording with
     this metadata and the same settings computes, so that such a re-run is recognised as unchanged (None: not
     known, the next run decides). Media paths stay: they are relative to the conference folder, which a move
     copies as it is. `settings_part`: a run's settings key, when the run applies its own settings, and then
-    `prompt_part` its prompt's key (None: no prompt)."""
+    `prompt_part` its prompt's key and `chapters_part` its sidecar chapters' (None: none)."""
     update = {"fingerprint": fingerprint, "language_asked": meta.language}
     if settings_part is not None:
         update["settings_key"] = settings_part
         update["prompt_key"] = prompt_part
+        update["chapters_key"] = chapters_part
     generator = manifest.generator.model_copy(update=update)
     return manifest.model_copy(
         update={

@@ -196,6 +196,9 @@ class Generator(Document):
     # The key of the vocabulary prompt the run's metadata and settings give Whisper (tasks/fingerprint.py prompt_key;
     # not its words): None when Whisper had no prompt. Part of an edit's fingerprint, as settings_key is.
     prompt_key: str | None = None
+    # The key of the sidecar's chapters and slides PDF (tasks/fingerprint.py chapters_key): None when it names none.
+    # Part of an edit's fingerprint, as prompt_key is.
+    chapters_key: str | None = None
 
 
 class ChapterInfo(Document):
