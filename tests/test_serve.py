@@ -19,6 +19,22 @@ CONFCAST = str(Path(sys.executable).with_name("confcast"))
 pytestmark = pytest.mark.slow
 
 
+SERVED = ("publish-conference/publish-conference", "scan-inbox/scan-inbox", "rebuild-site/rebuild-site")
+
+
+def forget_deployments(names: tuple[str, ...]) -> None:
+    """Deployments of these names that other tests left on the session's server (a work-pool deployment of
+    publish-conference, say) go first: waiting for serve's own must not find theirs."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.delete_deployment(client.read_deployment_by_name(name).id)
+            except Exception:  # none of that name
+                continue
+
+
 def wait_for_deployment(name: str, timeout_s: float = 120) -> object:
     from prefect.client.orchestration import get_client
 
@@ -52,6 +68,7 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
     site, inbox, work = tmp_path / "site", tmp_path / "inbox", tmp_path / "work"
     inbox.mkdir()
     env = child_env()
+    forget_deployments(SERVED)
     log = (tmp_path / "serve.log").open("wb")
     config = tmp_path / "config.yaml"  # every setting of serve's own file reaches its runs, the webhook (a secret) too
     config.write_text(f"webhook_url: {receiver.url}\nsite_title: Les conférences du labo\nlanguage: en\n",
