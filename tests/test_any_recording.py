@@ -162,8 +162,10 @@ def test_interlaced_source_is_deinterlaced(tmp_path: Path) -> None:
     (video,) = streams_of(mp4, "video")
     assert video.get("field_order", "progressive") == "progressive"
     after = idet_counts(mp4)
-    # idet mistakes a few frames of a sharp test pattern either way; the source was interlaced throughout.
-    assert after["Progressive"] > 4 * (after["TFF"] + after["BFF"]), after
+    # idet mistakes some frames of a sharp test pattern for interlaced ones, more or fewer with the encoder's thread
+    # count (9 of 75 on a 2-core machine, 16 on a larger one); the source was interlaced throughout (75 of 75).
+    interlaced_before, interlaced_after = before["TFF"] + before["BFF"], after["TFF"] + after["BFF"]
+    assert interlaced_after < interlaced_before / 3 and after["Progressive"] > 2 * interlaced_after, (before, after)
 
 
 def test_audio_only_gets_a_card_video(tmp_path: Path) -> None:
