@@ -15,6 +15,7 @@ from confcast.tasks.models import (
     AudioStream,
     Conference,
     ConferenceMeta,
+    EventRef,
     Media,
     Probe,
     Rendition,
@@ -46,6 +47,7 @@ from confcast.tasks.site.pages import (
     iso_duration,
     render_catalog_page,
     render_conference_page,
+    render_event_page,
     render_feed,
 )
 from confcast.tasks.site.search import (
@@ -233,6 +235,23 @@ def test_catalog_page_and_feed(tmp_path: Path) -> None:
         f'<podcast:transcript url="{folder}/transcript/fr.{TAG}.srt" type="application/x-subrip" language="fr"/>'
         in rendered
     )
+
+
+def test_event_page_lists_its_talks_in_recording_order_and_shows_hostile_text_as_text(tmp_path: Path) -> None:
+    event = EventRef(slug="2026-04-04-openlab", title=HOSTILE, date=dt.date(2026, 4, 4), place=HOSTILE)
+    later = catalog_entry(manifest_of(make_conference(tmp_path / "a", title="Second", slug="b-talk")))
+    sooner = catalog_entry(manifest_of(make_conference(tmp_path / "b", title="First", slug="a-talk")))
+    talks = [later.model_copy(update={"start_s": 600.0}), sooner.model_copy(update={"start_s": 5.0})]
+    page = render_event_page(event, talks, SITE)
+    parsed = TextCollector()
+    parsed.feed(page)
+    assert "script" not in parsed.tags and not any(name.startswith("on") for name, _ in parsed.attributes)
+    assert "".join(parsed.text).count(HOSTILE) >= 2  # the title and the place, as text
+    assert ("content", HOSTILE) in parsed.attributes  # the link preview's title: one attribute value
+    assert page.index('href="../../conferences/a-talk/index.html"') < page.index('href="../../conferences/b-talk/')
+    assert '<a class="brand" href="../../index.html">OpenLab &lt;b&gt;talks&lt;/b&gt;</a>' in page
+    url = "http://127.0.0.1:8333/confcast/site/events/2026-04-04-openlab/index.html"
+    assert f'<meta property="og:url" content="{url}">' in page and "og:image" not in page
 
 
 def test_page_plays_hls_first_and_lists_every_caption_track(tmp_path: Path) -> None:
