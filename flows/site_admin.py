@@ -20,7 +20,6 @@ from confcast.tasks.fingerprint import (
     fingerprint_of,
     media_key,
     prompt_key,
-    run_fingerprint,
     settings_key,
     transcript_key,
     whisper_prompt,
@@ -155,10 +154,12 @@ def publish_metadata_only(
         chapters = chapter_inputs(Path(probe.source.path)).key_parts()
     except Exception:  # the flow reports it
         return None
-    fingerprint = run_fingerprint(meta, sha256, settings, chapters)
+    prompt = whisper_prompt(meta, settings)
+    made_with, prompt_part, chapters_part = settings_key(settings), prompt_key(prompt), chapters_key(chapters)
+    fingerprint = fingerprint_of(meta, sha256, made_with, prompt_part, chapters_part)  # run_fingerprint's, by parts
     keys = (media_key(sha256, card_title(meta.title, probe.video is not None), settings.level_audio, meta.cut,
                       chapters),
-            transcript_key(sha256, meta.language, settings, meta.cut, whisper_prompt(meta, settings)))
+            transcript_key(sha256, meta.language, settings, meta.cut, prompt))
     if plan_republish(published, sha256, fingerprint, *keys, retranscribe).action != "edit":
         return None
     storage, site = open_site(settings)
@@ -166,6 +167,5 @@ def publish_metadata_only(
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
-        prompt_part = prompt_key(whisper_prompt(meta, settings))
-        after = apply_meta(before, meta, fingerprint, settings_key(settings), prompt_part, chapters_key(chapters))
+        after = apply_meta(before, meta, fingerprint, made_with, prompt_part, chapters_part)
         return write_edit(locked, site, before, after)
