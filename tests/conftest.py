@@ -5,6 +5,7 @@ Sections: session environment, the real S3 server (SeaweedFS). Add new shared fi
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import Iterator
@@ -30,6 +31,19 @@ os.environ.setdefault("CONFCAST_WHISPER_TEMPERATURE_FALLBACK", "false")
 from aws_env import point_aws_at  # noqa: E402
 
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, start_local_s3, stop_local_s3, weed_binary  # noqa: E402
+
+# --- order: the longest test files first ----------------------------------------------------------------------------
+
+# Seconds each file took in a whole run (`pytest --durations=120`, summed by file; files under a few seconds left
+# out). With one worker per core and each file on one worker (`--dist loadfile`), files are handed out in collection
+# order: starting with the longest keeps a long file from running alone at the end while the other cores idle.
+FILE_SECONDS = json.loads((Path(__file__).parent / "file_seconds.json").read_text(encoding="utf-8"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A stable sort: each file's tests stay together and in their order.
+    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))
+
 
 # --- the real S3 server ----------------------------------------------------------------------------
 

@@ -226,7 +226,8 @@ def sounds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.mark.parametrize("engine", ENGINES)
 def test_no_prompt_text_in_silence_or_music(engine: str, sounds: dict[str, Path], cache_dir: Path) -> None:
     """What a publication does (VAD, then Whisper with the prompt) on each engine; then faster-whisper alone, without
-    the VAD, on the sounds with no speech (the reference engine decodes as it does, and costs minutes there)."""
+    the VAD, on silence and music (the reference engine decodes as it does, and costs minutes there; noise without
+    the VAD costs half a minute of fallback decoding, and is covered with it)."""
     prompt = talk_prompt(TALK_TERMS, SITE_TERMS)
     assert prompt is not None
     for name, path in sounds.items():
@@ -234,7 +235,7 @@ def test_no_prompt_text_in_silence_or_music(engine: str, sounds: dict[str, Path]
         assert not leaked(transcript.text, prompt), (name, transcript.text)
         if name == "speech then music":
             assert " circulation " in words(transcript.text), transcript.text  # the speech itself was heard
-        elif engine == "faster-whisper":
+        elif engine == "faster-whisper" and name != "pink noise":
             whisper = load_engine(engine, "base", cache_dir=cache_dir, device="cpu", compute_type="auto", threads=0)
             decoded = whisper.decode(_decode(path), language="fr", task="transcribe", temperatures=TEMPERATURES,
                                      prompt=prompt)
