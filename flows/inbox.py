@@ -13,9 +13,11 @@ from urllib.parse import unquote, urlsplit
 from prefect import flow, get_run_logger
 
 from confcast.config.settings import Settings, load_settings
+from confcast.flows.event import publish_event
 from confcast.flows.publish import publish_conference
 from confcast.flows.targets import report_retry, resolve_target
 from confcast.tasks.errors import ConfcastError, ConfigError
+from confcast.tasks.event import event_sidecar
 from confcast.tasks.storage.base import parse_storage_url
 from confcast.tasks.storage.inbox import (
     Claimed,
@@ -199,6 +201,8 @@ def scan_inbox(inbox: str | None = None, settings: Settings | None = None) -> li
     logger = get_run_logger()
 
     def publish(source: str) -> str:
+        if event_sidecar(Path(source)) is not None:  # an evening: each talk, then its event page (the URL filed)
+            return publish_event(source=source, settings=settings)[-1]
         return publish_conference(source=source, settings=settings)
 
     max_age = dt.timedelta(hours=settings.inbox_claim_hours)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 from claim_race import race_take_back
+from event_media import make_beep_recording
 
 from confcast.config.settings import Settings
 from confcast.tasks.errors import ConfigError, ProbeError, PublishError
@@ -169,6 +170,39 @@ def test_scan_inbox_publishes_complete_recordings_and_files_them(
     assert "is a symbolic link" in (inbox / "failed" / "linked.mp4.txt").read_text(encoding="utf-8")
     assert sorted(p.name for p in (site / "conferences").iterdir()) == ["2026-06-05-atelier"], "nothing else"
     assert [p.name for p in (inbox / "processing").iterdir()] in ([], [".takeover.lock"]), "no claim left behind"
+
+
+EVENING = """
+event: {title: Soirée OpenLab, date: 2026-06-12}
+talks:
+  - {title: Premier exposé, speakers: [Alice Martin], start: 0, end: 4}
+  - {title: Second exposé, speakers: [Bob Durand], start: "0:04", slug: second-expose}
+"""
+
+
+def test_an_evening_dropped_in_the_inbox_publishes_each_talk_and_its_event_page(prefect_server, tmp_path: Path) -> None:
+    from confcast.flows.inbox import scan_inbox
+
+    inbox, site = tmp_path / "inbox", tmp_path / "site"
+    inbox.mkdir()
+    make_beep_recording(inbox / "soiree.mp4", seconds=8.0, beep_at=5.0)
+    (inbox / "soiree.mp4.yaml").write_text(EVENING, encoding="utf-8")
+    settings = Settings(storage_url=site.as_uri(), work_dir=tmp_path / "work", language="fr")
+
+    assert scan_inbox(inbox=str(inbox), settings=settings) == []  # a folder's file: its size must hold a scan
+    published = scan_inbox(inbox=str(inbox), settings=settings)
+
+    event_page = site / "events" / "2026-06-12-soiree-openlab" / "index.html"
+    assert published == [event_page.as_uri()]
+    slugs = sorted(p.name for p in (site / "conferences").iterdir())
+    assert slugs == ["2026-06-12-premier-expose", "second-expose"], "each talk its own conference, never one"
+    for slug, (start, end) in zip(slugs, ((0.0, 4.0), (4.0, 8.0)), strict=True):  # the second: to the end
+        manifest = json.loads((site / "conferences" / slug / "manifest.json").read_text(encoding="utf-8"))
+        assert manifest["cut"]["start_s"] == start and abs(manifest["cut"]["end_s"] - end) < 0.1, manifest["cut"]
+        assert manifest["event"]["slug"] == "2026-06-12-soiree-openlab"
+        assert f"../../conferences/{slug}/index.html" in event_page.read_text(encoding="utf-8")
+    assert (inbox / "done" / "soiree.mp4").exists() and (inbox / "done" / "soiree.mp4.yaml").exists()
+    assert event_page.as_uri() in (inbox / "done" / "soiree.mp4.txt").read_text(encoding="utf-8")
 
 
 # --- stale claims: the pure rules -------------------------------------------------------------------------------
