@@ -34,7 +34,7 @@ from confcast.flows.cli_support import (
 from confcast.flows.prefect_env import configure_prefect
 from confcast.tasks.demo.sample import make_demo_talk
 from confcast.tasks.errors import MetadataError
-from confcast.tasks.event import event_sidecar, given_slugs, plan_event
+from confcast.tasks.event import EventPlan, event_sidecar, given_slugs, plan_event
 from confcast.tasks.media.cut import cut_probe
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.metadata import validate_slug
@@ -111,14 +111,14 @@ def run_publish_event(settings: Settings, verbose: bool, via_server: bool, param
     if parameters.get("vocabulary"):
         raise MetadataError("the sidecar describes an event's talks: give vocabulary: in the sidecar (it serves "
                             "every talk), not --vocabulary")
-    if via_server:
-        raise MetadataError("--via-server publishes one talk; publish an event's talks without it")
     check_settings(settings)
     source = Path(str(parameters["source"])).expanduser()
     probe = probe_recording(source)
     sidecar = event_sidecar(source)
     plan = plan_event(source, sidecar, probe.duration_s, default_language=settings.language)
     slugs = given_slugs(sidecar, plan) if sidecar is not None else {}
+    if via_server:  # served: its settings decide what is unchanged, so each talk goes to the server
+        return "\n".join(publish_event_via_server(source, plan, slugs, settings, verbose, parameters))
     urls: list[str | None] = []
     forced = parameters.get("replace") or parameters.get("retranscribe")
     edited = 0
@@ -142,6 +142,21 @@ def run_publish_event(settings: Settings, verbose: bool, via_server: bool, param
         source=str(source), settings=settings, show_progress=True,
         replace=bool(parameters.get("replace")), retranscribe=bool(parameters.get("retranscribe")),
     ))
+
+
+def publish_event_via_server(
+    source: Path, plan: EventPlan, slugs: dict[str, str | None], settings: Settings, verbose: bool, parameters: dict
+) -> list[str]:
+    """Each talk of the event as a run of the served publish-conference deployment, one after the other (each writes
+    the event page with the site's lists); the talks' page URLs, then the event page's on the same site."""
+    prepare_prefect(settings, verbose)
+    from confcast.flows.event import event_talks
+    from confcast.flows.serve import publish_via_server
+
+    forced = {key: True for key in ("replace", "retranscribe") if parameters.get(key)}
+    urls = [publish_via_server({**talk, **forced}) for talk in event_talks(str(source.resolve()), plan, slugs)]
+    site_root = urls[0][: urls[0].rindex("/conferences/") + 1]  # the served site, which may not be this --to
+    return [*urls, site_root + event_page(plan.event.slug)]
 
 
 def metadata_only_publication(settings: Settings, verbose: bool, meta, probe, parameters: dict) -> str | None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from child_env import child_env
+from event_media import make_beep_recording
 from webhook_receiver import PATH_TOKEN, QUERY_TOKEN, Receiver, webhook_receiver
 
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
@@ -108,6 +109,19 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
         assert "<title>Les conférences du labo</title>" in (site / "index.html").read_text(encoding="utf-8")
         stored = str(newest_run_parameters("publish-conference"))
         assert "Via le serveur" in stored and PATH_TOKEN not in stored and QUERY_TOKEN not in stored
+
+        # An evening: each talk a run of the served deployment, then the event page's address.
+        evening = make_beep_recording(tmp_path / "soiree.mp4", seconds=6.0, beep_at=4.0)
+        (tmp_path / "soiree.mp4.yaml").write_text(
+            "event: {title: Soirée, date: 2026-10-09}\ntalks:\n  - {title: Un, start: 0, end: 3}\n"
+            "  - {title: Deux, start: 3}\n", encoding="utf-8")
+        result = subprocess.run([CONFCAST, "publish", str(evening), "--via-server"], env=env, capture_output=True,
+                                text=True, timeout=600, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr + (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
+        talks = [site / "conferences" / f"2026-10-09-{name}" / "index.html" for name in ("un", "deux")]
+        event_page = site / "events" / "2026-10-09-soiree" / "index.html"
+        assert result.stdout.strip().splitlines() == [page.as_uri() for page in [*talks, event_page]]
+        assert all(page.exists() for page in talks) and "2026-10-09-deux" in event_page.read_text(encoding="utf-8")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
