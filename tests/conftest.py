@@ -34,7 +34,7 @@ from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, star
 
 # --- order: the longest test files first ----------------------------------------------------------------------------
 
-# Seconds each file took in a whole run (`pytest --durations=120`, summed by file; files under a few seconds left
+# Seconds each file took in a whole run (`pytest --durations=0`, summed by file; files under a second left
 # out). With one worker per core and each file on one worker (`--dist loadfile`), files are handed out in collection
 # order: starting with the longest keeps a long file from running alone at the end while the other cores idle.
 FILE_SECONDS = json.loads((Path(__file__).parent / "file_seconds.json").read_text(encoding="utf-8"))
