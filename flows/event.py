@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from confcast.config.settings import Settings, load_settings
+from confcast.flows.hooks import notify_webhook
 from confcast.flows.publish import publish_conference
 from confcast.flows.stage_tasks import check_published, probe_recording
 from confcast.flows.targets import resolve_target
@@ -58,7 +59,13 @@ def load_event(source_path: Path, duration_s: float, settings: Settings) -> tupl
     return plan, given_slugs(sidecar, plan)
 
 
-@flow(name="publish-event", task_runner=ThreadPoolTaskRunner(max_workers=3), validate_parameters=False)
+# A refused or failed evening tells the webhook, as a talk does (each talk's own run tells how it ended).
+@flow(
+    name="publish-event",
+    task_runner=ThreadPoolTaskRunner(max_workers=3),
+    validate_parameters=False,
+    on_failure=[notify_webhook],
+)
 def publish_event(
     source: str,
     settings: Settings | None = None,

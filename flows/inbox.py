@@ -17,7 +17,7 @@ from confcast.flows.event import publish_event
 from confcast.flows.publish import publish_conference
 from confcast.flows.targets import report_retry, resolve_target
 from confcast.tasks.errors import ConfcastError, ConfigError
-from confcast.tasks.event import event_sidecar
+from confcast.tasks.event import describes_event
 from confcast.tasks.storage.base import parse_storage_url
 from confcast.tasks.storage.inbox import (
     Claimed,
@@ -201,7 +201,7 @@ def scan_inbox(inbox: str | None = None, settings: Settings | None = None) -> li
     logger = get_run_logger()
 
     def publish(source: str) -> str:
-        if event_sidecar(Path(source)) is not None:  # an evening: each talk, then its event page (the URL filed)
+        if describes_event(Path(source)):  # an evening: each talk, then its event page (the URL filed)
             return publish_event(source=source, settings=settings)[-1]
         return publish_conference(source=source, settings=settings)
 

@@ -38,6 +38,20 @@ from confcast.tasks.models import ConferenceMeta, EventRef
 MAX_PLACE_CHARS = 300
 
 
+def describes_event(source: Path) -> bool:
+    """Whether the recording's sidecar is about an event (`talks:` or `event:`), even a badly described one, which
+    the event's publication then refuses; False without a sidecar or with one that cannot be read (a single talk's
+    publication says why)."""
+    path = find_sidecar(source)
+    if path is None:
+        return False
+    try:
+        sidecar = load_sidecar(path)
+    except (MetadataError, OSError):
+        return False
+    return sidecar.talks is not None or sidecar.event is not None
+
+
 def event_sidecar(source: Path) -> Sidecar | None:
     """The recording's sidecar when it describes an event's talks (`talks:`), else None."""
     path = find_sidecar(source)

@@ -38,6 +38,9 @@ def test_inbox_runs_send_the_built_slug_and_title(prefect_server, short_sample, 
     (inbox / "atelier.mp4.yaml").write_text("title: Atelier cassé\ndate: 2026-06-05\n", encoding="utf-8")
     shutil.copy(bad_inputs["text file"], inbox / "mal-date.mp4")  # fails building its metadata
     (inbox / "mal-date.mp4.yaml").write_text("title: Mal daté\ndate: demain\n", encoding="utf-8")
+    shutil.copy(bad_inputs["text file"], inbox / "soiree.mp4")  # an evening that fails: the event's run tells
+    (inbox / "soiree.mp4.yaml").write_text("event: {title: Soirée, date: 2026-06-12}\ntalks: [{title: Un, start: 0}]\n",
+                                           encoding="utf-8")
     site = tmp_path / "site"
     with webhook_receiver() as receiver:
         settings = Settings(storage_url=site.as_uri(), work_dir=tmp_path / "work", webhook_url=receiver.url)
@@ -45,7 +48,10 @@ def test_inbox_runs_send_the_built_slug_and_title(prefect_server, short_sample, 
         (page_url,) = scan_inbox(inbox=str(inbox), settings=settings)
 
     messages = {message["source"]: message for message in receiver.received}
-    assert sorted(messages) == ["atelier.mp4", "journee_du-libre.mp4", "mal-date.mp4"]
+    assert sorted(messages) == ["atelier.mp4", "journee_du-libre.mp4", "mal-date.mp4", "soiree.mp4"]
+    evening = messages["soiree.mp4"]
+    assert (evening["event"], evening["page_url"]) == ("failed", None) and "soiree.mp4" in evening["error"]
+    assert (inbox / "failed" / "soiree.mp4").exists()
     assert messages["journee_du-libre.mp4"] == {
         "confcast": 1, "event": "published", "source": "journee_du-libre.mp4",
         "slug": f"{dt.date.today().isoformat()}-journee-du-libre", "title": "journee du libre",
