@@ -20,6 +20,7 @@ from confcast.tasks.fingerprint import (
     fingerprint_of,
     media_key,
     prompt_key,
+    run_fingerprint,
     settings_key,
     transcript_key,
     whisper_prompt,
@@ -155,8 +156,7 @@ def publish_metadata_only(
     except Exception:  # the flow reports it
         return None
     prompt = whisper_prompt(meta, settings)
-    made_with, prompt_part, chapters_part = settings_key(settings), prompt_key(prompt), chapters_key(chapters)
-    fingerprint = fingerprint_of(meta, sha256, made_with, prompt_part, chapters_part)  # run_fingerprint's, by parts
+    fingerprint = run_fingerprint(meta, sha256, settings, chapters)
     keys = (media_key(sha256, card_title(meta.title, probe.video is not None), settings.level_audio, meta.cut,
                       chapters),
             transcript_key(sha256, meta.language, settings, meta.cut, prompt))
@@ -167,5 +167,6 @@ def publish_metadata_only(
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
-        after = apply_meta(before, meta, fingerprint, made_with, prompt_part, chapters_part)
+        parts = settings_key(settings), prompt_key(prompt), chapters_key(chapters)
+        after = apply_meta(before, meta, fingerprint, *parts)
         return write_edit(locked, site, before, after)
