@@ -18,7 +18,6 @@ from confcast.config.ladder import DEFAULT_LADDER
 from confcast.config.settings import Settings, load_settings
 from confcast.flows.hooks import notify_webhook
 from confcast.flows.stage_tasks import (
-    ContentKeys,
     KeptTracks,
     add_hls_chapters,
     add_hls_subtitles,
@@ -42,15 +41,7 @@ from confcast.flows.stage_tasks import (
 from confcast.flows.targets import resolve_target
 from confcast.flows.transcription import remove_handover, transcription_task
 from confcast.tasks.chapters.inputs import chapter_inputs
-from confcast.tasks.fingerprint import (
-    card_title,
-    chapters_key,
-    media_key,
-    prompt_key,
-    run_fingerprint,
-    transcript_key,
-    whisper_prompt,
-)
+from confcast.tasks.fingerprint import run_keys, whisper_prompt
 from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import levelling
@@ -124,18 +115,7 @@ def publish_conference(
     sha256 = probe.source.sha256
     published = check_published(target, meta.slug, sha256, replace, slug_given(source_path, slug), meta.cut)
     meta = meta.model_copy(update={"slug": published.slug})  # a fixed title continues its talk
-    fingerprint = run_fingerprint(meta, sha256, settings, chapters_in.key_parts())
-    prompt = whisper_prompt(meta, settings)
-    keys = ContentKeys(
-        media=media_key(
-            sha256, card_title(meta.title, probe.video is not None), settings.level_audio, meta.cut,
-            chapters_in.key_parts(),
-        ),
-        transcript=transcript_key(sha256, meta.language, settings, meta.cut, prompt),
-        language_asked=meta.language,
-        prompt=prompt_key(prompt),
-        chapters=chapters_key(chapters_in.key_parts()),
-    )
+    fingerprint, keys = run_keys(meta, sha256, settings, chapters_in.key_parts(), probe.video is not None)
     plan = plan_republish(published.manifest, sha256, fingerprint, keys.media, keys.transcript, retranscribe)
     if plan.action == "unchanged" and published.manifest is not None:  # a re-run of an unchanged conference
         unchanged_url = page_url_of(target, published.manifest)

@@ -14,17 +14,7 @@ from confcast.flows.concurrency import one_writer_per_site
 from confcast.flows.targets import resolve_target
 from confcast.tasks.chapters.inputs import chapter_inputs
 from confcast.tasks.errors import MetadataError
-from confcast.tasks.fingerprint import (
-    card_title,
-    chapters_key,
-    fingerprint_of,
-    media_key,
-    prompt_key,
-    run_fingerprint,
-    settings_key,
-    transcript_key,
-    whisper_prompt,
-)
+from confcast.tasks.fingerprint import fingerprint_of, run_keys, settings_key
 from confcast.tasks.models import ConferenceMeta, Probe
 from confcast.tasks.site import publish
 from confcast.tasks.site.corrections import replace_captions
@@ -155,18 +145,13 @@ def publish_metadata_only(
         chapters = chapter_inputs(Path(probe.source.path)).key_parts()
     except Exception:  # the flow reports it
         return None
-    prompt = whisper_prompt(meta, settings)
-    fingerprint = run_fingerprint(meta, sha256, settings, chapters)
-    keys = (media_key(sha256, card_title(meta.title, probe.video is not None), settings.level_audio, meta.cut,
-                      chapters),
-            transcript_key(sha256, meta.language, settings, meta.cut, prompt))
-    if plan_republish(published, sha256, fingerprint, *keys, retranscribe).action != "edit":
+    fingerprint, keys = run_keys(meta, sha256, settings, chapters, probe.video is not None)
+    if plan_republish(published, sha256, fingerprint, keys.media, keys.transcript, retranscribe).action != "edit":
         return None
     storage, site = open_site(settings)
     with one_writer_per_site(storage, settings, create=False) as locked:
         before = read_manifest(locked, meta.slug)
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
-        parts = settings_key(settings), prompt_key(prompt), chapters_key(chapters)
-        after = apply_meta(before, meta, fingerprint, *parts)
+        after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
         return write_edit(locked, site, before, after)

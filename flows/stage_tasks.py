@@ -27,6 +27,7 @@ from confcast.tasks.chapters.inputs import ChapterInputs
 from confcast.tasks.chapters.make import make_chapters
 from confcast.tasks.errors import MetadataError, PublishError
 from confcast.tasks.fingerprint import (
+    ContentKeys,
     card_title,
     cut_part,
     level_part,
@@ -435,17 +436,6 @@ def restore_published_transcript(target: Target, manifest: Manifest, run_dir: Pa
     """The published transcript and caption tracks, downloaded into the run (reviewed ones are the published
     state; an automatic one whose key is unchanged need not be made again)."""
     return restore_transcript(target.open(), manifest, run_dir / "published")
-
-
-@dataclass(frozen=True)
-class ContentKeys:
-    """What the manifest's generator records about the run (tasks/fingerprint.py)."""
-
-    media: str
-    transcript: str
-    language_asked: str
-    prompt: str | None = None  # the prompt's key (tasks/fingerprint.py prompt_key): None when Whisper had none
-    chapters: str | None = None  # the sidecar chapters' key (tasks/fingerprint.py chapters_key): None when none
 
 
 @task(name="publish-files", cache_policy=NO_CACHE)

@@ -11,6 +11,7 @@ A re-publish whose media and transcript keys match the published ones only rewri
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import metadata as package_metadata
 
 from confcast.config.ladder import DEFAULT_LADDER
@@ -141,3 +142,30 @@ def transcript_key(
     )
     prompted = (prompt,) if prompt else ()
     return stage_key(source_sha256, language, whisper, *level_part(settings.level_audio), *prompted, *cut_part(cut))
+
+
+@dataclass(frozen=True)
+class ContentKeys:
+    """What the manifest's generator records about a run besides its fingerprint."""
+
+    media: str
+    transcript: str
+    language_asked: str
+    prompt: str | None = None  # the prompt's key (`prompt_key`): None when Whisper had none
+    chapters: str | None = None  # the sidecar chapters' key (`chapters_key`): None when none
+
+
+def run_keys(
+    meta: ConferenceMeta, source_sha256: str, settings: Settings, chapters: tuple[object, ...], has_video: bool
+) -> tuple[str, ContentKeys]:
+    """A publication's fingerprint and content keys, as the publish flow and its metadata-only shortcut (the CLI's)
+    both compute them: `chapters` as in `run_fingerprint`; `has_video` False for an audio-only recording."""
+    prompt = whisper_prompt(meta, settings)
+    keys = ContentKeys(
+        media=media_key(source_sha256, card_title(meta.title, has_video), settings.level_audio, meta.cut, chapters),
+        transcript=transcript_key(source_sha256, meta.language, settings, meta.cut, prompt),
+        language_asked=meta.language,
+        prompt=prompt_key(prompt),
+        chapters=chapters_key(chapters),
+    )
+    return run_fingerprint(meta, source_sha256, settings, chapters), keys

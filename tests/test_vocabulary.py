@@ -18,6 +18,7 @@ from confcast.tasks.fingerprint import (
     fingerprint_of,
     prompt_key,
     run_fingerprint,
+    run_keys,
     settings_key,
     transcript_key,
     whisper_prompt,
@@ -131,6 +132,17 @@ def test_a_new_vocabulary_transcribes_again_and_an_edit_keeps_the_fingerprint(re
     from_storage = edited_meta_of(talk)
     assert from_storage.vocabulary == ()
     assert fingerprint_of(from_storage, SHA, settings_key(site), published_key) == run_fingerprint(talk, SHA, site)
+    # The flow and the CLI's metadata-only shortcut take all the keys from one function: a vocabulary changes the
+    # transcript's, never the media's; chapters change the media's (the master names them), never the transcript's.
+    fingerprint, keys = run_keys(talk, SHA, site, (), True)
+    assert fingerprint == run_fingerprint(talk, SHA, site) and keys.prompt == published_key
+    _, bare_keys = run_keys(bare, SHA, plain, (), True)
+    assert (bare_keys.media, bare_keys.prompt, bare_keys.chapters) == (keys.media, None, None)
+    assert bare_keys.transcript != keys.transcript
+    chaptered, with_chapters = run_keys(talk, SHA, site, (("chapter", 0.0, "Intro"),), True)
+    assert chaptered != fingerprint and with_chapters.chapters is not None
+    assert with_chapters.media != keys.media and with_chapters.transcript == keys.transcript
+    assert run_keys(talk, SHA, site, (), False)[1].media != keys.media  # audio only: the title card is the picture
 
 
 def test_a_transcription_pool_keys_its_handover_by_the_prompt_too() -> None:
