@@ -31,6 +31,9 @@ class LadderPreset:
     x264_tune: str | None = None  # x264's -tune (a still title card always gets stillimage)
     x264_params: str | None = None  # extra x264 options, "key=value:key=value"
     min_video_bitrate: int = 150_000  # bits a second: a floor for tiny pictures
+    # Each rung scaled from the one above it rather than from the source: 40 % less scaling CPU (smaller inputs for
+    # the smaller rungs), the pictures within SSIM 0.9987 of scaling each from the source (`confcast bench cores`)
+    scale_from_rung_above: bool = True
 
 
 DEFAULT_LADDER = LadderPreset(

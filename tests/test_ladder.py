@@ -4,6 +4,7 @@ it)."""
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from itertools import pairwise
 from pathlib import Path
@@ -216,15 +217,28 @@ def values_of(args: list[str], flag: str) -> list[str]:
 def test_filter_graph_one_decode_feeds_everything() -> None:
     graph = hls.build_filter_graph(job())
     assert graph.split(";") == [
-        "[0:0]fps=25,split=6[s0][s1][s2][s3][ts][ps]",
-        "[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p[v0]",
-        "[s1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v1]",
-        "[s2]scale=854:480:flags=bicubic,setsar=1,format=yuv420p[v2]",
-        "[s3]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v3]",
+        "[0:0]fps=25,split=3[s0][ts][ps]",
+        "[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p,split=2[v0][c0]",
+        "[c0]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p,split=2[v1][c1]",
+        "[c1]scale=854:480:flags=bicubic,setsar=1,format=yuv420p,split=2[v2][c2]",
+        "[c2]scale=640:360:flags=bicubic,setsar=1,format=yuv420p[v3]",
         "[ts]fps=1/10:eof_action=pass,scale=160:90,setsar=1[thumbs]",
         "[ps]fps=1/12.500:eof_action=pass,scale=1280:720,setsar=1[poster]",
         "[0:1]aresample=async=1:first_pts=0,aformat=channel_layouts=stereo,asplit=4[a0][a1][a2][a3]",
     ]
+
+
+def test_filter_graph_can_scale_every_rung_from_the_source() -> None:
+    """What the ladder did before each rung was scaled from the one above (the bench's side-by-side row)."""
+    preset = dataclasses.replace(DEFAULT_LADDER, scale_from_rung_above=False)
+    graph = hls.build_filter_graph(job(preset=preset))
+    assert graph.split(";")[:3] == [
+        "[0:0]fps=25,split=6[s0][s1][s2][s3][ts][ps]",
+        "[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p[v0]",
+        "[s1]scale=1280:720:flags=bicubic,setsar=1,format=yuv420p[v1]",
+    ]
+    one_rung = hls.build_filter_graph(job(rungs=job().rungs[:1]))
+    assert "[s0]scale=1920:1080:flags=bicubic,setsar=1,format=yuv420p[v0]" in one_rung and "[c0]" not in one_rung
 
 
 def test_filter_graph_deinterlace_mono_silent() -> None:
@@ -266,7 +280,7 @@ def test_title_card_filter_reads_the_title_from_a_file() -> None:
         "[1:0]drawtext=fontfile=/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf:"
         r"textfile=/w/it\\\'s\\:\[x\].txt:expansion=none:fontcolor=white:fontsize=77:line_spacing=25:"
     )
-    assert ",fps=25,split=5[s0][s1][s2][s3][ps]" in graph
+    assert ",fps=25,split=2[s0][ps]" in graph
 
 
 def test_filter_value_escapes_both_levels() -> None:

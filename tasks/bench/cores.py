@@ -65,12 +65,14 @@ class Variant:
 
 
 def variants(cores: int) -> tuple[Variant, ...]:
-    """The compared rows: the old behaviour first (each side sized itself for the whole machine, x264 veryfast), then
-    explicit splits, then the default (the measured split, x264 superfast) and its variations: a longer keyframe
-    interval, x264's still-image tuning, batched Whisper."""
+    """The compared rows: the old behaviour first (each side sized itself for the whole machine, x264 veryfast, each
+    rung scaled from the source), then explicit splits, then the default (the measured split, x264 superfast, each
+    rung scaled from the one above) and its variations: a longer keyframe interval, x264's still-image tuning,
+    batched Whisper, no B-frames, every rung scaled from the source."""
     share = default_shares(cores)
     split = f"ffmpeg {share.transcode} + Whisper {share.whisper}"
-    veryfast = dataclasses.replace(DEFAULT_LADDER, x264_preset="veryfast")
+    # The ladder as it was before the cores were shared: x264 veryfast, every rung scaled from the source
+    veryfast = dataclasses.replace(DEFAULT_LADDER, x264_preset="veryfast", scale_from_rung_above=False)
     return (
         Variant(f"ffmpeg automatic + Whisper {cores}, veryfast (before)", None, cores, veryfast),
         Variant(f"ffmpeg {cores} + Whisper {cores}, veryfast", cores, cores, veryfast),
@@ -83,6 +85,10 @@ def variants(cores: int) -> tuple[Variant, ...]:
                 dataclasses.replace(DEFAULT_LADDER, x264_tune="stillimage")),
         Variant(f"{split}, {DEFAULT_LADDER.x264_preset}, Whisper batched ×8", share.transcode, share.whisper,
                 batch_size=8),
+        Variant(f"{split}, {DEFAULT_LADDER.x264_preset}, no B-frames", share.transcode, share.whisper,
+                dataclasses.replace(DEFAULT_LADDER, x264_params="bframes=0")),
+        Variant(f"{split}, {DEFAULT_LADDER.x264_preset}, every rung scaled from the source", share.transcode,
+                share.whisper, dataclasses.replace(DEFAULT_LADDER, scale_from_rung_above=False)),
     )  # fmt: skip
 
 

@@ -1,8 +1,9 @@
 """The single-decode ladder command and HLS playlists, as pure functions; plus reading playlists back from disk
 and adding the caption files as a subtitle rendition (`add_subtitles`).
 
-One ffmpeg process decodes the recording once; a filter graph splits the picture to every rung's scaler, to the
-seek-thumbnail sprite and to the poster candidates, and splits the audio to every rung. ffmpeg's HLS muxer writes
+One ffmpeg process decodes the recording once; a filter graph splits the picture to the top rung's scaler (each
+smaller rung is scaled from the one above it), to the seek-thumbnail sprite and to the poster candidates, and splits
+the audio to every rung. ffmpeg's HLS muxer writes
 fMP4 (CMAF) segments with aligned keyframes (fixed GOP, no scene-cut keyframes). The master playlist is written
 here rather than by ffmpeg: BANDWIDTH is the measured peak segment bit rate, and the captions join as a WebVTT
 subtitle rendition once transcription has finished. `tasks.media.video` runs the command (through
@@ -90,7 +91,8 @@ def fps_text(fps: Fraction) -> str:
 def build_filter_graph(job: LadderJob) -> str:
     """The filter graph: picture normalised once (deinterlace, constant rate), then split to every consumer."""
     fps = job.rungs[0].fps
-    outputs = [f"[s{i}]" for i in range(len(job.rungs))]
+    cascade = job.preset.scale_from_rung_above  # then only the top rung is scaled from the source
+    outputs = ["[s0]"] if cascade else [f"[s{i}]" for i in range(len(job.rungs))]
     if job.sprite is not None:
         outputs.append("[ts]")
     if job.poster_every_s is not None:
@@ -105,7 +107,10 @@ def build_filter_graph(job: LadderJob) -> str:
     zero, azero = ("setpts=PTS-STARTPTS,", "asetpts=PTS-STARTPTS,") if job.cut is not None else ("", "")
     chains = [f"[{job.video_input}]{zero}{head}fps={fps_text(fps)},split={len(outputs)}{''.join(outputs)}"]
     for i, rung in enumerate(job.rungs):
-        chains.append(f"[s{i}]scale={rung.width}:{rung.height}:flags=bicubic,setsar=1,format={VIDEO_PIX_FMT}[v{i}]")
+        scaled = f"scale={rung.width}:{rung.height}:flags=bicubic,setsar=1,format={VIDEO_PIX_FMT}"
+        source = f"[c{i - 1}]" if cascade and i > 0 else f"[s{i}]"
+        below = cascade and i < len(job.rungs) - 1  # the next rung is scaled from this one
+        chains.append(f"{source}{scaled}" + (f",split=2[v{i}][c{i}]" if below else f"[v{i}]"))
     # eof_action=pass: the frame due at the end still comes out, so a clip shorter than one interval has one.
     if job.sprite is not None:
         s = job.sprite
