@@ -3,11 +3,11 @@ and adding the caption files as a subtitle rendition (`add_subtitles`).
 
 One ffmpeg process decodes the recording once; a filter graph splits the picture to the top rung's scaler (each
 smaller rung is scaled from the one above it), to the seek-thumbnail sprite and to the poster candidates, and splits
-the audio to every rung. ffmpeg's HLS muxer writes
-fMP4 (CMAF) segments with aligned keyframes (fixed GOP, no scene-cut keyframes). The master playlist is written
-here rather than by ffmpeg: BANDWIDTH is the measured peak segment bit rate, and the captions join as a WebVTT
-subtitle rendition once transcription has finished. `tasks.media.video` runs the command (through
-`tasks.media.ffmpeg`) and `tasks.media.checks` reads the playlists back with the functions here.
+the audio to every rung. ffmpeg's HLS muxer writes fMP4 (CMAF) segments with aligned keyframes (fixed GOP, no
+scene-cut keyframes). The master playlist is written here rather than by ffmpeg: BANDWIDTH is the measured peak
+segment bit rate, and the captions join as a WebVTT subtitle rendition once transcription has finished.
+`tasks.media.video` runs the command (through `tasks.media.ffmpeg`) and `tasks.media.checks` reads the playlists back
+with the functions here.
 """
 
 from __future__ import annotations
