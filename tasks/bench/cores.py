@@ -72,12 +72,12 @@ def variants(cores: int) -> tuple[Variant, ...]:
     share = default_shares(cores)
     split = f"ffmpeg {share.transcode} + Whisper {share.whisper}"
     # The ladder as it was before the cores were shared: x264 veryfast, every rung scaled from the source
-    veryfast = dataclasses.replace(DEFAULT_LADDER, x264_preset="veryfast", scale_from_rung_above=False)
+    old_ladder = dataclasses.replace(DEFAULT_LADDER, x264_preset="veryfast", scale_from_rung_above=False)
     return (
-        Variant(f"ffmpeg automatic + Whisper {cores}, veryfast (before)", None, cores, veryfast),
-        Variant(f"ffmpeg {cores} + Whisper {cores}, veryfast", cores, cores, veryfast),
-        Variant(f"{split}, veryfast", share.transcode, share.whisper, veryfast),
-        Variant("ffmpeg 1 + Whisper 1, veryfast", 1, 1, veryfast),
+        Variant(f"ffmpeg automatic + Whisper {cores}, veryfast (before)", None, cores, old_ladder),
+        Variant(f"ffmpeg {cores} + Whisper {cores}, veryfast", cores, cores, old_ladder),
+        Variant(f"{split}, veryfast", share.transcode, share.whisper, old_ladder),
+        Variant("ffmpeg 1 + Whisper 1, veryfast", 1, 1, old_ladder),
         Variant(f"{split}, {DEFAULT_LADDER.x264_preset} (default)", share.transcode, share.whisper),
         Variant(f"{split}, {DEFAULT_LADDER.x264_preset}, keyint 4 s", share.transcode, share.whisper,
                 dataclasses.replace(DEFAULT_LADDER, gop_s=4.0)),
