@@ -38,7 +38,8 @@ from confcast.tasks.fingerprint import (
 from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import hls
 from confcast.tasks.media import probe as media_probe
-from confcast.tasks.media.video import VideoOutputs, make_video
+from confcast.tasks.media.outputs import make_picture_and_sound
+from confcast.tasks.media.video import VideoOutputs
 from confcast.tasks.metadata import slug_conflict
 from confcast.tasks.models import (
     ChapterSet,
@@ -152,17 +153,13 @@ def transcode_video(
     level: bool = False,
     threads: int | None = None,
 ) -> tuple[VideoOutputs, media_audio.ListeningAudio | None]:
-    """The HLS ladder, download MP4, poster and thumbnails in one decode; then the podcast audio (if any sound).
-    Levelled when asked: the sound is measured first, and the video's audio track levelled as the podcast is. An
-    audio-only recording gets a title card (so the title is part of the stage's key)."""
+    """The HLS ladder, download MP4, poster and thumbnails in one decode, with the podcast audio (if any sound) made
+    beside it (`tasks.media.outputs.make_picture_and_sound`). Levelled when asked. An audio-only recording gets a
+    title card (so the title is part of the stage's key)."""
 
     def make() -> tuple[VideoOutputs, media_audio.ListeningAudio | None]:
         progress = StageProgress("transcode", show_progress)
-        sound = probe.main_audio is not None
-        plan = media_audio.plan_listening(probe, level) if sound else media_audio.ListeningPlan()
-        video = make_video(probe, run_dir, progress, title=title_card, audio_filter=plan.video_filter, threads=threads)
-        listening = media_audio.make_listening_audio(probe, run_dir, level, plan) if sound else None
-        return video, listening
+        return make_picture_and_sound(probe, run_dir, progress, title=title_card, level=level, threads=threads)
 
     title_card = card_title(title, probe.video is not None)
     key = media_key(probe.source.sha256, title_card, level, probe.cut)

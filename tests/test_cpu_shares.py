@@ -4,6 +4,7 @@ it, the real ffmpeg that accepts it, and a real publication whose two stages rec
 from __future__ import annotations
 
 import dataclasses
+import time
 from itertools import pairwise
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from confcast.config.ladder import DEFAULT_LADDER
 from confcast.config.settings import Settings
 from confcast.config.threads import ThreadShares, default_shares, thread_shares
-from confcast.tasks.media import hls, ladder, thumbnails
+from confcast.tasks.media import hls, ladder, outputs, thumbnails
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.media.video import make_video
 from confcast.tasks.transcription.engine import pick_threads
@@ -67,20 +68,44 @@ def test_x264_tune_and_params_come_from_the_preset() -> None:
 
 def test_real_ffmpeg_makes_the_ladder_on_one_thread(short_sample, tmp_path: Path) -> None:
     probe = probe_recording(short_sample.path)
-    outputs = make_video(probe, tmp_path / "out", threads=1)
-    assert outputs.ladder.variants and outputs.mp4.bytes > 0 and outputs.poster.stat().st_size > 0
+    made = make_video(probe, tmp_path / "out", threads=1)
+    assert made.ladder.variants and made.mp4.bytes > 0 and made.poster.stat().st_size > 0
+
+
+@pytest.mark.parametrize("beside", [True, False])
+def test_the_podcast_audio_is_made_beside_the_ladder(short_sample, tmp_path: Path, beside: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """Real ffmpeg for both; the two functions are wrapped only to see when each ran."""
+    times: dict[str, tuple[float, float]] = {}
+
+    def timed(name: str, work):
+        def run(*args, **kwargs):
+            started = time.monotonic()
+            try:
+                return work(*args, **kwargs)
+            finally:
+                times[name] = (started, time.monotonic())
+
+        return run
+
+    monkeypatch.setattr(outputs, "make_video", timed("video", outputs.make_video))
+    monkeypatch.setattr(outputs, "make_listening_audio", timed("podcast", outputs.make_listening_audio))
+    probe = probe_recording(short_sample.path)
+    video, listening = outputs.make_picture_and_sound(probe, tmp_path / "out", threads=1, podcast_beside=beside)
+    assert video.mp4.bytes > 0 and listening is not None and listening.podcast.stat().st_size > 0
+    podcast_started, video_ended = times["podcast"][0], times["video"][1]
+    assert (podcast_started < video_ended) is beside  # beside: while the ladder runs; else after it
 
 
 @pytest.mark.slow
 def test_a_publication_hands_each_stage_its_share(prefect_server, short_sample, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     """The real flow, real ffmpeg and Whisper; the two stage functions are wrapped only to see what they get."""
-    from confcast.flows import stage_tasks
     from confcast.flows.publish import publish_conference
     from confcast.tasks.transcription import transcribe
 
     seen: dict[str, object] = {}
-    real_make_video, real_transcribe = stage_tasks.make_video, transcribe.transcribe_audio
+    real_make_video, real_transcribe = outputs.make_video, transcribe.transcribe_audio
 
     def make_video_seen(*args, **kwargs):
         seen["ffmpeg"] = kwargs.get("threads")
@@ -90,7 +115,7 @@ def test_a_publication_hands_each_stage_its_share(prefect_server, short_sample, 
         seen["whisper"] = kwargs.get("threads")
         return real_transcribe(*args, **kwargs)
 
-    monkeypatch.setattr(stage_tasks, "make_video", make_video_seen)
+    monkeypatch.setattr(outputs, "make_video", make_video_seen)
     monkeypatch.setattr(transcribe, "transcribe_audio", transcribe_seen)
     settings = Settings(storage_url=(tmp_path / "site").as_uri(), work_dir=tmp_path / "work", transcode_threads=1)
     publish_conference(source=str(short_sample.path), title="Partage des cœurs", date="2026-04-04",

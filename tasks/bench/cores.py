@@ -1,13 +1,13 @@
 """`confcast bench cores`: the transcode and Whisper side by side, as a publication runs them, under several thread
 splits and x264 settings; each row its time over the talk's length and the SSIM of each rung against the source.
 
-The talk is made once per size and length (cached in the work folder): slides (text changing every
-``SLIDE_S`` seconds on a plain background) with a "speaker" inset (a moving test picture with temporal camera-like
-noise) in a corner, and real French speech (the FLEURS utterances, looped). Each variant runs in its own child process
-(`python -m confcast.tasks.bench.cores ...`): probe, then two threads as in the publish flow: one makes the video (the
-single-decode HLS ladder, MP4, poster, thumbnails) and the podcast audio, the other extracts the speech and runs
-Whisper (model loaded beforehand, outside the timing). The row's time is the pair's: spawn of both threads to the end
-of the later. Afterwards, not timed, one ffmpeg run decodes the source once and computes the SSIM (ffmpeg's ssim
+The talk is made once per size and length (cached in the work folder): slides (text changing every ``SLIDE_S`` seconds
+on a plain background) with a "speaker" inset (a moving test picture with temporal camera-like noise) in a corner, and
+real French speech (the FLEURS utterances, looped). Each variant runs in its own child process (`python -m
+confcast.tasks.bench.cores ...`): probe, then two threads as in the publish flow: one makes the video (the single-decode
+HLS ladder, MP4, poster, thumbnails) with the podcast audio beside it (or after it), the other extracts the speech and
+runs Whisper (model loaded beforehand, outside the timing). The row's time is the pair's: spawn of both threads to the
+end of the later. Afterwards, not timed, one ffmpeg run decodes the source once and computes the SSIM (ffmpeg's ssim
 filter, "All" = luma and chroma) of every rung against the source scaled to that rung with the ladder's scaler.
 
 No Prefect: this measures the two heavy stages and how they share the cores, not the orchestration around them
@@ -37,8 +37,8 @@ from confcast.tasks.media import audio as media_audio
 from confcast.tasks.media import ffmpeg
 from confcast.tasks.media.drawtext import FONT_FILE, filter_value
 from confcast.tasks.media.hls import parse_media_playlist
+from confcast.tasks.media.outputs import make_picture_and_sound
 from confcast.tasks.media.probe import probe_recording
-from confcast.tasks.media.video import make_video
 from confcast.tasks.transcription.engine import Decoding
 from confcast.tasks.transcription.transcribe import load_engine, transcribe_audio
 
@@ -62,22 +62,25 @@ class Variant:
     whisper_threads: int
     preset: LadderPreset = DEFAULT_LADDER
     batch_size: int = 0  # Whisper's BatchedInferencePipeline
+    podcast_beside: bool = True  # the podcast audio made beside the ladder; False: after it (as before)
 
 
 def variants(cores: int) -> tuple[Variant, ...]:
     """The compared rows: the old behaviour first (each side sized itself for the whole machine, x264 veryfast, each
     rung scaled from the source), then explicit splits, then the default (the measured split, x264 superfast, each
     rung scaled from the one above) and its variations: a longer keyframe interval, x264's still-image tuning,
-    batched Whisper, no B-frames, every rung scaled from the source."""
+    batched Whisper, no B-frames, every rung scaled from the source, the podcast audio after the ladder."""
     share = default_shares(cores)
     split = f"ffmpeg {share.transcode} + Whisper {share.whisper}"
-    # The ladder as it was before the cores were shared: x264 veryfast, every rung scaled from the source
+    # The ladder as it was before the cores were shared: x264 veryfast, every rung scaled from the source, the
+    # podcast audio after the ladder
     old_ladder = dataclasses.replace(DEFAULT_LADDER, x264_preset="veryfast", scale_from_rung_above=False)
+    after = {"podcast_beside": False}
     return (
-        Variant(f"ffmpeg automatic + Whisper {cores}, veryfast (before)", None, cores, old_ladder),
-        Variant(f"ffmpeg {cores} + Whisper {cores}, veryfast", cores, cores, old_ladder),
-        Variant(f"{split}, veryfast", share.transcode, share.whisper, old_ladder),
-        Variant("ffmpeg 1 + Whisper 1, veryfast", 1, 1, old_ladder),
+        Variant(f"ffmpeg automatic + Whisper {cores}, veryfast (before)", None, cores, old_ladder, **after),
+        Variant(f"ffmpeg {cores} + Whisper {cores}, veryfast", cores, cores, old_ladder, **after),
+        Variant(f"{split}, veryfast", share.transcode, share.whisper, old_ladder, **after),
+        Variant("ffmpeg 1 + Whisper 1, veryfast", 1, 1, old_ladder, **after),
         Variant(f"{split}, {DEFAULT_LADDER.x264_preset} (default)", share.transcode, share.whisper),
         Variant(f"{split}, {DEFAULT_LADDER.x264_preset}, keyint 4 s", share.transcode, share.whisper,
                 dataclasses.replace(DEFAULT_LADDER, gop_s=4.0)),
@@ -89,6 +92,8 @@ def variants(cores: int) -> tuple[Variant, ...]:
                 dataclasses.replace(DEFAULT_LADDER, x264_params="bframes=0")),
         Variant(f"{split}, {DEFAULT_LADDER.x264_preset}, every rung scaled from the source", share.transcode,
                 share.whisper, dataclasses.replace(DEFAULT_LADDER, scale_from_rung_above=False)),
+        Variant(f"{split}, {DEFAULT_LADDER.x264_preset}, podcast audio after the ladder", share.transcode,
+                share.whisper, **after),
     )  # fmt: skip
 
 
@@ -180,8 +185,8 @@ def _child(source: str, out_dir: str, cache_dir: str, spec_json: str) -> None:
 
     def transcode() -> None:
         started = time.perf_counter()
-        make_video(probe, out, preset=preset, threads=spec["transcode_threads"])
-        media_audio.make_podcast_audio(probe, out / "audio.m4a")
+        make_picture_and_sound(probe, out, preset=preset, threads=spec["transcode_threads"],
+                               podcast_beside=spec["podcast_beside"])  # fmt: skip
         times["transcode_s"] = time.perf_counter() - started
 
     def transcribe() -> None:
@@ -226,7 +231,7 @@ def _cpu_seconds() -> float:
 def spec(variant: Variant) -> dict:
     preset = {k: v for k, v in dataclasses.asdict(variant.preset).items() if k != "rungs"}
     return {"transcode_threads": variant.transcode_threads, "whisper_threads": variant.whisper_threads,
-            "preset": preset, "batch_size": variant.batch_size}  # fmt: skip
+            "preset": preset, "batch_size": variant.batch_size, "podcast_beside": variant.podcast_beside}  # fmt: skip
 
 
 @dataclass(frozen=True)
