@@ -89,19 +89,23 @@ def scan_memory(settings: Settings, inbox_url: str) -> ScanMemory:
 
 
 def publish_claimed(
-    box: Inbox, claimed: Claimed, publish: Callable[[str], str], logger: logging.Logger | logging.LoggerAdapter
+    box: Inbox,
+    claimed: Claimed,
+    publish: Callable[[str, Path | None], str],
+    logger: logging.Logger | logging.LoggerAdapter,
 ) -> str | None:
-    """Publish one claimed recording and file it: done/ with its page URL, failed/ with the reason; returns the
-    page URL. A publication that failed only because the S3 storage was unreachable is not the recording's fault:
-    the claim is released and the recording left in place for the next scan. A claim with a `problem` (a link, a
-    name the inbox cannot handle) is filed under failed/ unread."""
+    """Publish one claimed recording and file it: done/ with its page URL, failed/ with the reason; returns the page
+    URL (`publish` is given the recording and where its sidecar's slides PDF lies). A publication that failed only
+    because the S3 storage was unreachable is not the recording's fault: the claim is released and the recording
+    left in place for the next scan. A claim with a `problem` (a link, a name the inbox cannot handle) is filed
+    under failed/ unread."""
     name = shown(claimed.name)
     if claimed.problem:
         box.finish(claimed, ok=False, detail=claimed.problem)
         logger.error("%s refused: %s", name, claimed.problem)
         return None
     try:
-        url = publish(str(claimed.path))
+        url = publish(str(claimed.path), claimed.slides_folder)
     except ConfcastError as error:
         if is_outage(error):
             try:
@@ -149,7 +153,7 @@ def take_back_stale_claims(
 def run_scan(
     box: Inbox,
     memory: ScanMemory,
-    publish: Callable[[str], str],
+    publish: Callable[[str, Path | None], str],
     logger: logging.Logger | logging.LoggerAdapter,
     max_age: dt.timedelta,
 ) -> list[str]:
@@ -200,10 +204,11 @@ def scan_inbox(inbox: str | None = None, settings: Settings | None = None) -> li
     box = open_inbox(inbox, settings)
     logger = get_run_logger()
 
-    def publish(source: str) -> str:
+    def publish(source: str, slides_folder: Path | None) -> str:
         if describes_event(Path(source)):  # an evening: each talk, then its event page (the URL filed)
             return publish_event(source=source, settings=settings)[-1]
-        return publish_conference(source=source, settings=settings)
+        folder = str(slides_folder) if slides_folder else None
+        return publish_conference(source=source, settings=settings, slides_folder=folder)
 
     max_age = dt.timedelta(hours=settings.inbox_claim_hours)
     return run_scan(box, scan_memory(settings, box.url), publish, logger, max_age)

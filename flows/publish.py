@@ -81,6 +81,7 @@ def publish_conference(
     start: float | str | None = None,
     end: float | str | None = None,
     event: EventRef | None = None,
+    slides_folder: str | None = None,
 ) -> str:
     """Publish one recording; returns the public URL of its page. A slug that holds another recording's talk is
     refused unless `replace` (the operator replaces that talk on purpose).
@@ -91,7 +92,8 @@ def publish_conference(
     runs Whisper again, and then the reviewed track stays the default, the new automatic one beside it).
 
     `start`/`end` publish only that part of the recording (seconds or H:MM:SS.s); `event`: the event the talk
-    belongs to (flows/event.py publishes an event's talks with this flow, one run each)."""
+    belongs to (flows/event.py publishes an event's talks with this flow, one run each); `slides_folder`: where the
+    sidecar's `slides:` PDF lies when not beside the sidecar (a folder inbox leaves it in the inbox)."""
     settings = settings or load_settings()
     source_path = Path(source).expanduser()
     meta: ConferenceMeta = build_meta(
@@ -108,7 +110,8 @@ def publish_conference(
         end=end,
         event=EventRef.model_validate(event) if isinstance(event, dict) else event,
     )
-    chapters_in = chapter_inputs(source_path)  # bad chapters, a missing or broken PDF: stop before anything is made
+    # Bad chapters, a missing or broken PDF: stop before anything is made
+    chapters_in = chapter_inputs(source_path, Path(slides_folder) if slides_folder else None)
     meta, probe = apply_cut(meta, probe_recording(source_path))  # a cut talk: only its part is read
     target = resolve_target(settings)
     transcriber = transcription_task(settings, target.storage_url)

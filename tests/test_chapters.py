@@ -157,7 +157,7 @@ def test_missing_or_broken_pdf_is_one_line(tmp_path: Path) -> None:
     outside.write_bytes(good)  # a readable PDF, but not beside the sidecar: never published
     for named in (f"../{outside.name}", str(outside)):
         (tmp_path / "talk.yaml").write_text(f"slides: '{named}'\n", encoding="utf-8")
-        with pytest.raises(MetadataError, match="outside the sidecar's folder"):
+        with pytest.raises(MetadataError, match="is outside .*; put the PDF in that folder"):
             chapter_inputs(video)
 
 

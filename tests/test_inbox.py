@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chapter_samples import make_slides_pdf
 from claim_race import race_take_back
 from event_media import make_beep_recording
 
@@ -141,7 +142,9 @@ def test_scan_inbox_publishes_complete_recordings_and_files_them(
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(short_sample.path, inbox / "atelier.mp4")
-    (inbox / "atelier.mp4.yaml").write_text("title: Atelier\ndate: 2026-06-05\nlanguage: fr\n", encoding="utf-8")
+    (inbox / "atelier.mp4.yaml").write_text("title: Atelier\ndate: 2026-06-05\nlanguage: fr\nslides: diapos.pdf\n",
+                                            encoding="utf-8")  # fmt: skip
+    pdf = make_slides_pdf(inbox / "diapos.pdf")  # stays in the inbox: the sidecar, moved to processing/, names it
     claim_as(inbox, "atelier.mp4", dead_owner())  # its scanner died mid-publication
     (inbox / "atelier.mp4.yaml").rename(inbox / "processing" / "atelier.mp4.yaml")
     shutil.copy(bad_inputs["text file"], inbox / "broken.mp4")
@@ -158,6 +161,8 @@ def test_scan_inbox_publishes_complete_recordings_and_files_them(
     assert page.exists()
     assert (inbox / "done" / "atelier.mp4").exists() and (inbox / "done" / "atelier.mp4.yaml").exists()
     assert page.as_uri() in (inbox / "done" / "atelier.mp4.txt").read_text(encoding="utf-8")
+    slides = json.loads((page.parent / "manifest.json").read_text(encoding="utf-8"))["slides"]
+    assert (page.parent / slides["pdf"]).read_bytes() == pdf.read_bytes() and pdf.exists()
     assert (inbox / "copying.mp4").exists(), "a file without sidecar waits until its size is stable"
     assert (inbox / "broken.mp4").exists(), "with its sidecar too: a folder's file may still be being copied"
     events = sorted((m["event"], m["source"]) for m in handler.received)
@@ -314,7 +319,7 @@ class Lines(logging.Handler):
 def publisher(published: list[str]):
     """Stands in for publish-conference here (the slow flow test runs the real one): reads what it publishes."""
 
-    def publish(source: str) -> str:
+    def publish(source: str, slides_folder: Path | None = None) -> str:
         assert Path(source).read_bytes()
         published.append(Path(source).name)
         return f"http://site.example/{Path(source).stem}/"
@@ -452,7 +457,7 @@ def test_an_s3_outage_releases_the_recording_and_bad_input_still_fails_it(
     assert not any(is_outage(error) for error in refused)
 
     def failing(error: Exception):
-        def publish(source: str) -> str:
+        def publish(source: str, slides_folder: Path | None = None) -> str:
             raise error
 
         return publish
@@ -568,7 +573,8 @@ def test_a_linked_recording_or_sidecar_is_filed_unread(tmp_path: Path) -> None:
     log = Lines("test-inbox-links")
     read: list[bytes] = []
 
-    def publish(source: str) -> str:  # reads what it publishes, and its metadata as publish-conference does
+    # Reads what it publishes, and its metadata as publish-conference does
+    def publish(source: str, slides_folder: Path | None = None) -> str:
         read.append(Path(source).read_bytes())
         build_meta(Path(source))
         return "http://site.example/"
@@ -786,3 +792,18 @@ def test_a_folder_recording_waits_for_a_stable_size_even_with_its_sidecar(tmp_pa
     assert scan(box, memory, published, log) == [], "still growing"
     assert scan(box, memory, published, log) == ["http://site.example/talk/"], "unchanged since the last scan"
     assert published == ["talk.mp4"] and (inbox / "done" / "talk.mp4.yaml").exists()
+
+
+def test_the_slides_key_an_s3_claim_downloads_stays_inside_the_inbox(tmp_path: Path) -> None:
+    from confcast.tasks.storage.inbox import slides_key
+
+    recording = tmp_path / "talk.mp4"
+    assert slides_key(recording) is None  # no sidecar
+    for named, key in (
+        ("diapos.pdf", "diapos.pdf"), ("pdf/a.pdf", "pdf/a.pdf"), ("pdf/../b.pdf", "b.pdf"), ("./c.pdf", "c.pdf"),
+        ("../outside.pdf", None), ("/etc/passwd", None), ("pdf/../../x.pdf", None), ("..", None), ("a\\b.pdf", None),
+    ):  # fmt: skip
+        (tmp_path / "talk.mp4.yaml").write_text(json.dumps({"slides": named}), encoding="utf-8")
+        assert slides_key(recording) == key, named
+    (tmp_path / "talk.mp4.yaml").write_text("title: [unclosed\n", encoding="utf-8")
+    assert slides_key(recording) is None  # an unreadable sidecar: the flow says why

@@ -7,6 +7,7 @@ keys confcast cannot address (skipped, reported once), names too long for a loca
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from chapter_samples import make_slides_pdf
 from child_env import child_env
 from claim_race import race_take_back
 
@@ -177,7 +179,9 @@ def test_scan_an_s3_inbox_with_the_cli(
     make_bucket(bucket_name)
     inbox_url, site_url, work = f"s3://{bucket_name}/inbox", f"s3://{bucket_name}/site", tmp_path / "work"
     put(bucket_name, "inbox/atelier.mp4", short_sample.path.read_bytes())
-    put(bucket_name, "inbox/atelier.mp4.yaml", b"title: Atelier\ndate: 2026-06-05\nlanguage: fr\n")
+    put(bucket_name, "inbox/atelier.mp4.yaml", b"title: Atelier\ndate: 2026-06-05\nlanguage: fr\nslides: pdf/a.pdf\n")
+    pdf = make_slides_pdf(tmp_path / "a.pdf").read_bytes()
+    put(bucket_name, "inbox/pdf/a.pdf", pdf)  # downloaded beside the sidecar, where the flow reads it
     put(bucket_name, "inbox/broken.mp4", bad_inputs["random bytes"].read_bytes())
     put(bucket_name, "inbox/broken.yaml", b"title: Broken\n")
     put(bucket_name, "inbox/growing.mp4", b"y" * 2000)  # no sidecar, and 1000 bytes at the previous scan
@@ -197,6 +201,9 @@ def test_scan_an_s3_inbox_with_the_cli(
     assert read(bucket_name, "inbox/done/atelier.mp4") == short_sample.path.read_bytes()
     assert f"{bucket_name}/{page_key}" in read(bucket_name, "inbox/done/atelier.mp4.txt").decode()
     assert anonymous_status(s3_env.endpoint_url, bucket_name, "inbox/done/atelier.mp4") == 403
+    slides = json.loads(read(bucket_name, "site/conferences/2026-06-05-atelier/manifest.json"))["slides"]
+    assert read(bucket_name, f"site/conferences/2026-06-05-atelier/{slides['pdf']}") == pdf
+    assert read(bucket_name, "inbox/pdf/a.pdf") == pdf, "the PDF stays in the inbox (several talks may share one)"
 
     assert keys(bucket_name, "inbox/failed/") == {"broken.mp4", "broken.yaml", "broken.mp4.txt"}
     reason = read(bucket_name, "inbox/failed/broken.mp4.txt").decode().splitlines()
@@ -288,7 +295,7 @@ def test_a_claim_of_a_killed_scanner_is_taken_back_and_published(
     assert box.stale_claims() == [] and box.entries() == []
 
     page = "http://site.example/talk/"
-    assert publish_claimed(box, claimed, lambda source: page, logger) == page
+    assert publish_claimed(box, claimed, lambda source, slides_folder: page, logger) == page
     assert keys(bucket_name, "inbox/done/") == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt"}
     assert keys(bucket_name, "inbox/processing/") == set()
 
@@ -357,7 +364,7 @@ def test_an_outage_of_the_site_releases_the_s3_claim(
     site = S3Storage("s3://talks/site", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1, retry_seconds=0.5,
                      on_retry=lambda message: None)
 
-    def publish(source: str) -> str:
+    def publish(source: str, slides_folder: Path | None = None) -> str:
         site.put_file("conferences/talk/video.mp4", Path(source))
         return "never"
 
@@ -428,7 +435,7 @@ def test_one_bad_key_never_blocks_the_s3_inbox(s3_env: LocalS3Server, bucket_nam
     logger, lines = quiet_logger("test-inbox-s3-bad-keys")
     memory, published = ScanMemory(tmp_path / "memory.json"), []
 
-    def publish(source: str) -> str:
+    def publish(source: str, slides_folder: Path | None = None) -> str:
         published.append(Path(source).read_bytes())
         return f"http://site.example/{Path(source).stem}/"
 

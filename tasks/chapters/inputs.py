@@ -31,9 +31,11 @@ class ChapterInputs(Frozen):
         return (tuple(m.model_dump() for m in self.marks), self.pdf_sha256)
 
 
-def chapter_inputs(source: Path) -> ChapterInputs:
+def chapter_inputs(source: Path, slides_folder: Path | None = None) -> ChapterInputs:
     """The chapters and slides PDF the sidecar beside `source` names; MetadataError (one line) for bad chapters
-    or a missing or unreadable PDF."""
+    or a missing or unreadable PDF. `slides_folder`: where the sidecar's `slides:` is found, when the sidecar no
+    longer sits where it was written (a folder inbox moves it into processing/ and leaves the PDF in the inbox);
+    by default the sidecar's own folder."""
     sidecar_path = find_sidecar(source)
     if sidecar_path is None:
         return ChapterInputs()
@@ -41,11 +43,11 @@ def chapter_inputs(source: Path) -> ChapterInputs:
     marks = sidecar_chapters(sidecar.chapters)
     if not sidecar.slides:
         return ChapterInputs(marks=marks)
-    folder = sidecar_path.parent.resolve()
+    folder = (slides_folder or sidecar_path.parent).resolve()
     pdf = (folder / sidecar.slides).resolve()
     if not pdf.is_relative_to(folder):  # it is published for download: never a file from elsewhere on the machine
         raise MetadataError(
-            f"sidecar {sidecar_path}: slides {sidecar.slides!r} is outside the sidecar's folder; put the PDF beside it"
+            f"sidecar {sidecar_path}: slides {sidecar.slides!r} is outside {folder}; put the PDF in that folder"
         )
     pages = pdf_pages(pdf)  # a missing or broken PDF stops the run here, before anything is made
     return ChapterInputs(marks=marks, pdf=pdf, pdf_sha256=file_sha256(pdf), pdf_pages=pages)

@@ -48,6 +48,7 @@ import datetime as dt
 import fcntl
 import json
 import os
+import posixpath
 import re
 import shutil
 import uuid
@@ -56,7 +57,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from confcast.tasks.errors import ConfigError, PublishError
+from confcast.tasks.errors import ConfigError, MetadataError, PublishError
+from confcast.tasks.metadata import find_sidecar, load_sidecar
 from confcast.tasks.storage.inbox_names import (
     MAX_KEY_BYTES,
     NAME_MAX,
@@ -112,6 +114,7 @@ class Claimed:
     claim_id: str = ""  # this claim's id, as written in its owner record
     problem: str = ""  # why it is refused unread (a symbolic link, a name too long): filed under failed/ as it is
     etag: str = ""  # S3: the recording's ETag when downloaded (a new upload under its name is not filed with it)
+    slides_folder: Path | None = None  # where the sidecar's `slides:` PDF lies, when not beside the claimed sidecar
 
 
 # --- claim owners and staleness (pure functions, plus the two probes of this machine) ---------------------------
@@ -453,7 +456,8 @@ class FolderInbox:
                     continue
                 os.replace(pending, name + CLAIM_SUFFIX, src_dir_fd=f.processing, dst_dir_fd=f.processing)
                 self._take_sidecars(f, entry.name, name)
-                return Claimed(name, self.root / PROCESSING / name, owner.claim, self._problem(f, name, entry.name))
+                problem = self._problem(f, name, entry.name)
+                return Claimed(name, self.root / PROCESSING / name, owner.claim, problem, slides_folder=self.root)
         return None  # not reached: candidate_names never ends
 
     def _take_sidecars(self, f: Folders, original: str, name: str) -> None:
@@ -619,7 +623,26 @@ class FolderInbox:
             if kind(f.root, original) is None:  # else a new recording of that name waits with its own sidecars
                 self._take_sidecars(f, original, stale.name)  # left behind by a claim interrupted after the recording
             problem = self._problem(f, stale.name, original)
-        return Claimed(stale.name, self.root / PROCESSING / stale.name, owner.claim, problem)
+        return Claimed(stale.name, self.root / PROCESSING / stale.name, owner.claim, problem, slides_folder=self.root)
+
+
+def slides_key(recording: Path) -> str | None:
+    """The inbox key of the slides PDF that the sidecar beside a downloaded `recording` names (`slides:`, relative to
+    the sidecar, so to the inbox's prefix); None without one, or when it would leave the inbox (the flow then
+    refuses the sidecar with its own one-line error) or the sidecar cannot be read (the flow says why)."""
+    sidecar = find_sidecar(recording)
+    if sidecar is None:
+        return None
+    try:
+        slides = load_sidecar(sidecar).slides
+    except MetadataError:
+        return None
+    if not slides:
+        return None
+    key = posixpath.normpath(slides)
+    if key.startswith(("/", "../")) or key in (".", "..") or key_problem(key):
+        return None
+    return key
 
 
 class S3Inbox:
@@ -696,6 +719,9 @@ class S3Inbox:
                 return None
             for side in sidecar_names(name):
                 self.storage.download_file(side, folder / side)
+            slides = slides_key(folder / name)
+            if slides is not None:  # beside the sidecar, where the flow reads it; absent: the flow says so
+                self.storage.download_file(slides, folder / slides)
             if self.storage.etag_of(name) != etag:  # replaced while we downloaded it: the next scan takes it
                 self._release(marker, folder)
                 return None
