@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from importlib import metadata as package_metadata
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -44,6 +44,9 @@ from confcast.tasks.site.layout import event_page
 from confcast.tasks.stagecache import remove_if_unused
 from confcast.tasks.storage.seaweedfs import ensure_local_s3, running_local_s3, stop_local_s3
 from confcast.tasks.transcription.doctor import diagnose
+
+if TYPE_CHECKING:  # imported for real only where Prefect may be
+    from confcast.flows.site_admin import QuickPublish
 
 app = typer.Typer(
     name="confcast",
@@ -82,10 +85,12 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
         if unchanged_url is not None:  # answered in about a second, without Prefect
             typer.echo("confcast: unchanged since its publication, nothing to do", err=True)
             return unchanged_url
-        edited_url = metadata_only_publication(settings, verbose, meta, probe, parameters)
-        if edited_url is not None:  # pages rewritten in a second or two, without Prefect's server
-            typer.echo("confcast: only the metadata changed, pages rewritten (no encode, no media upload)", err=True)
-            return edited_url
+        edited = metadata_only_publication(settings, verbose, meta, probe, parameters)
+        if edited is not None:  # pages rewritten in a second or two, without Prefect's server
+            said = ("only the chapters changed: chapters and pages rewritten, no encode" if edited.chapters
+                    else "only the metadata changed, pages rewritten (no encode, no media upload)")
+            typer.echo(f"confcast: {said}", err=True)
+            return edited.page_url
     prepare_prefect(settings, verbose)
     if via_server:
         from confcast.flows.serve import publish_via_server
@@ -126,7 +131,8 @@ def run_publish_event(settings: Settings, verbose: bool, via_server: bool, param
         talk_probe = cut_probe(probe, talk.cut)
         url = None if forced else unchanged_publication(settings, talk, talk_probe)
         if url is None and not forced:
-            url = metadata_only_publication(settings, verbose, talk, talk_probe, {"slug": slugs.get(talk.slug)})
+            quick = metadata_only_publication(settings, verbose, talk, talk_probe, {"slug": slugs.get(talk.slug)})
+            url = quick.page_url if quick is not None else None
             edited += url is not None
         urls.append(url)
     quick = quick_storage(settings) if all(urls) else None
@@ -159,10 +165,13 @@ def publish_event_via_server(
     return [*urls, site_root + event_page(plan.event.slug)]
 
 
-def metadata_only_publication(settings: Settings, verbose: bool, meta, probe, parameters: dict) -> str | None:
-    """The page URL once only the metadata of a published recording was rewritten (flows/site_admin.py,
-    publish_metadata_only); None when the run has more to do or the published state cannot be read: the flow then
-    does it all. Once the rewrite has begun, its errors are the command's (one line), never hidden by a re-run."""
+def metadata_only_publication(
+    settings: Settings, verbose: bool, meta, probe, parameters: dict
+) -> QuickPublish | None:
+    """What was rewritten (the page URL, and whether the chapters were) once only the metadata, or the sidecar's
+    chapters, of a published recording changed (flows/site_admin.py, publish_metadata_only); None when the run has
+    more to do or the published state cannot be read: the flow then does it all. Once the rewrite has begun, its
+    errors are the command's (one line), never hidden by a re-run."""
     try:
         quick = quick_storage(settings)
         if quick is None:
@@ -172,14 +181,14 @@ def metadata_only_publication(settings: Settings, verbose: bool, meta, probe, pa
     except Exception:  # the run meets it again and says it properly
         return None
     slug = parameters.get("slug")
-    page_url = publish_metadata_only(quick, settings, meta, probe, slug=str(slug) if slug else None,
-                                     retranscribe=bool(parameters.get("retranscribe")))
-    if page_url is not None and settings.webhook_url is not None:  # something was published: tell, as a run does
+    done = publish_metadata_only(quick, settings, meta, probe, slug=str(slug) if slug else None,
+                                 retranscribe=bool(parameters.get("retranscribe")))
+    if done is not None and settings.webhook_url is not None:  # something was published: tell, as a run does
         problem = send_webhook(settings.webhook_url.get_secret_value(),
-                               run_notice(probe.source.filename, meta, page_url=page_url))
+                               run_notice(probe.source.filename, meta, page_url=done.page_url))
         if problem:
             typer.echo(f"confcast: warning: {problem}", err=True)
-    return page_url
+    return done
 
 
 @app.command()

@@ -53,6 +53,7 @@ from confcast.tasks.metadata import build_meta
 from confcast.tasks.models import Conference, ConferenceMeta, EventRef, QuietPassage, Transcript, TranscriptFiles
 from confcast.tasks.site.edit import slug_given
 from confcast.tasks.site.layout import Manifest
+from confcast.tasks.site.new_chapters import sidecar_chapter_list
 from confcast.tasks.site.republish import NewTracks, plan_republish
 from confcast.tasks.stagecache import FolderClaim, remove_if_unused
 from confcast.tasks.transcription import transcribe
@@ -119,7 +120,9 @@ def publish_conference(
     published = check_published(target, meta.slug, sha256, replace, slug_given(source_path, slug), meta.cut)
     meta = meta.model_copy(update={"slug": published.slug})  # a fixed title continues its talk
     fingerprint, keys = run_keys(meta, sha256, settings, chapters_in.key_parts(), probe.video is not None)
-    plan = plan_republish(published.manifest, sha256, fingerprint, keys.media, keys.transcript, retranscribe)
+    plan = plan_republish(
+        published.manifest, sha256, fingerprint, keys.media, keys.transcript, retranscribe, keys.picture
+    )
     if plan.action == "unchanged" and published.manifest is not None:  # a re-run of an unchanged conference
         unchanged_url = page_url_of(target, published.manifest)
         say("Unchanged since its publication, nothing to do", show_progress)
@@ -129,6 +132,12 @@ def publish_conference(
     if plan.action == "edit":  # new metadata for published media and transcript: pages, not media
         page_url = edit_published(target, settings, meta, sha256, fingerprint, keys)
         say("Only the metadata changed: pages rewritten, no encode, no media upload", show_progress)
+        create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
+        return page_url
+    if plan.action == "chapters":  # new sidecar chapters for published media and transcript: no encode
+        chapters = sidecar_chapter_list(chapters_in.marks, probe.duration_s)
+        page_url = edit_published(target, settings, meta, sha256, fingerprint, keys, chapters)
+        say("Only the chapters changed: chapters and pages rewritten, no encode", show_progress)
         create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
         return page_url
     run_dir = run_folder(settings.work_path, sha256, meta.cut)

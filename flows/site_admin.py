@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
@@ -27,6 +28,7 @@ from confcast.tasks.site.edit import (
     write_edit,
 )
 from confcast.tasks.site.layout import Manifest
+from confcast.tasks.site.new_chapters import publish_new_chapters, sidecar_chapter_list
 from confcast.tasks.site.publish import RebuildReport, read_manifest, read_published, site_info
 from confcast.tasks.site.republish import plan_republish
 from confcast.tasks.storage.base import Storage
@@ -124,13 +126,22 @@ def edit_talk(slug: str, changes: MetaChanges, settings: Settings) -> str:
         return write_edit(locked, site, before, after)
 
 
+@dataclass(frozen=True)
+class QuickPublish:
+    """What `publish_metadata_only` did: the page URL, and whether the sidecar's chapters were rewritten too."""
+
+    page_url: str
+    chapters: bool = False
+
+
 def publish_metadata_only(
     quick: Storage, settings: Settings, meta: ConferenceMeta, probe: Probe, *, slug: str | None, retranscribe: bool
-) -> str | None:
+) -> QuickPublish | None:
     """`confcast publish` of a published recording whose media and transcript keys match, done as `confcast edit`
-    does, without the flow (whose Prefect server takes 10-17 s to start); returns the page URL. None when the run
-    has more to do, or something to refuse or report: the flow then decides, with its own errors. `quick` reads the
-    published state (short timeouts); the edit itself goes through the configured storage, under the site lock."""
+    does, without the flow (whose Prefect server takes 10-17 s to start); also when only the sidecar's chapters
+    changed (their files, a new HLS master, pages: no encode). None when the run has more to do, or something to
+    refuse or report: the flow then decides, with its own errors. `quick` reads the published state (short
+    timeouts); the edit itself goes through the configured storage, under the site lock."""
     sha256 = probe.source.sha256
     try:  # reading the published state: any problem leaves the decision to the flow
         published = read_manifest(quick, meta.slug)
@@ -142,11 +153,12 @@ def publish_metadata_only(
     except Exception:
         return None
     try:
-        chapters = chapter_inputs(Path(probe.source.path)).key_parts()
+        inputs = chapter_inputs(Path(probe.source.path))
     except Exception:  # the flow reports it
         return None
-    fingerprint, keys = run_keys(meta, sha256, settings, chapters, probe.video is not None)
-    if plan_republish(published, sha256, fingerprint, keys.media, keys.transcript, retranscribe).action != "edit":
+    fingerprint, keys = run_keys(meta, sha256, settings, inputs.key_parts(), probe.video is not None)
+    plan = plan_republish(published, sha256, fingerprint, keys.media, keys.transcript, retranscribe, keys.picture)
+    if plan.action not in ("edit", "chapters"):
         return None
     storage, site = open_site(settings)
     with one_writer_per_site(storage, settings, create=False) as locked:
@@ -154,4 +166,8 @@ def publish_metadata_only(
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
         after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
-        return write_edit(locked, site, before, after)
+        if plan.action == "edit":
+            return QuickPublish(write_edit(locked, site, before, after))
+        chapters = sidecar_chapter_list(inputs.marks, probe.duration_s)
+        return QuickPublish(publish_new_chapters(locked, site, before, after, chapters, keys.media, keys.picture),
+                            chapters=True)  # fmt: skip

@@ -42,6 +42,7 @@ from confcast.tasks.media.outputs import make_picture_and_sound
 from confcast.tasks.media.video import VideoOutputs
 from confcast.tasks.metadata import slug_conflict
 from confcast.tasks.models import (
+    Chapter,
     ChapterSet,
     Conference,
     ConferenceMeta,
@@ -63,6 +64,7 @@ from confcast.tasks.site.layout import (
     tagged,
 )
 from confcast.tasks.site.layout import file_tag as media_file_tag
+from confcast.tasks.site.new_chapters import publish_new_chapters
 from confcast.tasks.site.publish import parse_manifest, publish_conference_files, read_manifest, site_info
 from confcast.tasks.site.republish import NewTracks, RestoredTranscript, auto_path, restore_transcript, write_tracks
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
@@ -380,10 +382,17 @@ def page_url_of(target: Target, manifest: Manifest) -> str:
 
 @task(name="edit-published", cache_policy=NO_CACHE)
 def edit_published(
-    target: Target, settings: Settings, meta: ConferenceMeta, sha256: str, fingerprint: str, keys: ContentKeys
+    target: Target,
+    settings: Settings,
+    meta: ConferenceMeta,
+    sha256: str,
+    fingerprint: str,
+    keys: ContentKeys,
+    chapters: list[Chapter] | None = None,
 ) -> str:
     """New metadata for a published recording whose media and transcript stay: pages, manifest and the site's
-    lists, from storage alone (the same code as `confcast edit`)."""
+    lists, from storage alone (the same code as `confcast edit`); with `chapters`, new sidecar chapters too
+    (tasks/site/new_chapters.py: their files and a new HLS master, no encode)."""
     storage = target.open()
     site = site_info(storage, title=settings.site_title, language=settings.site_language)
     with one_writer_per_site(storage, settings) as locked:
@@ -391,7 +400,9 @@ def edit_published(
         if before is None or before.source.sha256 != sha256:  # changed while this run probed: publish again
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
         after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
-        return write_edit(locked, site, before, after)
+        if chapters is None:
+            return write_edit(locked, site, before, after)
+        return publish_new_chapters(locked, site, before, after, chapters, keys.media, keys.picture)
 
 
 @task(name="publish-tracks", cache_policy=NO_CACHE)
@@ -460,6 +471,7 @@ def publish_files(
         settings_key=settings_key(settings),
         prompt_key=keys.prompt if keys else None,
         chapters_key=keys.chapters if keys else None,
+        picture_key=keys.picture if keys else None,
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
     extra = [(lang, tagged(auto_path(lang), media_file_tag(local)), local) for lang, local in kept.beside]

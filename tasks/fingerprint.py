@@ -92,6 +92,16 @@ def run_fingerprint(
     return fingerprint_of(meta, source_sha256, settings_key(settings), prompt_part, chapters_key(chapters))
 
 
+def picture_parts(chapters: tuple[object, ...]) -> tuple[object, ...]:
+    """The sidecar chapters' parts (`ChapterInputs.key_parts`: marks, PDF) as they shape what only a transcode makes:
+    the slides PDF (matched to the slide frames) and whether the sidecar gives the chapters at all (else they come
+    from the slide frames), not which chapters it gives: those a publication can rewrite from storage alone."""
+    if not chapters:
+        return ()
+    marks, pdf_sha256 = chapters
+    return (bool(marks), pdf_sha256)
+
+
 def with_parts(key: str, parts: tuple[object, ...]) -> str:
     """`key` itself when there are no parts (keys made before chapters stay as they were), else a key of both."""
     return stage_key(key, parts) if parts else key
@@ -153,6 +163,9 @@ class ContentKeys:
     language_asked: str
     prompt: str | None = None  # the prompt's key (`prompt_key`): None when Whisper had none
     chapters: str | None = None  # the sidecar chapters' key (`chapters_key`): None when none
+    # The media key without the sidecar chapters' titles and times (`picture_parts`): equal to the published one,
+    # a change of the media key is one of chapters alone, which a publication rewrites without a transcode
+    picture: str | None = None
 
 
 def run_keys(
@@ -167,5 +180,7 @@ def run_keys(
         language_asked=meta.language,
         prompt=prompt_key(prompt),
         chapters=chapters_key(chapters),
+        picture=media_key(source_sha256, card_title(meta.title, has_video), settings.level_audio, meta.cut,
+                          picture_parts(chapters)),
     )
     return run_fingerprint(meta, source_sha256, settings, chapters), keys

@@ -94,6 +94,15 @@ def test_plan_republish_keys_media_and_transcript_apart_from_metadata() -> None:
     )})
     new_model = plan_republish(added, "a" * 64, "f2", "m", "t2")
     assert new_model.action == "tracks" and new_model.keep_reviewed  # the new setting is applied, German stays
+    # New sidecar chapters: the media key changes, the picture key (the media without the chapters) does not
+    pictured = a_manifest(**keys, picture_key="p")
+    assert plan_republish(pictured, "a" * 64, "f2", "m2", "t", picture_key="p").action == "chapters"
+    assert plan_republish(pictured, "a" * 64, "f2", "m2", "t2", picture_key="p").action == "publish"  # and words
+    assert plan_republish(pictured, "a" * 64, "f2", "m2", "t", picture_key="p2").action == "publish"  # a new PDF
+    assert plan_republish(manifest, "a" * 64, "f2", "m2", "t", picture_key="p").action == "publish"  # none kept
+    assert plan_republish(pictured, "a" * 64, "f2", "m2", "t").action == "publish"  # a caller that cannot
+    unkeyed = a_manifest(transcript_key="t", picture_key="p")  # no media key: made before the keys, encode again
+    assert plan_republish(unkeyed, "a" * 64, "f2", "m2", "t", picture_key="p").action == "publish"
 
 
 def test_a_re_encode_keeps_the_states_of_published_tracks() -> None:
@@ -245,3 +254,82 @@ def test_edit_rewrites_pages_not_media_and_moves_a_talk(prefect_server, short_sa
     occupied = confcast("edit", SLUG, "--slug", "occupied", "--to", site.as_uri(), work=work)
     assert occupied.returncode != 0 and "is taken" in occupied.stderr
     assert json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["slug"] == SLUG
+
+
+CHAPTERED = """title: Matériel libre
+date: 2026-10-01
+language: fr
+chapters:
+  - {start: 0, title: Ouverture}
+  - {start: "0:04", title: "Les <outils>"}
+"""
+
+
+@pytest.mark.slow
+def test_new_sidecar_chapters_rewrite_chapters_and_pages_not_media(
+    prefect_server, short_sample, tmp_path: Path
+) -> None:
+    """A chapter title fixed in the sidecar of a published talk: `confcast publish` (and the flow itself) rewrites
+    the chapters' files, a new HLS master and the pages, without a work folder, so without an encode, even once the
+    first run's work folder is gone."""
+    import shutil
+
+    from confcast.flows.publish import publish_conference
+    from confcast.tasks.fingerprint import picture_parts
+
+    talk, sidecar = tmp_path / "talk.mp4", tmp_path / "talk.mp4.yaml"
+    shutil.copy(short_sample.path, talk)
+    sidecar.write_text(CHAPTERED, encoding="utf-8")
+    site, work = tmp_path / "site", tmp_path / "work"
+    settings = Settings(storage_url=site.as_uri(), work_dir=work)
+    publish_conference(source=str(talk), settings=settings)
+    folder = site / "conferences" / SLUG
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["generator"]["picture_key"] and [c["title"] for c in manifest["chapters"]["items"]] == [
+        "Ouverture", "Les <outils>"]
+    assert picture_parts(((), None)) == (False, None) and picture_parts(()) == ()
+    media = {key: value for key, value in snapshot(folder).items() if "chapters" not in key
+             and not key.endswith(("index.html", "manifest.json", "master.m3u8")) and "/master." not in key}
+    assert any(key.endswith(".m4s") for key in media) and any(key.endswith(".mp4") for key in media)
+    assert not (work / "runs").exists() or not any((work / "runs").iterdir()), "the work folder goes once published"
+
+    def published() -> tuple[dict, str, list[dict]]:
+        now = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        master = (folder / now["video"]["hls"]).read_text(encoding="utf-8")
+        uri = master.split('DATA-ID="com.apple.hls.chapters",URI="')[1].split('"')[0]
+        hls_chapters = json.loads((folder / now["video"]["hls"]).parent.joinpath(uri).read_text(encoding="utf-8"))
+        return now, (folder / now["chapters"]["vtt"]).read_text(encoding="utf-8"), hls_chapters
+
+    # The CLI, without Prefect: a title fixed, a chapter moved
+    sidecar.write_text(CHAPTERED.replace("Les <outils>", "Les <outils> libres").replace('"0:04"', '"0:05"'),
+                       encoding="utf-8")  # fmt: skip
+    done = confcast("publish", str(talk), "--to", site.as_uri(), work=work)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "confcast: only the chapters changed: chapters and pages rewritten, no encode\n"
+    assert done.stdout.strip().splitlines()[-1] == (folder / "index.html").as_uri()
+    after, vtt, hls_chapters = published()
+    assert [(c["start"], c["title"]) for c in after["chapters"]["items"]] == [(0.0, "Ouverture"),
+                                                                             (5.0, "Les <outils> libres")]
+    assert after["chapters"]["source"] == "sidecar" and "Les <outils> libres" in vtt and "00:00:05.000" in vtt
+    assert [c["titles"][0]["title"] for c in hls_chapters] == ["Ouverture", "Les <outils> libres"]
+    assert after["video"]["hls"] != manifest["video"]["hls"], "a new master beside the immutable ladder"
+    assert "Les &lt;outils&gt; libres" in read(folder) and "Les <outils> libres" not in read(folder)
+    assert {key: snapshot(folder)[key] for key in media} == media, "no media file rewritten"
+    assert not (work / "runs").exists() or not any((work / "runs").iterdir()), "no work folder: nothing encoded"
+    assert (after["generator"]["picture_key"], after["generator"]["media_key"]) != (None, manifest["generator"][
+        "media_key"]) and after["generator"]["picture_key"] == manifest["generator"]["picture_key"]
+    again = confcast("publish", str(talk), "--to", site.as_uri(), work=work)
+    assert again.returncode == 0 and "unchanged since its publication" in again.stderr, again.stderr
+
+    # The flow itself (a schedule, an inbox, --via-server): the same, and the site's title with it
+    sidecar.write_text(CHAPTERED.replace("Ouverture", "Accueil").replace("title: Matériel libre", "title: Matériel"),
+                       encoding="utf-8")  # fmt: skip
+    page = publish_conference(source=str(talk), settings=settings, slug=SLUG)
+    assert page == (folder / "index.html").as_uri()
+    last, vtt, hls_chapters = published()
+    assert [c["title"] for c in last["chapters"]["items"]] == ["Accueil", "Les <outils>"]
+    assert last["title"] == "Matériel"
+    assert [c["titles"][0]["title"] for c in hls_chapters] == ["Accueil", "Les <outils>"] and "Accueil" in vtt
+    assert {key: snapshot(folder)[key] for key in media} == media, "no media file rewritten"
+    assert not (work / "runs").exists() or not any((work / "runs").iterdir()), "no work folder: nothing encoded"
+    assert not (folder / manifest["chapters"]["vtt"]).exists(), "the generation before the previous one is gone"

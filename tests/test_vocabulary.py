@@ -139,9 +139,16 @@ def test_a_new_vocabulary_transcribes_again_and_an_edit_keeps_the_fingerprint(re
     _, bare_keys = run_keys(bare, SHA, plain, (), True)
     assert (bare_keys.media, bare_keys.prompt, bare_keys.chapters) == (keys.media, None, None)
     assert bare_keys.transcript != keys.transcript
-    chaptered, with_chapters = run_keys(talk, SHA, site, (("chapter", 0.0, "Intro"),), True)
+    intro = (({"start": 0.0, "title": "Intro"},), None)  # ChapterInputs.key_parts: the sidecar's marks, its PDF
+    chaptered, with_chapters = run_keys(talk, SHA, site, intro, True)
     assert chaptered != fingerprint and with_chapters.chapters is not None
     assert with_chapters.media != keys.media and with_chapters.transcript == keys.transcript
+    # Other titles or times: another media key, the same picture key (a publication rewrites the chapters alone);
+    # a slides PDF, or no sidecar chapters at all: another picture
+    _, retitled = run_keys(talk, SHA, site, (({"start": 0.0, "title": "Accueil"},), None), True)
+    assert retitled.media != with_chapters.media and retitled.picture == with_chapters.picture != keys.picture
+    _, with_pdf = run_keys(talk, SHA, site, (intro[0], "b" * 64), True)
+    assert with_pdf.picture not in (with_chapters.picture, keys.picture) and keys.picture == keys.media
     assert run_keys(talk, SHA, site, (), False)[1].media != keys.media  # audio only: the title card is the picture
 
 

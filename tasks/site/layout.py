@@ -199,6 +199,9 @@ class Generator(Document):
     # The key of the sidecar's chapters and slides PDF (tasks/fingerprint.py chapters_key): None when it names none.
     # Part of an edit's fingerprint, as prompt_key is.
     chapters_key: str | None = None
+    # The media key without the sidecar chapters' titles and times (tasks/fingerprint.py picture_parts): a run whose
+    # media key differs but whose picture key is this one changes chapters only. None in older manifests.
+    picture_key: str | None = None
 
 
 class ChapterInfo(Document):

@@ -127,7 +127,8 @@ def restore_transcript(storage: Storage, manifest: Manifest, folder: Path) -> Re
 class Republish:
     """What a `confcast publish` of a recording does, given what is published under its slug."""
 
-    action: Literal["publish", "unchanged", "edit", "tracks"]  # tracks: new caption tracks onto published media
+    # tracks: new caption tracks onto published media; chapters: new sidecar chapters onto them (and new metadata)
+    action: Literal["publish", "unchanged", "edit", "tracks", "chapters"]
     keep_transcript: bool = False  # the published transcript comes back into the run: Whisper does not run
     keep_reviewed: bool = False  # reviewed tracks come back; with --retranscribe Whisper's new ones go beside them
 
@@ -139,10 +140,12 @@ def plan_republish(
     media_key: str,
     transcript_key: str,
     retranscribe: bool = False,
+    picture_key: str | None = None,
 ) -> Republish:
     """Unchanged: nothing to do. Same media and transcript keys (or a reviewed transcript, which only
-    --retranscribe replaces): an edit, pages only. Otherwise a run, which brings back the published transcript when
-    it is still the right one (same key, or reviewed) instead of running Whisper."""
+    --retranscribe replaces): an edit, pages only. The same but for the sidecar's chapters (same `picture_key`,
+    tasks/fingerprint.py `picture_parts`): new chapters, from storage alone. Otherwise a run, which brings back the
+    published transcript when it is still the right one (same key, or reviewed) instead of running Whisper."""
     if published is None or published.source.sha256 != source_sha256:
         return Republish("publish")
     generator = published.generator
@@ -153,8 +156,12 @@ def plan_republish(
     same_transcript = generator.transcript_key is not None and generator.transcript_key == transcript_key
     keep_transcript = published.transcript is not None and not retranscribe and (same_transcript or transcript_reviewed)
     same_media = generator.media_key is not None and generator.media_key == media_key
-    if same_media and (keep_transcript or (published.transcript is None and not published.captions)):
+    same_words = keep_transcript or (published.transcript is None and not published.captions)
+    if same_media and same_words:
         return Republish("edit")
+    same_picture = generator.media_key is not None and picture_key is not None and generator.picture_key == picture_key
+    if same_words and same_picture:
+        return Republish("chapters")
     if same_media and published.transcript is not None:  # Whisper again, onto the published media
         return Republish("tracks", keep_reviewed=reviewed)
     return Republish("publish", keep_transcript=keep_transcript, keep_reviewed=reviewed)

@@ -1,0 +1,109 @@
+"""New sidecar chapters (titles and times) for a published talk, from storage alone: no transcode, no Whisper.
+
+Sidecar chapters shape only small files: the WebVTT chapters track, the Podcasting 2.0 JSON, and the HLS chapters
+JSON that the ladder's master names. The ladder's folder is content-tagged and cached as immutable, so a new chapters
+JSON and a new master go beside the old ones under tagged names (as new caption tracks do, tasks/site/tracks.py).
+What else the sidecar's chapters decide (the slides PDF, and whether chapters come from the sidecar or from the
+slide frames) is in the picture key (tasks/fingerprint.py `picture_parts`): only when it equals the published one
+are the chapters all that changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import PurePosixPath
+
+from confcast.tasks.chapters import marks
+from confcast.tasks.errors import PublishError
+from confcast.tasks.media import hls
+from confcast.tasks.models import Chapter, ChapterMark
+from confcast.tasks.site.edit import write_edit
+from confcast.tasks.site.layout import (
+    CHAPTERS_JSON,
+    CHAPTERS_TRACK,
+    ChapterInfo,
+    ChaptersInfo,
+    Manifest,
+    VideoInfo,
+    conference_prefix,
+)
+from confcast.tasks.site.pages import SiteInfo
+from confcast.tasks.site.publish import remove_stale_media
+from confcast.tasks.site.tracks import text_writer
+from confcast.tasks.storage.base import Storage
+
+SIDECAR = "sidecar"  # ChaptersInfo.source of chapters a sidecar gives
+
+
+def sidecar_chapter_list(given: tuple[ChapterMark, ...], duration_s: float) -> list[Chapter]:
+    """The sidecar's chapters as a publication lists them: those that start within the talk. Pure."""
+    return [Chapter(start=m.start, title=m.title) for m in marks.within(given, duration_s)]
+
+
+def chapters_language(manifest: Manifest) -> str:
+    """The language the HLS chapters' titles are tagged with: the talk's ("und" when it was never known)."""
+    return manifest.language if manifest.language and manifest.language != "auto" else "und"
+
+
+def master_with_chapters(master: str, uri: str | None) -> str:
+    """The master naming the chapters JSON at `uri`, or naming none (None). Pure."""
+    if uri is not None:
+        return hls.with_session_chapters(master, uri)
+    return "\n".join(line for line in master.splitlines() if hls.CHAPTERS_DATA_ID not in line) + "\n"
+
+
+def hls_with_chapters(
+    storage: Storage, prefix: str, manifest: Manifest, chapters: list[Chapter], put: Callable[[str, str], str]
+) -> VideoInfo:
+    """A new master beside the published one, naming a new HLS chapters JSON (none without chapters); the video
+    part of the manifest pointing at it. Nothing in the ladder's folder is rewritten."""
+    if manifest.video.hls is None:
+        return manifest.video
+    master_path = PurePosixPath(manifest.video.hls)
+    folder = master_path.parent
+    master = storage.get_bytes(f"{prefix}/{master_path}")
+    if master is None:
+        raise PublishError(f"{prefix}/{master_path} is missing from {storage.url}; republish the conference first")
+    uri = None
+    if chapters:
+        body = hls.render_hls_chapters([(c.start, c.title) for c in chapters], manifest.duration_s,
+                                       chapters_language(manifest))  # fmt: skip
+        uri = str(PurePosixPath(put(str(folder / hls.CHAPTERS_JSON), body)).relative_to(folder))
+    master_key = put(str(folder / hls.MASTER), master_with_chapters(master.decode("utf-8"), uri))
+    return manifest.video.model_copy(update={"hls": master_key})
+
+
+def with_sidecar_chapters(storage: Storage, manifest: Manifest, chapters: list[Chapter]) -> Manifest:
+    """Write the chapters' files into the talk's folder (tagged names) and return its manifest listing them; the
+    caller writes the manifest and pages (tasks/site/edit.py `write_edit`), under the site lock."""
+    prefix = conference_prefix(manifest.slug)
+    put = text_writer(storage, prefix)
+    video = hls_with_chapters(storage, prefix, manifest, chapters, put)
+    info = None
+    if chapters:
+        info = ChaptersInfo(
+            source=SIDECAR,
+            vtt=put(CHAPTERS_TRACK, marks.chapters_vtt(chapters, manifest.duration_s)),
+            json=put(CHAPTERS_JSON, marks.podcast_chapters(chapters)),
+            items=tuple(ChapterInfo(start=c.start, title=c.title) for c in chapters),
+        )
+    return manifest.model_copy(update={"chapters": info, "video": video})
+
+
+def publish_new_chapters(
+    storage: Storage,
+    site: SiteInfo,
+    before: Manifest,
+    after: Manifest,
+    chapters: list[Chapter],
+    media_key: str,
+    picture_key: str | None,
+) -> str:
+    """Publish `after` (the manifest `before` with this run's metadata and generator) with new sidecar chapters and
+    the media key they make: their files, a new master, then the page, manifest and the site's lists; returns the
+    page URL. The previous chapters stay one generation, for pages a minute old. Call it under the site lock."""
+    generator = after.generator.model_copy(update={"media_key": media_key, "picture_key": picture_key})
+    after = with_sidecar_chapters(storage, after.model_copy(update={"generator": generator}), chapters)
+    page_url = write_edit(storage, site, before, after)
+    remove_stale_media(storage, after, before)
+    return page_url
