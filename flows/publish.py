@@ -41,6 +41,7 @@ from confcast.flows.stage_tasks import (
 from confcast.flows.targets import resolve_target
 from confcast.flows.transcription import remove_handover, transcription_task
 from confcast.tasks.chapters.inputs import chapter_inputs
+from confcast.tasks.chapters.marks import sidecar_chapter_list
 from confcast.tasks.fingerprint import run_keys, whisper_prompt
 from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.media import audio as media_audio
@@ -53,7 +54,6 @@ from confcast.tasks.metadata import build_meta
 from confcast.tasks.models import Conference, ConferenceMeta, EventRef, QuietPassage, Transcript, TranscriptFiles
 from confcast.tasks.site.edit import slug_given
 from confcast.tasks.site.layout import Manifest
-from confcast.tasks.site.new_chapters import sidecar_chapter_list
 from confcast.tasks.site.republish import NewTracks, plan_republish
 from confcast.tasks.stagecache import FolderClaim, remove_if_unused
 from confcast.tasks.transcription import transcribe

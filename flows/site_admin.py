@@ -14,6 +14,7 @@ from confcast.config.settings import Settings, load_settings
 from confcast.flows.concurrency import one_writer_per_site
 from confcast.flows.targets import resolve_target
 from confcast.tasks.chapters.inputs import chapter_inputs
+from confcast.tasks.chapters.marks import sidecar_chapter_list
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.fingerprint import fingerprint_of, run_keys, settings_key
 from confcast.tasks.models import ConferenceMeta, Probe
@@ -28,7 +29,7 @@ from confcast.tasks.site.edit import (
     write_edit,
 )
 from confcast.tasks.site.layout import Manifest
-from confcast.tasks.site.new_chapters import publish_new_chapters, sidecar_chapter_list
+from confcast.tasks.site.new_chapters import publish_new_chapters
 from confcast.tasks.site.publish import RebuildReport, read_manifest, read_published, site_info
 from confcast.tasks.site.republish import plan_republish
 from confcast.tasks.storage.base import Storage

@@ -81,7 +81,7 @@ def choose_chapters(
     """The chapters and where they come from: the sidecar, else the recording, else the slide changes."""
     duration = probe.duration_s
     if inputs.marks:
-        return "sidecar", [Chapter(start=m.start, title=m.title) for m in marks.within(inputs.marks, duration)]
+        return "sidecar", marks.sidecar_chapter_list(inputs.marks, duration)
     if probe.chapters:
         return "recording", [Chapter(start=m.start, title=m.title) for m in probe.chapters]
     if len(slides) < 2:  # one picture all along: no chapters

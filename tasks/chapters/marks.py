@@ -98,6 +98,11 @@ def within(marks: Iterable[ChapterMark], duration_s: float) -> tuple[ChapterMark
     return tuple(kept)
 
 
+def sidecar_chapter_list(given: Iterable[ChapterMark], duration_s: float) -> list[Chapter]:
+    """The sidecar's chapters as a publication lists them: those within the talk (`within`). Pure."""
+    return [Chapter(start=m.start, title=m.title) for m in within(given, duration_s)]
+
+
 def spoken_title(segments: Sequence[Segment], start: float, end: float) -> str | None:
     """The first words spoken from `start` (before `end` and within SPOKEN_WITHIN_S), as a title; None if silent."""
     limit = min(end, start + SPOKEN_WITHIN_S)

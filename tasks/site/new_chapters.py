@@ -16,7 +16,7 @@ from pathlib import PurePosixPath
 from confcast.tasks.chapters import marks
 from confcast.tasks.errors import PublishError
 from confcast.tasks.media import hls
-from confcast.tasks.models import Chapter, ChapterMark
+from confcast.tasks.models import Chapter
 from confcast.tasks.site.edit import write_edit
 from confcast.tasks.site.layout import (
     CHAPTERS_JSON,
@@ -33,11 +33,6 @@ from confcast.tasks.site.tracks import text_writer
 from confcast.tasks.storage.base import Storage
 
 SIDECAR = "sidecar"  # ChaptersInfo.source of chapters a sidecar gives
-
-
-def sidecar_chapter_list(given: tuple[ChapterMark, ...], duration_s: float) -> list[Chapter]:
-    """The sidecar's chapters as a publication lists them: those that start within the talk. Pure."""
-    return [Chapter(start=m.start, title=m.title) for m in marks.within(given, duration_s)]
 
 
 def chapters_language(manifest: Manifest) -> str:
