@@ -187,7 +187,8 @@ def bench_cores(
             shutil.rmtree(out, ignore_errors=True)
             typer.echo(cores_bench.table(measures[-1:], "").splitlines()[2], err=True)
     setup = (f"talk: {seconds:g} s, {size}, slides and a speaker inset, FLEURS French; {bp.machine_line(load_before)}; "
-             f"command: `confcast bench cores --seconds {seconds:g} --size {size}`")  # fmt: skip
+             f"command: `confcast bench cores --seconds {seconds:g} --size {size}"
+             + (f" --only {','.join(map(str, rows))}" if rows else "") + "`")  # fmt: skip
     typer.echo(cores_bench.table(measures, setup))
 
 

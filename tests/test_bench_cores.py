@@ -70,7 +70,7 @@ def test_bench_cores_end_to_end(tmp_path: Path) -> None:
     assert cells["variant"] == "ffmpeg 1 + Whisper 1, veryfast" and cells["vs first"] == "1.00"
     assert float(cells["run ÷ talk"]) > 0 and float(cells["transcode s"]) > 0 and float(cells["Whisper s"]) > 0
     assert 0.9 < float(cells["SSIM 360p"]) <= 1.0  # slides and a test picture at 0.7 Mb/s: close to the source
-    assert "command: `confcast bench cores --seconds 8 --size 640x360`" in result.stdout
+    assert "command: `confcast bench cores --seconds 8 --size 640x360 --only 4`" in result.stdout
 
 
 def test_bad_options_are_one_line_errors(tmp_path: Path) -> None:
