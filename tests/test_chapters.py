@@ -194,6 +194,7 @@ def test_master_playlist_names_the_chapters_once() -> None:
     master = "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/index.m3u8\n"
     once = hls.with_session_chapters(master, "chapters.json")
     assert hls.with_session_chapters(once, "chapters.json") == once
+    assert hls.without_session_chapters(once) == master  # sidecar chapters all gone: the master names none
     lines = once.splitlines()
     assert lines[3] == '#EXT-X-SESSION-DATA:DATA-ID="com.apple.hls.chapters",URI="chapters.json"'
     assert json.loads(hls.render_hls_chapters([(0.0, "A"), (4.0, "B")], 10.0, "fr"))[1] == {

@@ -497,9 +497,14 @@ def render_hls_chapters(chapters: list[tuple[float, str]], duration_s: float, la
     return json.dumps(items, ensure_ascii=False, indent=1) + "\n"
 
 
+def without_session_chapters(master: str) -> str:
+    """The master playlist naming no chapters JSON. Pure."""
+    return "\n".join(line for line in master.splitlines() if CHAPTERS_DATA_ID not in line) + "\n"
+
+
 def with_session_chapters(master: str, uri: str) -> str:
     """The master playlist naming a chapters JSON (EXT-X-SESSION-DATA), before its renditions; once. Pure."""
-    lines = [line for line in master.splitlines() if CHAPTERS_DATA_ID not in line]
+    lines = without_session_chapters(master).splitlines()
     at = next((i for i, line in enumerate(lines) if line.startswith(("#EXT-X-MEDIA:", "#EXT-X-STREAM-INF:"))),
               len(lines))
     lines.insert(at, f'#EXT-X-SESSION-DATA:DATA-ID="{CHAPTERS_DATA_ID}",URI="{_quoted(uri)}"')

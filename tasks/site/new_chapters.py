@@ -40,13 +40,6 @@ def chapters_language(manifest: Manifest) -> str:
     return manifest.language if manifest.language and manifest.language != "auto" else "und"
 
 
-def master_with_chapters(master: str, uri: str | None) -> str:
-    """The master naming the chapters JSON at `uri`, or naming none (None). Pure."""
-    if uri is not None:
-        return hls.with_session_chapters(master, uri)
-    return "\n".join(line for line in master.splitlines() if hls.CHAPTERS_DATA_ID not in line) + "\n"
-
-
 def hls_with_chapters(
     storage: Storage, prefix: str, manifest: Manifest, chapters: list[Chapter], put: Callable[[str, str], str]
 ) -> VideoInfo:
@@ -64,7 +57,9 @@ def hls_with_chapters(
         body = hls.render_hls_chapters([(c.start, c.title) for c in chapters], manifest.duration_s,
                                        chapters_language(manifest))  # fmt: skip
         uri = str(PurePosixPath(put(str(folder / hls.CHAPTERS_JSON), body)).relative_to(folder))
-    master_key = put(str(folder / hls.MASTER), master_with_chapters(master.decode("utf-8"), uri))
+    text = master.decode("utf-8")
+    new_master = hls.with_session_chapters(text, uri) if uri else hls.without_session_chapters(text)
+    master_key = put(str(folder / hls.MASTER), new_master)
     return manifest.video.model_copy(update={"hls": master_key})
 
 
