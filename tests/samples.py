@@ -7,21 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from confcast.tasks.demo.sample import SampleConference, make_sample_conference
+from confcast.tasks.demo.sample import SampleConference, make_speech_sample
 
-SHORT_TEXT_FR = (
-    "Bonjour à tous et merci d'être venus. "
-    "Aujourd'hui je vais vous parler du matériel libre dans nos laboratoires de Clermont-Ferrand. "
-    "Nous avons construit un microscope avec une imprimante et une petite caméra."
-)
+SHORT_UTTERANCES = (5, 8)  # two FLEURS sentences (7.2 s and 7.7 s): real speech, decoded without loops
 
 
 @pytest.fixture(scope="session")
 def short_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleConference:
-    """About 12 s of spoken French over a small test pattern."""
-    return make_sample_conference(
-        tmp_path_factory.mktemp("sample"), text=SHORT_TEXT_FR, title="Matériel libre", width=640, height=360
-    )
+    """About 16 s of real French speech (two FLEURS sentences) over a small test pattern."""
+    return make_speech_sample(tmp_path_factory.mktemp("sample"), utterances=SHORT_UTTERANCES, title="Matériel libre")
 
 
 @pytest.fixture(scope="session")

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from aws_env import point_aws_at
 from playwright.sync_api import Browser, Page
-from samples import SHORT_TEXT_FR
+from samples import SHORT_UTTERANCES
 
 from confcast.config.settings import Settings
 from confcast.flows.publish import publish_conference
-from confcast.tasks.demo.sample import SampleConference, make_sample_conference
+from confcast.tasks.demo.sample import SampleConference, make_speech_sample
 from confcast.tasks.models import (
     AudioStream,
     Conference,
@@ -71,8 +71,8 @@ def get(url: str) -> bytes:
 @pytest.fixture(scope="module")
 def ladder_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleConference:
     """The short sample's speech over a 854x480 picture: its HLS ladder has two rungs (480p, 360p)."""
-    return make_sample_conference(tmp_path_factory.mktemp("ladder-sample"), text=SHORT_TEXT_FR,
-                                  title="Matériel libre", width=854, height=480)
+    return make_speech_sample(tmp_path_factory.mktemp("ladder-sample"), utterances=SHORT_UTTERANCES,
+                              title="Matériel libre", width=854, height=480)
 
 
 @pytest.fixture(scope="module")

@@ -162,6 +162,42 @@ def make_demo_talk(out_dir: Path, *, width: int = 1280, height: int = 720, fps: 
     )
 
 
+def make_speech_sample(
+    out_dir: Path,
+    *,
+    utterances: tuple[int, ...],
+    title: str,
+    width: int = 640,
+    height: int = 360,
+    fps: int = 25,
+) -> SampleConference:
+    """Make (or reuse) a short talk of real French: the chosen FLEURS utterances (by index) over the test pattern
+    with the title card, as `make_sample_conference` draws it. Whisper hears it as it hears a speaker, quickly and
+    without the loops that synthetic speech sends it into."""
+    _require_program("ffmpeg", "ffmpeg")
+    if not FONT_FILE.is_file():
+        raise SampleError(f"font {FONT_FILE} is missing: install the Debian package fonts-dejavu-core")
+    every = fleurs_french()
+    if not utterances or not all(0 <= i < len(every) for i in utterances):
+        raise SampleError(f"utterances {utterances}: choose among 0 to {len(every) - 1}")
+    chosen = [every[i] for i in utterances]
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"speech-fr-{_key(title, PAUSE_S, width, height, fps, *(u.text for u in chosen))}"
+    video, speech = out_dir / f"{stem}.mp4", out_dir / f"{stem}.wav"
+    if not (speech.is_file() and speech.stat().st_size > 0):
+        join_with_pauses([u.audio for u in chosen], speech, pause_s=PAUSE_S, rate=AUDIO_RATE)
+    duration = wav_duration(speech)
+    if not (video.is_file() and video.stat().st_size > 0):
+        title_file = out_dir / f"{stem}.title.txt"
+        title_file.write_text(wrap_title(title), encoding="utf-8")
+        partial = out_dir / f".{stem}.partial.mp4"
+        _encode_video(build_sample_args(speech, title_file, partial, duration, width=width, height=height, fps=fps),
+                      partial, video)
+    return SampleConference(path=video, title=title, language="fr", text=" ".join(u.text for u in chosen),
+                            duration_s=duration, description=CREDIT_FR)
+
+
 def _encode_video(args: list[str], partial: Path, video: Path) -> None:
     """Run ffmpeg writing `partial`, then move it to `video`; SampleError (nothing left behind) if it fails."""
     returncode, stderr = ffmpeg.run(args)
