@@ -23,9 +23,10 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # A temporary Prefect server (a test that starts its own, as a host without a server does) migrates a new
 # database first: over Prefect's 20 s on a loaded 2-core machine. The CLI sets the same (flows/prefect_env.py).
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-# The flow tests publish espeak-ng's synthetic French, on which Whisper's temperature fallback decodes every passage
-# again five times over (and writes worse text): one pass is 4 to 7 times faster. Transcription quality is tested
-# on the engines directly (test_transcribe.py), with the production defaults.
+# Most flow tests publish real French (samples.py), but some still speak with espeak-ng (the chapters' slides, the
+# site lock's many small talks) or publish tones, noise and silence, on which Whisper's temperature fallback decodes
+# every passage again five times over: one pass is 4 to 7 times faster. Transcription quality is tested on the
+# engines directly (test_transcribe.py, test_vocabulary.py), with the production defaults.
 os.environ.setdefault("CONFCAST_WHISPER_TEMPERATURE_FALLBACK", "false")
 
 from aws_env import point_aws_at  # noqa: E402

@@ -9,12 +9,12 @@ import pytest
 
 from confcast.tasks.demo.sample import SampleConference, make_speech_sample
 
-SHORT_UTTERANCES = (5, 8)  # two FLEURS sentences (7.2 s and 7.7 s): real speech, decoded without loops
+SHORT_UTTERANCES = (0,)  # one FLEURS sentence of 10 s (7 s of speech): real French, which Whisper decodes without loops
 
 
 @pytest.fixture(scope="session")
 def short_sample(tmp_path_factory: pytest.TempPathFactory) -> SampleConference:
-    """About 16 s of real French speech (two FLEURS sentences) over a small test pattern."""
+    """About 11 s of real French speech (one FLEURS sentence, a pause in its middle) over a small test pattern."""
     return make_speech_sample(tmp_path_factory.mktemp("sample"), utterances=SHORT_UTTERANCES, title="Matériel libre")
 
 

@@ -27,13 +27,12 @@ SLUG = "2026-09-10-corrections"
 # What the short sample says, corrected, with speakers (one of them with a name that is not HTML).
 REVIEWED = """WEBVTT
 
-00:00:00.200 --> 00:00:07.600
-<v Alice>Giancarlo Fisichella a perdu le contrôle de sa voiture
-et a terminé la course peu après le démarrage.
+00:00:01.000 --> 00:00:04.800
+<v Alice>L'accident a eu lieu en terrain montagneux,
 
-00:00:07.600 --> 00:00:15.600
-<v.loud Zoé &lt;b&gt;>Les deux composés réagissent l'un avec l'autre
-pour former des cristaux, texte relu.</v>
+00:00:04.800 --> 00:00:09.500
+<v.loud Zoé &lt;b&gt;>et il semblerait que cela ait été causé
+par un incendie malveillant, texte relu.</v>
 """
 
 GERMAN = """WEBVTT
@@ -207,16 +206,15 @@ def test_reviewed_captions_replace_the_automatic_ones(prefect_server, short_samp
     assert track["status"] == "reviewed" and track["path"] != before["captions"][0]["path"]
     vtt_text = (folder / track["path"]).read_text(encoding="utf-8")
     assert "texte relu" in vtt_text and "reviewed by a person" in vtt_text
-    assert "<v Alice>Giancarlo" in vtt_text and "<v Zoé &lt;b&gt;>Les deux" in vtt_text  # voices kept
+    assert "<v Alice>L'accident" in vtt_text and "<v Zoé &lt;b&gt;>et il" in vtt_text  # voices kept
     assert not (folder / before["captions"][0]["path"]).exists(), "the automatic track is removed"
     txt = (folder / after["transcript"]["txt"]).read_text(encoding="utf-8")
-    assert txt == ("Alice : Giancarlo Fisichella a perdu le contrôle de sa voiture et a terminé la course peu après le "
-                   "démarrage.\n\nZoé <b> : Les deux composés réagissent l'un avec l'autre pour former des cristaux, "
-                   "texte relu.\n")
+    assert txt == ("Alice : L'accident a eu lieu en terrain montagneux,\n\n"
+                   "Zoé <b> : et il semblerait que cela ait été causé par un incendie malveillant, texte relu.\n")
     assert "texte relu" in (folder / after["transcript"]["srt"]).read_text(encoding="utf-8")
     data = json.loads((folder / after["transcript"]["json"]).read_text(encoding="utf-8"))
     segments = data["segments"]
-    assert [(s["start"], s["speaker"]) for s in segments] == [(0.2, "Alice"), (7.6, "Zoé <b>")]
+    assert [(s["start"], s["speaker"]) for s in segments] == [(1.0, "Alice"), (4.8, "Zoé <b>")]
     # Every word timed on the recording by forced alignment, inside its cue, in order.
     assert data["word_timing"].startswith("forced alignment on the recording with Whisper base")
     assert "spread" not in data["word_timing"]

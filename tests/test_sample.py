@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from confcast.tasks.demo import sample
+from confcast.tasks.demo.speech import fleurs_french
 from confcast.tasks.errors import ConfcastError
 from confcast.tasks.media.probe import probe_recording, require_audio
 
@@ -104,3 +105,19 @@ def test_wrap_title() -> None:
     lines = sample.wrap_title(long).split("\n")
     assert len(lines) > 1 and all(len(line) <= sample.TITLE_WRAP_CHARS for line in lines)
     assert " ".join(lines) == long
+
+
+def test_speech_sample_is_the_chosen_real_sentences(tmp_path: Path) -> None:
+    made = sample.make_speech_sample(tmp_path, utterances=(5, 8), title="Deux phrases", width=320, height=180)
+    said = [u.text for u in fleurs_french()]
+    assert made.text == f"{said[5]} {said[8]}" and "FLEURS" in made.description
+    probe = probe_recording(made.path)
+    assert probe.video is not None and (probe.video.width, probe.video.height) == (320, 180)
+    # the two clips (7.2 s and 7.7 s), each followed by its pause
+    assert made.duration_s == pytest.approx(7.2065 + 7.6865 + 2 * sample.PAUSE_S, abs=0.05)
+    assert probe.duration_s == pytest.approx(made.duration_s, abs=0.2)
+    assert sample.make_speech_sample(tmp_path, utterances=(5, 8), title="Deux phrases", width=320, height=180) == made
+    with pytest.raises(ConfcastError, match="choose among 0 to 9"):
+        sample.make_speech_sample(tmp_path, utterances=(10,), title="x")
+    with pytest.raises(ConfcastError, match="choose among"):
+        sample.make_speech_sample(tmp_path, utterances=(), title="x")

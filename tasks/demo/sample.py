@@ -1,13 +1,14 @@
-"""The demo's sample conferences: real French speech over slides, or any text spoken by espeak-ng.
+"""The demo's sample conferences: real French speech over slides or a test pattern, or any text spoken by espeak-ng.
 
 `make_demo_talk` is what `confcast demo` publishes: the ten FLEURS utterances (real speakers, CC BY 4.0, see
-tasks/demo/speech.py) joined with short pauses, over slides that say what confcast does. `make_sample_conference`
-speaks a given text with espeak-ng over a `testsrc2` pattern with the title on a dark box for the first seconds
-(the tests' short talks, made to measure). Each makes one MP4 with ffmpeg (H.264 + AAC); the output path is derived
-from the inputs, so asking twice for the same sample reuses the file. Programs are run with argument lists (never a
-shell); texts and titles travel in files. espeak-ng is run here; ffmpeg through the media adapter
-(`tasks.media.ffmpeg.run`), with the drawtext font and escaping of `tasks.media.drawtext`. Only the `confcast demo`
-command, the benchmarks and the tests import this module.
+tasks/demo/speech.py) joined with short pauses, over slides that say what confcast does. `make_speech_sample` puts
+chosen utterances over a `testsrc2` pattern with the title on a dark box for the first seconds (the tests' short
+talk), and `make_sample_conference` does the same with a given text spoken by espeak-ng (talks made to measure).
+Each makes one MP4 with ffmpeg (H.264 + AAC); the output path is derived from the inputs, so asking twice for the
+same sample reuses the file. Programs are run with argument lists (never a shell); texts and titles travel in files.
+espeak-ng is run here; ffmpeg through the media adapter (`tasks.media.ffmpeg.run`), with the drawtext font and
+escaping of `tasks.media.drawtext`. Only the `confcast demo` command, the benchmarks and the tests import this
+module.
 """
 
 from __future__ import annotations
