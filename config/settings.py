@@ -121,6 +121,12 @@ class Settings(BaseSettings):
         "scanner presumed dead); longer than the longest publication. Claims by this machine are taken back as "
         "soon as their process is gone.",
     )
+    inbox_slides_wait_minutes: float = Field(
+        60.0,
+        ge=0,
+        description="A recording whose sidecar names a slides PDF not in the inbox yet waits this long for it "
+        "(files are often copied one after the other); then it is taken, and filed under failed/ with the reason.",
+    )
 
     transcription_deployment: str | None = Field(
         None,

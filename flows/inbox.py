@@ -7,6 +7,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -23,11 +24,13 @@ from confcast.tasks.storage.inbox import (
     Claimed,
     FolderInbox,
     Inbox,
+    InboxEntry,
     S3Inbox,
     ScanMemory,
     is_outage,
     ready_entries,
     site_overlap,
+    span_text,
 )
 from confcast.tasks.storage.inbox_names import shown
 from confcast.tasks.storage.s3 import S3Storage
@@ -150,17 +153,42 @@ def take_back_stale_claims(
         yield claimed
 
 
+@dataclass(frozen=True)
+class SlidesWait:
+    slides: str  # the inbox key of the PDF the sidecar names
+    since: dt.datetime  # when a scan first saw the recording ready but the PDF missing
+
+
+def slides_waits(
+    box: Inbox, ready: list[InboxEntry], waited_since: dict[str, dt.datetime], now: dt.datetime
+) -> dict[str, SlidesWait]:
+    """The ready recordings whose sidecar names a slides PDF not in the inbox yet (copied after the recording and
+    its sidecar, or not at all), each with since when it has waited: `now` for one seen waiting the first time."""
+    waits = {}
+    for entry in ready:
+        try:
+            slides = box.missing_slides(entry)
+        except (ConfcastError, OSError):  # its sidecar cannot be read now: the claim meets the problem and says it
+            continue
+        if slides is not None:
+            waits[entry.name] = SlidesWait(slides, waited_since.get(entry.name, now))
+    return waits
+
+
 def run_scan(
     box: Inbox,
     memory: ScanMemory,
     publish: Callable[[str, Path | None], str],
     logger: logging.Logger | logging.LoggerAdapter,
     max_age: dt.timedelta,
+    *,
+    slides_wait: dt.timedelta,
 ) -> list[str]:
     """One scan (what the scan-inbox flow runs, without Prefect): stale claims taken back and published, then
-    every complete recording claimed, published and filed. One bad entry never stops the others: an entry the
-    inbox cannot take is reported once and left in place, one that vanished or cannot be claimed is logged and
-    skipped; only an inbox that is itself wrong stops the scan. Returns the page URLs published."""
+    every complete recording claimed, published and filed; one whose sidecar names a slides PDF not in the inbox
+    yet waits for it, up to `slides_wait`. One bad entry never stops the others: an entry the inbox cannot take is
+    reported once and left in place, one that vanished or cannot be claimed is logged and skipped; only an inbox
+    that is itself wrong stops the scan. Returns the page URLs published."""
     published = []
     for claimed in take_back_stale_claims(box, max_age, logger):
         url = publish_claimed(box, claimed, publish, logger)
@@ -173,10 +201,21 @@ def run_scan(
         if entry.skip and entry.name not in reported:
             logger.warning("%s left in the inbox: %s", shown(entry.name), entry.skip)
     ready = ready_entries(entries, memory.load(), sidecar_means_complete=box.sidecar_means_complete)
-    memory.save(entries, reported={entry.name for entry in entries if entry.skip})
-    logger.info("Inbox %s: %d recording(s), %d ready", box.url, len(entries), len(ready))
+    now = dt.datetime.now(dt.timezone.utc)
+    waits = slides_waits(box, ready, memory.waiting(), now)
+    memory.save(entries, reported={entry.name for entry in entries if entry.skip},
+                waiting={name: wait.since for name, wait in waits.items()})
+    take = [entry for entry in ready if entry.name not in waits or now - waits[entry.name].since >= slides_wait]
+    logger.info("Inbox %s: %d recording(s), %d ready", box.url, len(entries), len(take))
+    for name, wait in waits.items():
+        if now - wait.since < slides_wait:
+            logger.info("%s waits for its slides %s (named by its sidecar, not in the inbox yet): taken once they "
+                        "are, or after %s", shown(name), shown(wait.slides), span_text(slides_wait))
+        else:
+            logger.warning("%s: its slides %s are still not in the inbox after %s: taken, and filed under failed/ if "
+                           "they cannot be read", shown(name), shown(wait.slides), span_text(slides_wait))
 
-    for entry in ready:
+    for entry in take:
         try:
             claimed = box.claim(entry)
         except ConfigError:
@@ -211,4 +250,5 @@ def scan_inbox(inbox: str | None = None, settings: Settings | None = None) -> li
         return publish_conference(source=source, settings=settings, slides_folder=folder)
 
     max_age = dt.timedelta(hours=settings.inbox_claim_hours)
-    return run_scan(box, scan_memory(settings, box.url), publish, logger, max_age)
+    slides_wait = dt.timedelta(minutes=settings.inbox_slides_wait_minutes)
+    return run_scan(box, scan_memory(settings, box.url), publish, logger, max_age, slides_wait=slides_wait)

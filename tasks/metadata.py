@@ -210,22 +210,30 @@ def load_sidecar(path: Path) -> Sidecar:
     size = path.stat().st_size
     if size > MAX_SIDECAR_BYTES:
         raise MetadataError(f"sidecar {path} is {size} bytes; metadata files are limited to {MAX_SIDECAR_BYTES}")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    return parse_sidecar(path.read_bytes(), path)
+
+
+def parse_sidecar(data: bytes, path: Path | str) -> Sidecar:
+    """A sidecar's fields from its bytes (`path`: where it lies, for its format and the messages)."""
+    if len(data) > MAX_SIDECAR_BYTES:
+        raise MetadataError(f"sidecar {path} is {len(data)} bytes; metadata files are limited to {MAX_SIDECAR_BYTES}")
+    suffix = Path(path).suffix
+    text = data.decode("utf-8", errors="replace")
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        fields = json.loads(text) if suffix == ".json" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise MetadataError(f"sidecar {path} is not valid {path.suffix[1:].upper()}: {error}") from None
+        raise MetadataError(f"sidecar {path} is not valid {suffix[1:].upper()}: {error}") from None
     except RecursionError:  # both parsers recurse once per level: `[[[[...]]]]` thousands deep exhausts the stack
         raise MetadataError(
             f"sidecar {path} is nested too deeply (lists or mappings inside each other, thousands of levels); "
             "write a flat mapping of fields: title, date, speakers, description, language, slug, vocabulary"
         ) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
+    if fields is None:
+        fields = {}
+    if not isinstance(fields, dict):
         raise MetadataError(f"sidecar {path} must hold a mapping of fields (title, date, speakers, ...)")
     try:
-        return Sidecar.model_validate(data)
+        return Sidecar.model_validate(fields)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "file"

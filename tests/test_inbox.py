@@ -683,10 +683,54 @@ def test_two_recordings_with_one_name_never_overwrite_each_other(tmp_path: Path)
     assert (tmp_path / "again (2).mp4").read_bytes() == b"given back"
 
 
-def scan(box: FolderInbox | S3Inbox, memory: ScanMemory, published: list[str], log: Lines) -> list[str]:
+def scan(
+    box: FolderInbox | S3Inbox,
+    memory: ScanMemory,
+    published: list[str],
+    log: Lines,
+    slides_wait: dt.timedelta = dt.timedelta(hours=1),
+) -> list[str]:
     from confcast.flows.inbox import run_scan
 
-    return run_scan(box, memory, publisher(published), log.logger, dt.timedelta(hours=12))
+    return run_scan(box, memory, publisher(published), log.logger, dt.timedelta(hours=12), slides_wait=slides_wait)
+
+
+def test_a_recording_waits_for_the_slides_its_sidecar_names(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "talk.mp4").write_bytes(b"talk")
+    (inbox / "talk.mp4.yaml").write_text("title: T\nslides: diapos/talk.pdf\n", encoding="utf-8")
+    drop(inbox, "other.mp4")  # no slides: not held up
+    (inbox / "outside.mp4").write_bytes(b"outside")  # slides outside the inbox: no wait, the flow refuses it
+    (inbox / "outside.mp4.yaml").write_text("title: O\nslides: ../talk.pdf\n", encoding="utf-8")
+    box = FolderInbox(inbox)
+    memory, published, log = ScanMemory(tmp_path / "memory.json"), [], Lines("test-inbox-slides")
+    assert scan(box, memory, published, log) == [], "sizes not yet known to be stable"
+    assert scan(box, memory, published, log) == ["http://site.example/other/", "http://site.example/outside/"]
+    assert (inbox / "talk.mp4").exists() and (inbox / "talk.mp4.yaml").exists()
+    assert "talk.mp4 waits for its slides diapos/talk.pdf (named by its sidecar, not in the inbox yet): taken once " \
+           "they are, or after 1 h" in log.lines, log.lines
+    since = memory.waiting()["talk.mp4"]
+    assert scan(box, memory, published, log) == [] and memory.waiting() == {"talk.mp4": since}, "waits from then on"
+
+    (inbox / "diapos").mkdir()
+    (inbox / "diapos" / "talk.pdf").write_bytes(b"%PDF-1.4 copied after the recording")
+    assert scan(box, memory, published, log) == ["http://site.example/talk/"]
+    assert memory.waiting() == {} and (inbox / "diapos" / "talk.pdf").exists()
+    assert published == ["other.mp4", "outside.mp4", "talk.mp4"]
+
+    # A PDF never copied: once the wait is over (counted from the first scan that saw it missing), the recording is
+    # taken anyway, and the flow files it under failed/ with its own reason.
+    (inbox / "late.mp4").write_bytes(b"late")
+    (inbox / "late.mp4.yaml").write_text("title: L\nslides: late.pdf\n", encoding="utf-8")
+    assert scan(box, memory, published, log) == [] and scan(box, memory, published, log) == []
+    assert set(memory.waiting()) == {"late.mp4"}
+    two_hours_ago = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=2)
+    memory.save(box.entries(), waiting={"late.mp4": two_hours_ago})
+    assert scan(box, memory, published, log) == ["http://site.example/late/"]
+    assert "late.mp4: its slides late.pdf are still not in the inbox after 1 h: taken, and filed under failed/ if " \
+           "they cannot be read" in log.lines, log.lines
+    assert scan(box, memory, published, log, slides_wait=dt.timedelta(0)) == [] and memory.waiting() == {}
 
 
 def test_one_bad_entry_never_blocks_the_inbox(tmp_path: Path) -> None:

@@ -34,6 +34,9 @@ from confcast.tasks.storage.seaweedfs import LocalS3Server
 CONFCAST = str(Path(sys.executable).with_name("confcast"))
 
 
+HOUR = dt.timedelta(hours=1)
+
+
 def make_bucket(bucket: str) -> None:
     S3Storage(f"s3://{bucket}", public_read=False).prepare()
 
@@ -439,8 +442,9 @@ def test_one_bad_key_never_blocks_the_s3_inbox(s3_env: LocalS3Server, bucket_nam
         published.append(Path(source).read_bytes())
         return f"http://site.example/{Path(source).stem}/"
 
-    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12)) == ["http://site.example/good/"]
-    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12)) == []
+    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12), slides_wait=HOUR) == [
+        "http://site.example/good/"]
+    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12), slides_wait=HOUR) == []
     assert published == [b"good"]
     skipped = [line for line in lines if "left in the inbox" in line]
     assert skipped == ["bell\\x07.mp4 left in the inbox: its name holds a control character; copy it under a plain "
@@ -456,3 +460,30 @@ def test_one_bad_key_never_blocks_the_s3_inbox(s3_env: LocalS3Server, bucket_nam
     boto3.client("s3").delete_object(Bucket=bucket_name, Key="inbox/gone.mp4")
     assert box.claim(entry) is None and keys(bucket_name, "inbox/processing/") == set()
     assert box.storage.copy_key("gone.mp4", "done/gone.mp4") is False, "a key gone since the listing is not filed"
+
+
+def test_an_s3_recording_waits_for_the_slides_its_sidecar_names(
+    s3_env: LocalS3Server, bucket_name: str, tmp_path: Path
+) -> None:
+    from confcast.flows.inbox import run_scan
+
+    make_bucket(bucket_name)
+    put(bucket_name, "inbox/talk.mp4", b"talk")
+    put(bucket_name, "inbox/talk.mp4.yaml", b"title: T\nslides: pdf/talk.pdf\n")
+    box = s3_inbox(bucket_name, tmp_path / "downloads")
+    logger, lines = quiet_logger("test-inbox-s3-slides")
+    memory, published = ScanMemory(tmp_path / "memory.json"), []
+
+    def publish(source: str, slides_folder: Path | None = None) -> str:
+        published.append((Path(source).read_bytes(), (Path(source).parent / "pdf" / "talk.pdf").read_bytes()))
+        return f"http://site.example/{Path(source).stem}/"
+
+    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12), slides_wait=HOUR) == []
+    assert keys(bucket_name, "inbox/processing/") == set(), "not claimed while it waits"
+    assert any(line.startswith("talk.mp4 waits for its slides pdf/talk.pdf") for line in lines), lines
+    put(bucket_name, "inbox/pdf/talk.pdf", b"%PDF-1.4 uploaded last")
+    assert run_scan(box, memory, publish, logger, dt.timedelta(hours=12), slides_wait=HOUR) == [
+        "http://site.example/talk/"]
+    assert published == [(b"talk", b"%PDF-1.4 uploaded last")]  # downloaded beside the recording
+    assert keys(bucket_name, "inbox/done/") == {"talk.mp4", "talk.mp4.yaml", "talk.mp4.txt"}
+    assert memory.waiting() == {}

@@ -1,8 +1,10 @@
 """An inbox of recordings that schedules pick up: a local folder, or a prefix of an S3 bucket.
 
 A recording is taken only when complete (in a folder, its size unchanged since the previous scan; in S3, where an
-object appears whole, also as soon as its sidecar file is there), claimed atomically, so that of several scanners
-exactly one takes it, and moved to `done/` or `failed/` with a reason file that an operator can read.
+object appears whole, also as soon as its sidecar file is there) and, when its sidecar names a slides PDF, once that
+PDF is in the inbox too (or after `inbox_slides_wait_minutes`, when the flow files it with the reason), claimed
+atomically, so that of several scanners exactly one takes it, and moved to `done/` or `failed/` with a reason file
+that an operator can read.
 
 Nothing is ever overwritten: when a name is taken in processing/, done/ or failed/ (two recordings called talk.mp4,
 the second dropped while the first is published), the recording, its sidecars and its reason file move together
@@ -52,13 +54,13 @@ import posixpath
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from confcast.tasks.errors import ConfigError, MetadataError, PublishError
-from confcast.tasks.metadata import find_sidecar, load_sidecar
+from confcast.tasks.metadata import MAX_SIDECAR_BYTES, find_sidecar, load_sidecar, parse_sidecar
 from confcast.tasks.storage.inbox_names import (
     MAX_KEY_BYTES,
     NAME_MAX,
@@ -200,7 +202,7 @@ def stale_reason(
     """
     if owner is None:
         if seen_at is None or now - seen_at >= grace:
-            return f"no owner recorded and untouched for more than {_span(grace)}"
+            return f"no owner recorded and untouched for more than {span_text(grace)}"
         return None
     same_ns = owner.pidns is None or here.pidns is None or owner.pidns == here.pidns
     if owner.host == here.host and same_ns:
@@ -214,11 +216,11 @@ def stale_reason(
         return None
     age = now - owner.at
     if age >= max_age:
-        return f"held by another machine for {_span(age)}, more than inbox_claim_hours ({_span(max_age)})"
+        return f"held by another machine for {span_text(age)}, more than inbox_claim_hours ({span_text(max_age)})"
     return None
 
 
-def _span(delta: dt.timedelta) -> str:
+def span_text(delta: dt.timedelta) -> str:
     """A duration for people: 13 h, 12 h 30 min, 10 min, 40 s."""
     seconds = delta.total_seconds()
     if seconds < 60:
@@ -272,6 +274,7 @@ class Inbox(Protocol):
     @property
     def url(self) -> str: ...
     def entries(self) -> list[InboxEntry]: ...
+    def missing_slides(self, entry: InboxEntry) -> str | None: ...
     def claim(self, entry: InboxEntry) -> Claimed | None: ...
     def finish(self, claimed: Claimed, *, ok: bool, detail: str, now: dt.datetime | None = None) -> object: ...
     def release(self, claimed: Claimed) -> None: ...
@@ -423,6 +426,19 @@ class FolderInbox:
                     continue
                 found.append(InboxEntry(name, size, has_sidecar=any(side in listed for side in sidecar_names(name))))
             return found
+
+    def missing_slides(self, entry: InboxEntry) -> str | None:
+        """The slides PDF that the entry's sidecar names and that is not in the inbox yet (None: none named, or
+        there). Read as the claim will: the first sidecar of its names, never through a link."""
+        if not entry.has_sidecar:
+            return None
+        with self._folders() as f:
+            for side in sidecar_names(entry.name):
+                data = read_file(f.root, side, limit=MAX_SIDECAR_BYTES + 1)
+                if data is not None:
+                    key = named_slides(side, data)
+                    return key if key is not None and not os.path.lexists(self.root / key) else None
+        return None
 
     def _pending_files(self, name: str, present: Iterable[str]) -> list[str]:
         return sorted(n for n in present if (match := PENDING_RE.fullmatch(n)) and match["name"] == name)
@@ -626,23 +642,38 @@ class FolderInbox:
         return Claimed(stale.name, self.root / PROCESSING / stale.name, owner.claim, problem, slides_folder=self.root)
 
 
-def slides_key(recording: Path) -> str | None:
-    """The inbox key of the slides PDF that the sidecar beside a downloaded `recording` names (`slides:`, relative to
-    the sidecar, so to the inbox's prefix); None without one, or when it would leave the inbox (the flow then
-    refuses the sidecar with its own one-line error) or the sidecar cannot be read (the flow says why)."""
-    sidecar = find_sidecar(recording)
-    if sidecar is None:
-        return None
-    try:
-        slides = load_sidecar(sidecar).slides
-    except MetadataError:
-        return None
+def inbox_slides_key(slides: str | None) -> str | None:
+    """The inbox key of a sidecar's `slides:` (relative to the sidecar, so to the inbox's top); None without one,
+    or when it would leave the inbox (the flow then refuses the sidecar with its own one-line error)."""
     if not slides:
         return None
     key = posixpath.normpath(slides)
     if key.startswith(("/", "../")) or key in (".", "..") or key_problem(key):
         return None
     return key
+
+
+def named_slides(sidecar: str, data: bytes | None) -> str | None:
+    """The inbox key of the slides PDF that a sidecar's bytes name; None without a sidecar or slides, or when the
+    sidecar cannot be read (the flow says why)."""
+    if not data:
+        return None
+    try:
+        return inbox_slides_key(parse_sidecar(data, sidecar).slides)
+    except MetadataError:
+        return None
+
+
+def slides_key(recording: Path) -> str | None:
+    """The inbox key of the slides PDF that the sidecar beside a downloaded `recording` names (see
+    inbox_slides_key); None without one, or when the sidecar cannot be read (the flow says why)."""
+    sidecar = find_sidecar(recording)
+    if sidecar is None:
+        return None
+    try:
+        return inbox_slides_key(load_sidecar(sidecar).slides)
+    except MetadataError:
+        return None
 
 
 class S3Inbox:
@@ -690,6 +721,18 @@ class S3Inbox:
             for name, size in sorted(sizes.items())
             if is_recording(name) and f"{PROCESSING}/{name}{CLAIM_SUFFIX}" not in claims
         ]
+
+    def missing_slides(self, entry: InboxEntry) -> str | None:
+        """The slides PDF that the entry's sidecar names and that is not in the inbox yet (None: none named, or
+        there), read as the claim will: the first sidecar of its names."""
+        if not entry.has_sidecar:
+            return None
+        for side in sidecar_names(entry.name):
+            data = self.storage.get_bytes(side)
+            if data is not None:
+                key = named_slides(side, data)
+                return key if key is not None and self.storage.etag_of(key) is None else None
+        return None
 
     def claim(self, entry: InboxEntry) -> Claimed | None:
         """Write the claim marker (only if absent), then download the recording and its sidecar into the work
@@ -837,8 +880,9 @@ class S3Inbox:
 
 
 class ScanMemory:
-    """What the previous scan of an inbox saw, kept in the work folder: each recording's size, and the entries
-    already reported as skipped (reported once, not at every scan)."""
+    """What the previous scan of an inbox saw, kept in the work folder: each recording's size, the entries already
+    reported as skipped (reported once, not at every scan), and since when each recording has waited for the slides
+    PDF that its sidecar names."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -860,9 +904,23 @@ class ScanMemory:
         reported = self._read().get("reported", [])
         return {str(name) for name in reported} if isinstance(reported, list) else set()
 
-    def save(self, entries: list[InboxEntry], reported: Iterable[str] = ()) -> None:
+    def waiting(self) -> dict[str, dt.datetime]:
+        waiting = self._read().get("waiting", {})
+        since = {}
+        for name, value in waiting.items() if isinstance(waiting, dict) else ():
+            with contextlib.suppress(TypeError, ValueError):
+                since[str(name)] = dt.datetime.fromisoformat(value)
+        return {name: at for name, at in since.items() if at.tzinfo is not None}
+
+    def save(
+        self, entries: list[InboxEntry], reported: Iterable[str] = (), waiting: Mapping[str, dt.datetime] | None = None
+    ) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_suffix(".partial")
-        data = {"sizes": {e.name: e.size for e in entries}, "reported": sorted(reported)}
+        data = {
+            "sizes": {e.name: e.size for e in entries},
+            "reported": sorted(reported),
+            "waiting": {name: at.isoformat() for name, at in (waiting or {}).items()},
+        }
         partial.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
         os.replace(partial, self.path)
