@@ -143,11 +143,13 @@ def publish_conference(
     run_dir = run_folder(settings.work_path, sha256, meta.cut)
     claim = FolderClaim(run_dir)  # kept on failure, for a retry that resumes; removed once published
     if plan.action == "tracks":  # the media stay: Whisper's new tracks go onto them, nothing is encoded
-        say("The media are unchanged: transcribing again, no encode", show_progress)
+        new_chapters = sidecar_chapter_list(chapters_in.marks, probe.duration_s) if plan.new_chapters else None
+        say("The media are unchanged: transcribing again" + (", new chapters" if new_chapters else "")
+            + ", no encode", show_progress)
         made = transcribe_all(probe, run_dir, meta, settings, transcriber, show_progress)
         tracks = NewTracks(transcript=made.transcript, files=made.files, translations=made.translations)
         page_url = publish_tracks(
-            target, settings, meta, sha256, fingerprint, keys, tracks, plan.keep_reviewed
+            target, settings, meta, sha256, fingerprint, keys, tracks, plan.keep_reviewed, new_chapters
         )
         return finish(page_url, meta, made.speech, made.transcript, made.translation, claim, run_dir, settings)
     rungs = plan_ladder_job(probe).rungs

@@ -415,23 +415,32 @@ def publish_tracks(
     keys: ContentKeys,
     tracks: NewTracks,
     keep_reviewed: bool,
+    chapters: list[Chapter] | None = None,
 ) -> str:
-    """Whisper's new tracks onto the published media (same media key): no encode, no media upload."""
+    """Whisper's new tracks onto the published media (same media key; or the same picture key, with new sidecar
+    `chapters` written beside them): no encode, no media upload."""
     storage = target.open()
     site = site_info(storage, title=settings.site_title, language=settings.site_language)
     with one_writer_per_site(storage, settings) as locked:
         before = read_manifest(locked, meta.slug)
-        if before is None or before.source.sha256 != sha256 or before.generator.media_key != keys.media:
+        same_media = before is not None and (
+            before.generator.media_key == keys.media
+            if chapters is None
+            else before.generator.picture_key is not None and before.generator.picture_key == keys.picture
+        )
+        if before is None or before.source.sha256 != sha256 or not same_media:
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
         generator = before.generator.model_copy(update={
             "transcript_key": keys.transcript,
+            "media_key": keys.media,
+            "picture_key": keys.picture,
             "engine": tracks.transcript.engine,
             "model": tracks.transcript.model,
             "versions": engine_versions(settings),
         })
         with_generator = before.model_copy(update={"generator": generator})
         edited = apply_meta(with_generator, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
-        after = write_tracks(locked, site, before, edited, tracks, keep_reviewed)
+        after = write_tracks(locked, site, before, edited, tracks, keep_reviewed, chapters)
         return locked.public_url(f"{conference_prefix(after.slug)}/{after.page}")
 
 

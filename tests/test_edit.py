@@ -97,7 +97,9 @@ def test_plan_republish_keys_media_and_transcript_apart_from_metadata() -> None:
     # New sidecar chapters: the media key changes, the picture key (the media without the chapters) does not
     pictured = a_manifest(**keys, picture_key="p")
     assert plan_republish(pictured, "a" * 64, "f2", "m2", "t", picture_key="p").action == "chapters"
-    assert plan_republish(pictured, "a" * 64, "f2", "m2", "t2", picture_key="p").action == "publish"  # and words
+    both = plan_republish(pictured, "a" * 64, "f2", "m2", "t2", picture_key="p")  # and new words
+    assert both.action == "tracks" and both.new_chapters  # Whisper again, the chapters with it, still no encode
+    assert not plan_republish(manifest, "a" * 64, "f2", "m", "t2").new_chapters  # the same chapters
     assert plan_republish(pictured, "a" * 64, "f2", "m2", "t", picture_key="p2").action == "publish"  # a new PDF
     assert plan_republish(manifest, "a" * 64, "f2", "m2", "t", picture_key="p").action == "publish"  # none kept
     assert plan_republish(pictured, "a" * 64, "f2", "m2", "t").action == "publish"  # a caller that cannot
@@ -333,3 +335,22 @@ def test_new_sidecar_chapters_rewrite_chapters_and_pages_not_media(
     assert {key: snapshot(folder)[key] for key in media} == media, "no media file rewritten"
     assert not (work / "runs").exists() or not any((work / "runs").iterdir()), "no work folder: nothing encoded"
     assert not (folder / manifest["chapters"]["vtt"]).exists(), "the generation before the previous one is gone"
+
+    # A chapter and the words at once (a vocabulary added): Whisper again onto the same media, chapters with it
+    sidecar.write_text(CHAPTERED.replace("Ouverture", "Bienvenue") + "vocabulary: [Clermont-Ferrand]\n",
+                       encoding="utf-8")
+    done = confcast("publish", str(talk), "--to", site.as_uri(), work=work)
+    assert done.returncode == 0, done.stderr
+    assert "confcast: the media are unchanged: transcribing again, new chapters, no encode" in done.stderr
+    both, vtt, hls_chapters = published()
+    assert [c["title"] for c in both["chapters"]["items"]] == ["Bienvenue", "Les <outils>"] and "Bienvenue" in vtt
+    assert [c["titles"][0]["title"] for c in hls_chapters] == ["Bienvenue", "Les <outils>"]
+    assert both["generator"]["transcript_key"] != last["generator"]["transcript_key"], "transcribed again"
+    assert both["generator"]["media_key"] != last["generator"]["media_key"]
+    assert both["generator"]["picture_key"] == manifest["generator"]["picture_key"]
+    master = (folder / both["video"]["hls"]).read_text(encoding="utf-8")
+    assert 'TYPE=SUBTITLES' in master and "com.apple.hls.chapters" in master, "captions and chapters both named"
+    assert (folder / both["captions"][0]["path"]).read_text(encoding="utf-8").startswith("WEBVTT")
+    assert {key: snapshot(folder)[key] for key in media} == media, "no media file rewritten"
+    again = confcast("publish", str(talk), "--to", site.as_uri(), work=work)
+    assert again.returncode == 0 and "unchanged since its publication" in again.stderr, again.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from confcast.tasks.errors import PublishError
-from confcast.tasks.models import Transcript, TranscriptFiles
+from confcast.tasks.models import Chapter, Transcript, TranscriptFiles
 from confcast.tasks.site.layout import (
     MANIFEST,
     PAGE,
@@ -27,6 +27,7 @@ from confcast.tasks.site.layout import (
     transcript_path,
     upsert_entry,
 )
+from confcast.tasks.site.new_chapters import with_sidecar_chapters
 from confcast.tasks.site.pages import SiteInfo, render_conference_page
 from confcast.tasks.site.publish import (
     read_segments,
@@ -131,6 +132,7 @@ class Republish:
     action: Literal["publish", "unchanged", "edit", "tracks", "chapters"]
     keep_transcript: bool = False  # the published transcript comes back into the run: Whisper does not run
     keep_reviewed: bool = False  # reviewed tracks come back; with --retranscribe Whisper's new ones go beside them
+    new_chapters: bool = False  # tracks: the sidecar's chapters changed too, and are written with them
 
 
 def plan_republish(
@@ -144,8 +146,10 @@ def plan_republish(
 ) -> Republish:
     """Unchanged: nothing to do. Same media and transcript keys (or a reviewed transcript, which only
     --retranscribe replaces): an edit, pages only. The same but for the sidecar's chapters (same `picture_key`,
-    tasks/fingerprint.py `picture_parts`): new chapters, from storage alone. Otherwise a run, which brings back the
-    published transcript when it is still the right one (same key, or reviewed) instead of running Whisper."""
+    tasks/fingerprint.py `picture_parts`): new chapters, from storage alone. New words on the same media (or the
+    same picture, with new sidecar chapters): new tracks, Whisper without an encode. Otherwise a run, which brings
+    back the published transcript when it is still the right one (same key, or reviewed) instead of running
+    Whisper."""
     if published is None or published.source.sha256 != source_sha256:
         return Republish("publish")
     generator = published.generator
@@ -162,8 +166,8 @@ def plan_republish(
     same_picture = generator.media_key is not None and picture_key is not None and generator.picture_key == picture_key
     if same_words and same_picture:
         return Republish("chapters")
-    if same_media and published.transcript is not None:  # Whisper again, onto the published media
-        return Republish("tracks", keep_reviewed=reviewed)
+    if (same_media or same_picture) and published.transcript is not None:  # Whisper again, onto the published media
+        return Republish("tracks", keep_reviewed=reviewed, new_chapters=not same_media)
     return Republish("publish", keep_transcript=keep_transcript, keep_reviewed=reviewed)
 
 
@@ -185,11 +189,12 @@ def auto_path(lang: str) -> str:
 
 
 def write_tracks(storage: Storage, site: SiteInfo, before: Manifest, edited: Manifest, tracks: NewTracks,
-                 keep_reviewed: bool) -> Manifest:
+                 keep_reviewed: bool, chapters: list[Chapter] | None = None) -> Manifest:
     """Publish Whisper's new tracks for a talk whose media stay (`edited`: its manifest with this run's metadata and
     generator): caption and transcript files, the HLS subtitle renditions (a new master beside the immutable
-    ladder), search passages, page, manifest, then the site's lists. A reviewed track stays, the default of its
-    language, with the new automatic one beside it. Call it under the site lock."""
+    ladder), with new sidecar `chapters` their files too (tasks/site/new_chapters.py), search passages, page,
+    manifest, then the site's lists. A reviewed track stays, the default of its language, with the new automatic
+    one beside it. Call it under the site lock."""
     prefix = conference_prefix(edited.slug)
     reviewed = {t.lang: t for t in edited.captions if t.status == "reviewed"} if keep_reviewed else {}
 
@@ -208,6 +213,8 @@ def write_tracks(storage: Storage, site: SiteInfo, before: Manifest, edited: Man
                                      machine_translated=translated))
         video, _replaced = hls_with_captions(storage, prefix, manifest, files.lang, body, put)
         manifest = manifest.model_copy(update={"video": video})
+    if chapters is not None:  # after the subtitles: the chapters' master is made from theirs
+        manifest = with_sidecar_chapters(storage, manifest, chapters)
     languages = {files.lang for files, _ in made}
     captions += [track for lang, track in reviewed.items() if lang not in languages]  # reviewed, not made again
     main = tracks.files
