@@ -34,7 +34,7 @@ from confcast.flows.cli_support import (
 from confcast.flows.prefect_env import configure_prefect
 from confcast.tasks.demo.sample import make_demo_talk
 from confcast.tasks.errors import MetadataError
-from confcast.tasks.event import EventPlan, event_sidecar, given_slugs, plan_event
+from confcast.tasks.event import event_sidecar, given_slugs, plan_event
 from confcast.tasks.media.cut import cut_probe
 from confcast.tasks.media.probe import probe_recording
 from confcast.tasks.metadata import validate_slug
@@ -121,9 +121,9 @@ def run_publish_event(settings: Settings, verbose: bool, via_server: bool, param
     probe = probe_recording(source)
     sidecar = event_sidecar(source)
     plan = plan_event(source, sidecar, probe.duration_s, default_language=settings.language)
+    if via_server:  # served: its settings decide what is unchanged, so the event goes to the server
+        return "\n".join(publish_event_via_server(source, settings, verbose, parameters))
     slugs = given_slugs(sidecar, plan) if sidecar is not None else {}
-    if via_server:  # served: its settings decide what is unchanged, so each talk goes to the server
-        return "\n".join(publish_event_via_server(source, plan, slugs, settings, verbose, parameters))
     urls: list[str | None] = []
     forced = parameters.get("replace") or parameters.get("retranscribe")
     edited = 0
@@ -150,19 +150,14 @@ def run_publish_event(settings: Settings, verbose: bool, via_server: bool, param
     ))
 
 
-def publish_event_via_server(
-    source: Path, plan: EventPlan, slugs: dict[str, str | None], settings: Settings, verbose: bool, parameters: dict
-) -> list[str]:
-    """Each talk of the event as a run of the served publish-conference deployment, one after the other (each writes
-    the event page with the site's lists); the talks' page URLs, then the event page's on the same site."""
+def publish_event_via_server(source: Path, settings: Settings, verbose: bool, parameters: dict) -> list[str]:
+    """The event as a run of the served publish-event deployment: every talk's slug checked on the served site (which
+    may not be this --to) before the first is published; the talks' page URLs, then the event page's."""
     prepare_prefect(settings, verbose)
-    from confcast.flows.event import event_talks
-    from confcast.flows.serve import publish_via_server
+    from confcast.flows.serve import publish_event_via_server as run_event
 
     forced = {key: True for key in ("replace", "retranscribe") if parameters.get(key)}
-    urls = [publish_via_server({**talk, **forced}) for talk in event_talks(str(source.resolve()), plan, slugs)]
-    site_root = urls[0][: urls[0].rindex("/conferences/") + 1]  # the served site, which may not be this --to
-    return [*urls, site_root + event_page(plan.event.slug)]
+    return run_event({"source": str(source.resolve()), **forced})
 
 
 def metadata_only_publication(
@@ -549,7 +544,7 @@ def serve(
     config: ConfigOption = None,
     verbose: VerboseOption = False,
 ) -> None:
-    """Run the deployments publish-conference, rebuild-site and (with an inbox) scan-inbox in this process.
+    """Run the deployments publish-conference, publish-event, rebuild-site and (with an inbox) scan-inbox here.
 
     Uses the Prefect server of PREFECT_API_URL (start one with `prefect server start`); trigger runs with
     `confcast publish --via-server` or `prefect deployment run publish-conference/publish-conference`.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from confcast.config.settings import Settings, load_settings
@@ -23,8 +24,11 @@ from confcast.flows.stage_tasks import check_published, probe_recording
 from confcast.flows.targets import resolve_target
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.event import EventPlan, event_sidecar, given_slugs, plan_event
+from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.models import ConferenceMeta
 from confcast.tasks.site.layout import event_page
+
+EVENT_LINKS_DESCRIPTION = "Published event pages"
 
 
 def talk_parameters(source: str, talk: ConferenceMeta, sidecar_slug: str | None) -> dict[str, object]:
@@ -91,4 +95,12 @@ def publish_event(
             )
         )
     urls.append(target.open().public_url(event_page(plan.event.slug)))
+    create_markdown_artifact(event_links_markdown(plan, urls), description=EVENT_LINKS_DESCRIPTION)
     return urls
+
+
+def event_links_markdown(plan: EventPlan, urls: list[str]) -> str:
+    """The talks' pages, then the event's, one markdown link a line (titles escaped: user text shows as typed);
+    `confcast publish --via-server` reads the addresses back (flows/serve.py)."""
+    titles = [talk.title for talk in plan.talks] + [plan.event.title]
+    return "\n".join(f"- [{escape_markdown(title)}]({url})" for title, url in zip(titles, urls, strict=True))

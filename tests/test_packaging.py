@@ -132,3 +132,18 @@ def test_the_cli_loads_without_the_test_extras() -> None:
             "from confcast.flows.cli import app; from typer.main import get_command; get_command(app); print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_every_deployment_of_prefect_yaml_is_a_flow_of_the_package() -> None:
+    """`prefect deploy --all` imports each entrypoint on the workers: a renamed flow or module must fail here."""
+    import importlib
+
+    import yaml
+    from prefect import Flow
+
+    deployments = yaml.safe_load((ROOT / "prefect.yaml").read_text(encoding="utf-8"))["deployments"]
+    assert {"publish-conference", "publish-event", "scan-inbox", "rebuild-site"} <= {d["name"] for d in deployments}
+    for deployment in deployments:
+        module, name = deployment["entrypoint"].split(":")
+        flow = getattr(importlib.import_module(module), name)
+        assert isinstance(flow, Flow) and flow.name == deployment["name"], deployment

@@ -20,7 +20,8 @@ CONFCAST = str(Path(sys.executable).with_name("confcast"))
 pytestmark = pytest.mark.slow
 
 
-SERVED = ("publish-conference/publish-conference", "scan-inbox/scan-inbox", "rebuild-site/rebuild-site")
+SERVED = ("publish-conference/publish-conference", "publish-event/publish-event", "scan-inbox/scan-inbox",
+          "rebuild-site/rebuild-site")
 
 
 def forget_deployments(names: tuple[str, ...]) -> None:
@@ -87,6 +88,7 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
         assert scan.parameters == {"inbox": str(inbox)}
         assert [s.schedule.cron for s in scan.schedules] == ["0 3 * * *"]
         wait_for_deployment("rebuild-site/rebuild-site")
+        wait_for_deployment("publish-event/publish-event")
 
         result = subprocess.run(
             [CONFCAST, "publish", str(short_sample.path), "--title", "Via le serveur", "--date", "2026-10-02",
@@ -110,11 +112,11 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
         stored = str(newest_run_parameters("publish-conference"))
         assert "Via le serveur" in stored and PATH_TOKEN not in stored and QUERY_TOKEN not in stored
 
-        # An evening: each talk a run of the served deployment, then the event page's address.
+        # An evening: a run of the served publish-event deployment, its talks' addresses then the event page's.
         evening = make_beep_recording(tmp_path / "soiree.mp4", seconds=6.0, beep_at=4.0)
-        (tmp_path / "soiree.mp4.yaml").write_text(
-            "event: {title: Soirée, date: 2026-10-09}\ntalks:\n  - {title: Un, start: 0, end: 3}\n"
-            "  - {title: Deux, start: 3}\n", encoding="utf-8")
+        evening_sidecar = ("event: {title: Soirée, date: 2026-10-09}\ntalks:\n  - {title: Un, start: 0, end: 3}\n"
+                           "  - {title: Deux, start: 3}\n")
+        (tmp_path / "soiree.mp4.yaml").write_text(evening_sidecar, encoding="utf-8")
         result = subprocess.run([CONFCAST, "publish", str(evening), "--via-server"], env=env, capture_output=True,
                                 text=True, timeout=600, stdin=subprocess.DEVNULL)
         assert result.returncode == 0, result.stderr + (tmp_path / "serve.log").read_text(errors="replace")[-3000:]
@@ -122,6 +124,23 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
         event_page = site / "events" / "2026-10-09-soiree" / "index.html"
         assert result.stdout.strip().splitlines() == [page.as_uri() for page in [*talks, event_page]]
         assert all(page.exists() for page in talks) and "2026-10-09-deux" in event_page.read_text(encoding="utf-8")
+
+        # Another recording of that evening, with a new first talk: "Deux" is held by the first recording's talk.
+        # The served site (not this machine's) is checked for every talk before the first is published.
+        other = make_beep_recording(tmp_path / "autre.mp4", seconds=6.0, beep_at=2.0)
+        (tmp_path / "autre.mp4.yaml").write_text(evening_sidecar.replace("title: Un", "title: Trois"),
+                                                 encoding="utf-8")
+        before = {p: p.read_bytes() for p in (site / "conferences").rglob("manifest.json")}
+        result = subprocess.run([CONFCAST, "publish", str(other), "--via-server"], env=env, capture_output=True,
+                                text=True, timeout=600, stdin=subprocess.DEVNULL)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.returncode != 0 and len(lines) == 1, result.stderr
+        assert lines[0].startswith("confcast: error: flow run ") and lines[0].endswith(
+            "did not complete: slug '2026-10-09-deux' already holds another talk, 'Deux' of 2026-10-09, published "
+            "from a different recording; publish this one under another slug (--slug another-slug, or slug: in its "
+            "sidecar file), or give --replace to replace that talk on purpose"), lines[0]
+        assert not (site / "conferences" / "2026-10-09-trois").exists(), "nothing published before the refusal"
+        assert {p: p.read_bytes() for p in (site / "conferences").rglob("manifest.json")} == before
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -129,3 +148,13 @@ def serve_and_publish(receiver: Receiver, short_sample, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+
+
+def test_a_served_failure_is_one_line_of_its_own_error() -> None:
+    from confcast.flows.serve import failure_line
+
+    assert failure_line("odd-cat", "Flow run encountered an exception: MetadataError: slug 'x' holds\nanother") == (
+        "flow run odd-cat did not complete: slug 'x' holds another")
+    assert failure_line("odd-cat", "Flow run was cancelled.") == "flow run odd-cat did not complete: Flow run was " \
+        "cancelled."
+    assert failure_line("odd-cat", None) == "flow run odd-cat did not complete: no state"
