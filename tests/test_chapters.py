@@ -161,6 +161,23 @@ def test_missing_or_broken_pdf_is_one_line(tmp_path: Path) -> None:
             chapter_inputs(video)
 
 
+def test_a_pdf_is_read_once_per_version(tmp_path: Path) -> None:
+    from confcast.tasks.chapters.inputs import read_pdf
+
+    video = tmp_path / "talk.mp4"
+    video.write_bytes(b"")
+    (tmp_path / "talk.yaml").write_text("slides: deck.pdf\n", encoding="utf-8")
+    deck = make_slides_pdf(tmp_path / "deck.pdf")
+    first = chapter_inputs(video)
+    before = read_pdf.cache_info()
+    assert chapter_inputs(video) == first and read_pdf.cache_info().hits == before.hits + 1  # read once
+    assert first.pdf_pages[0].strip().startswith(SLIDES[0].title)
+    title = SLIDES[0].title.encode("latin-1")  # the deck edited in place, its size the same: read again
+    deck.write_bytes(deck.read_bytes().replace(title, b"X" * len(title)))
+    again = chapter_inputs(video)
+    assert again.pdf_sha256 != first.pdf_sha256 and again.pdf_pages[0].strip().startswith("X" * 5)
+
+
 def test_sidecar_chapters_first_then_the_recordings_own_then_slides(tmp_path: Path) -> None:
     source = tmp_path / "talk.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=5:duration=6",

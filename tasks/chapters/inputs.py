@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from confcast.tasks.chapters.marks import sidecar_chapters
@@ -49,5 +50,17 @@ def chapter_inputs(source: Path, slides_folder: Path | None = None) -> ChapterIn
         raise MetadataError(
             f"sidecar {sidecar_path}: slides {sidecar.slides!r} is outside {folder}; put the PDF in that folder"
         )
-    pages = pdf_pages(pdf)  # a missing or broken PDF stops the run here, before anything is made
-    return ChapterInputs(marks=marks, pdf=pdf, pdf_sha256=file_sha256(pdf), pdf_pages=pages)
+    try:
+        stamp = pdf.stat()
+    except OSError:
+        pdf_pages(pdf)  # a missing PDF: its one-line error
+        raise
+    pages, sha256 = read_pdf(pdf, stamp.st_mtime_ns, stamp.st_size)  # a broken PDF stops the run here
+    return ChapterInputs(marks=marks, pdf=pdf, pdf_sha256=sha256, pdf_pages=pages)
+
+
+@functools.lru_cache(maxsize=8)
+def read_pdf(pdf: Path, mtime_ns: int, size: int) -> tuple[tuple[str, ...], str]:
+    """Each page's text and the file's SHA-256, once per version of the file in a process: `confcast publish`
+    checks the sidecar before Prefect starts, asks whether anything changed, then the flow reads it again."""
+    return pdf_pages(pdf), file_sha256(pdf)
