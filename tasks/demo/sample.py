@@ -17,10 +17,11 @@ import hashlib
 import shutil
 import subprocess
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from confcast.tasks.demo.speech import CREDIT_FR, fleurs_french
+from confcast.tasks.demo.speech import CREDIT_FR, Utterance, fleurs_french
 from confcast.tasks.errors import ConfcastError, stderr_tail
 from confcast.tasks.media import ffmpeg
 from confcast.tasks.media.drawtext import FONT_FILE, filter_value, wrap_lines
@@ -132,34 +133,48 @@ def join_with_pauses(clips: list[Path], output: Path, *, pause_s: float, rate: i
     partial.replace(output)
 
 
-def make_demo_talk(out_dir: Path, *, width: int = 1280, height: int = 720, fps: int = 25) -> SampleConference:
-    """Make (or reuse) the demo's talk: real French speech (FLEURS) over slides that say what confcast does."""
+@dataclass(frozen=True)
+class _SpeechTalk:
+    folder: Path
+    stem: str  # the files' common name, a key of what makes them
+    video: Path  # not made yet when absent
+    speech: Path
+    duration_s: float
+
+
+def _speech_talk(out_dir: Path, kind: str, utterances: Sequence[Utterance], *key_parts: object) -> _SpeechTalk:
+    """Where a talk of these real utterances goes, its speech joined with pauses (made once)."""
     _require_program("ffmpeg", "ffmpeg")
     if not FONT_FILE.is_file():
         raise SampleError(f"font {FONT_FILE} is missing: install the Debian package fonts-dejavu-core")
-    utterances = fleurs_french()
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"demo-fr-{_key(DEMO_TITLE, DEMO_SLIDES, PAUSE_S, width, height, fps, *(u.text for u in utterances))}"
-    video, speech = out_dir / f"{stem}.mp4", out_dir / f"{stem}.wav"
+    folder = Path(out_dir).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{kind}-fr-{_key(*key_parts, PAUSE_S, *(u.text for u in utterances))}"
+    video, speech = folder / f"{stem}.mp4", folder / f"{stem}.wav"
     if not (speech.is_file() and speech.stat().st_size > 0):
         join_with_pauses([u.audio for u in utterances], speech, pause_s=PAUSE_S, rate=AUDIO_RATE)
-    duration = wav_duration(speech)
-    if not (video.is_file() and video.stat().st_size > 0):
-        step = duration / len(DEMO_SLIDES)
+    return _SpeechTalk(folder, stem, video, speech, wav_duration(speech))
+
+
+def make_demo_talk(out_dir: Path, *, width: int = 1280, height: int = 720, fps: int = 25) -> SampleConference:
+    """Make (or reuse) the demo's talk: real French speech (FLEURS) over slides that say what confcast does."""
+    utterances = fleurs_french()
+    talk = _speech_talk(out_dir, "demo", utterances, DEMO_TITLE, DEMO_SLIDES, width, height, fps)
+    if not (talk.video.is_file() and talk.video.stat().st_size > 0):
+        step = talk.duration_s / len(DEMO_SLIDES)
         slides = []
         for index, text in enumerate(DEMO_SLIDES):
             shown = f"{DEMO_TITLE}\n\n{text}" if index == 0 else text
-            text_file = out_dir / f"{stem}.slide{index}.txt"
+            text_file = talk.folder / f"{talk.stem}.slide{index}.txt"
             text_file.write_text("\n".join(wrap_lines(line, TITLE_WRAP_CHARS) for line in shown.split("\n")),
                                  encoding="utf-8")
             slides.append((text_file, index * step, (index + 1) * step))
-        partial = out_dir / f".{stem}.partial.mp4"
-        args = build_slides_args(speech, slides, partial, duration, width=width, height=height, fps=fps)
-        _encode_video(args, partial, video)
+        partial = talk.folder / f".{talk.stem}.partial.mp4"
+        args = build_slides_args(talk.speech, slides, partial, talk.duration_s, width=width, height=height, fps=fps)
+        _encode_video(args, partial, talk.video)
     return SampleConference(
-        path=video, title=DEMO_TITLE, language="fr", text=" ".join(u.text for u in utterances), duration_s=duration,
-        description=CREDIT_FR,
+        path=talk.video, title=DEMO_TITLE, language="fr", text=" ".join(u.text for u in utterances),
+        duration_s=talk.duration_s, description=CREDIT_FR,
     )
 
 
@@ -175,28 +190,19 @@ def make_speech_sample(
     """Make (or reuse) a short talk of real French: the chosen FLEURS utterances (by index) over the test pattern
     with the title card, as `make_sample_conference` draws it. Whisper hears it as it hears a speaker, quickly and
     without the loops that synthetic speech sends it into."""
-    _require_program("ffmpeg", "ffmpeg")
-    if not FONT_FILE.is_file():
-        raise SampleError(f"font {FONT_FILE} is missing: install the Debian package fonts-dejavu-core")
     every = fleurs_french()
     if not utterances or not all(0 <= i < len(every) for i in utterances):
         raise SampleError(f"utterances {utterances}: choose among 0 to {len(every) - 1}")
     chosen = [every[i] for i in utterances]
-    out_dir = Path(out_dir).resolve()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"speech-fr-{_key(title, PAUSE_S, width, height, fps, *(u.text for u in chosen))}"
-    video, speech = out_dir / f"{stem}.mp4", out_dir / f"{stem}.wav"
-    if not (speech.is_file() and speech.stat().st_size > 0):
-        join_with_pauses([u.audio for u in chosen], speech, pause_s=PAUSE_S, rate=AUDIO_RATE)
-    duration = wav_duration(speech)
-    if not (video.is_file() and video.stat().st_size > 0):
-        title_file = out_dir / f"{stem}.title.txt"
+    talk = _speech_talk(out_dir, "speech", chosen, title, width, height, fps)
+    if not (talk.video.is_file() and talk.video.stat().st_size > 0):
+        title_file = talk.folder / f"{talk.stem}.title.txt"
         title_file.write_text(wrap_title(title), encoding="utf-8")
-        partial = out_dir / f".{stem}.partial.mp4"
-        _encode_video(build_sample_args(speech, title_file, partial, duration, width=width, height=height, fps=fps),
-                      partial, video)
-    return SampleConference(path=video, title=title, language="fr", text=" ".join(u.text for u in chosen),
-                            duration_s=duration, description=CREDIT_FR)
+        partial = talk.folder / f".{talk.stem}.partial.mp4"
+        args = build_sample_args(talk.speech, title_file, partial, talk.duration_s, width=width, height=height, fps=fps)
+        _encode_video(args, partial, talk.video)
+    return SampleConference(path=talk.video, title=title, language="fr", text=" ".join(u.text for u in chosen),
+                            duration_s=talk.duration_s, description=CREDIT_FR)
 
 
 def _encode_video(args: list[str], partial: Path, video: Path) -> None:
