@@ -114,13 +114,13 @@ def failure_line(run_name: str, message: str | None) -> str:
     return f"flow run {run_name} did not complete: {text}"
 
 
-def links_of(flow_run: FlowRun, kind: str, description: str) -> list[str]:
-    """The addresses the flow run's own artifacts of this kind and description link to ("[text](url)", a line
-    each), in order."""
+def links_of(flow_run: FlowRun, description: str) -> list[str]:
+    """The addresses the flow run's own markdown artifacts of this description link to ("[text](url)", a line
+    each; a link artifact is one such line), in order."""
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]), type=ArtifactFilterType(any_=[kind])
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run.id]), type=ArtifactFilterType(any_=["markdown"])
             )
         )
     return [
@@ -135,7 +135,7 @@ def links_of(flow_run: FlowRun, kind: str, description: str) -> list[str]:
 def publish_via_server(parameters: dict[str, Any], timeout_s: float | None = None) -> str:
     """Run publish-conference as a deployment run on the Prefect server; returns the page URL it published."""
     flow_run = run_served(PUBLISH_DEPLOYMENT, parameters, timeout_s)
-    links = links_of(flow_run, "markdown", PAGE_LINK_DESCRIPTION)  # a link artifact is markdown "[text](url)"
+    links = links_of(flow_run, PAGE_LINK_DESCRIPTION)
     if not links:
         raise ConfcastError(f"flow run {flow_run.name} completed but left no page link artifact")
     return links[0]
@@ -145,7 +145,7 @@ def publish_event_via_server(parameters: dict[str, Any], timeout_s: float | None
     """Run publish-event as a deployment run on the Prefect server (every talk's slug checked on the served site
     before the first is published); returns the talks' page URLs, then the event page's."""
     flow_run = run_served(EVENT_DEPLOYMENT, parameters, timeout_s)
-    links = links_of(flow_run, "markdown", EVENT_LINKS_DESCRIPTION)
+    links = links_of(flow_run, EVENT_LINKS_DESCRIPTION)
     if not links:
         raise ConfcastError(f"flow run {flow_run.name} completed but left no event links artifact")
     return links
