@@ -29,6 +29,7 @@ from confcast.flows.cli_support import (
     prepare_prefect,
     quick_storage,
     settings_or_fail,
+    start_prefect_beside,
     unchanged_publication,
 )
 from confcast.flows.prefect_env import configure_prefect
@@ -329,8 +330,10 @@ def demo(
     settings = settings_or_fail(config, storage_url=to, s3_endpoint_url=endpoint_url, work_dir=work_dir)
 
     def make_and_publish() -> str:
+        prefect_ready = start_prefect_beside(settings, verbose)  # a first run migrates its database meanwhile
         typer.echo("confcast: making the sample conference (real French speech over slides, ffmpeg)", err=True)
         sample = make_demo_talk(settings.work_path / "demo")
+        prefect_ready()
         return run_publish(
             settings,
             verbose,

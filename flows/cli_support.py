@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -79,6 +81,29 @@ def prepare_prefect(settings: Settings, verbose: bool) -> None:
     configure_prefect(settings.work_path)
     if not verbose:
         quiet_prefect_console()
+
+
+def start_prefect_beside(settings: Settings, verbose: bool) -> Callable[[], None]:
+    """With no Prefect server configured, the first flow run starts a temporary one, which on a new database (a
+    first run) takes 20 to 30 s to migrate; start it now, in the background, beside other work, and return what
+    waits until it answers. With a server configured there is nothing to start or wait for."""
+    prepare_prefect(settings, verbose)
+    from prefect.settings import PREFECT_API_URL
+
+    if PREFECT_API_URL.value():
+        return lambda: None
+
+    def start() -> None:
+        from prefect.server.api.server import SubprocessASGIServer
+
+        try:
+            SubprocessASGIServer().start()  # the one the flow run's client then finds running
+        except Exception:  # the flow run's client tries again, and says what is wrong
+            logging.getLogger(__name__).debug("the temporary Prefect server did not start early", exc_info=True)
+
+    early = threading.Thread(target=start, name="prefect-temporary-server", daemon=True)
+    early.start()
+    return early.join
 
 
 def check_settings(settings: Settings) -> None:

@@ -184,11 +184,14 @@ def test_publish_to_s3_with_sidecar(
 
 
 @pytest.mark.slow
-def test_demo_publishes_the_sample_on_the_embedded_server(prefect_server, tmp_path: Path) -> None:
-    """The README's main job: `confcast demo` with no configuration starts the local S3 server and publishes."""
+def test_demo_publishes_the_sample_on_the_embedded_server(tmp_path: Path) -> None:
+    """The README's main job: `confcast demo` with no configuration (no Prefect server either, as on a fresh machine)
+    starts the local S3 server and Prefect's temporary one (beside making the sample), and publishes."""
     port = find_free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "CONFCAST_"))}
-    env.update(CONFCAST_LOCAL_S3_PORT=str(port), CONFCAST_WORK_DIR=str(tmp_path / "work"), HOME=str(tmp_path))
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("AWS_", "CONFCAST_", "PREFECT_"))}
+    env.update(CONFCAST_LOCAL_S3_PORT=str(port), CONFCAST_WORK_DIR=str(tmp_path / "work"), HOME=str(tmp_path),
+               PREFECT_SERVER_ANALYTICS_ENABLED="false")
     data_dir = tmp_path / "work" / "seaweedfs"
     try:
         result = run_confcast("demo", env=env)
@@ -210,6 +213,7 @@ def test_demo_publishes_the_sample_on_the_embedded_server(prefect_server, tmp_pa
         assert error_rate <= 0.5, (error_rate, transcript)  # measured 0.39 (base, int8, 2 cores): a margin for CPUs
         vtt = anonymous_get(f"{folder}/{manifest['captions'][0]['path']}")[2].decode()
         assert vtt.startswith("WEBVTT") and vtt.count(" --> ") >= 10
+        assert (tmp_path / "work" / "prefect" / "prefect.db").is_file(), "the run had its own temporary server"
     finally:
         server = running_local_s3(data_dir, port)
         if server is not None:
