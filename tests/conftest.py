@@ -29,6 +29,13 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 # engines directly (test_transcribe.py, test_vocabulary.py), with the production defaults.
 os.environ.setdefault("CONFCAST_WHISPER_TEMPERATURE_FALLBACK", "false")
 
+# Tests check behaviour, not timings: Hypothesis's 200 ms deadline per example failed a pure function whose first
+# call stalled 267 ms while the other worker loaded the machine (0.2 ms when run again).
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("confcast", deadline=None)
+hypothesis_settings.load_profile("confcast")
+
 from aws_env import point_aws_at  # noqa: E402
 
 from confcast.tasks.storage.seaweedfs import LocalS3Server, find_free_port, start_local_s3, stop_local_s3, weed_binary  # noqa: E402
