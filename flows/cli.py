@@ -88,9 +88,7 @@ def run_publish(settings: Settings, verbose: bool, via_server: bool = False, **p
             return unchanged_url
         edited = metadata_only_publication(settings, verbose, meta, probe, parameters)
         if edited is not None:  # pages rewritten in a second or two, without Prefect's server
-            said = ("only the chapters changed: chapters and pages rewritten, no encode" if edited.chapters
-                    else "only the metadata changed, pages rewritten (no encode, no media upload)")
-            typer.echo(f"confcast: {said}", err=True)
+            typer.echo(f"confcast: {edited.notice}", err=True)
             return edited.page_url
     prepare_prefect(settings, verbose)
     if via_server:
@@ -164,8 +162,8 @@ def publish_event_via_server(source: Path, settings: Settings, verbose: bool, pa
 def metadata_only_publication(
     settings: Settings, verbose: bool, meta, probe, parameters: dict
 ) -> QuickPublish | None:
-    """What was rewritten (the page URL, and whether the chapters were) once only the metadata, or the sidecar's
-    chapters, of a published recording changed (flows/site_admin.py, publish_metadata_only); None when the run has
+    """What was rewritten (the page URL, and a notice) once only the metadata, or the sidecar's chapters or slides
+    PDF, of a published recording changed (flows/site_admin.py, publish_metadata_only); None when the run has
     more to do or the published state cannot be read: the flow then does it all. Once the rewrite has begun, its
     errors are the command's (one line), never hidden by a re-run."""
     try:

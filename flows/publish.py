@@ -41,7 +41,6 @@ from confcast.flows.stage_tasks import (
 from confcast.flows.targets import resolve_target
 from confcast.flows.transcription import remove_handover, transcription_task
 from confcast.tasks.chapters.inputs import chapter_inputs
-from confcast.tasks.chapters.marks import sidecar_chapter_list
 from confcast.tasks.fingerprint import run_keys, whisper_prompt
 from confcast.tasks.markdown import escape_markdown
 from confcast.tasks.media import audio as media_audio
@@ -54,7 +53,7 @@ from confcast.tasks.metadata import build_meta
 from confcast.tasks.models import Conference, ConferenceMeta, EventRef, QuietPassage, Transcript, TranscriptFiles
 from confcast.tasks.site.edit import slug_given
 from confcast.tasks.site.layout import Manifest
-from confcast.tasks.site.republish import NewTracks, plan_republish
+from confcast.tasks.site.republish import NewTracks, chapters_to_write, plan_republish
 from confcast.tasks.stagecache import FolderClaim, remove_if_unused
 from confcast.tasks.transcription import transcribe
 
@@ -120,9 +119,8 @@ def publish_conference(
     published = check_published(target, meta.slug, sha256, replace, slug_given(source_path, slug), meta.cut)
     meta = meta.model_copy(update={"slug": published.slug})  # a fixed title continues its talk
     fingerprint, keys = run_keys(meta, sha256, settings, chapters_in.key_parts(), probe.video is not None)
-    plan = plan_republish(
-        published.manifest, sha256, fingerprint, keys.media, keys.transcript, retranscribe, keys.picture
-    )
+    plan = plan_republish(published.manifest, sha256, fingerprint, keys.media, keys.transcript, retranscribe,
+                          keys.picture, keys.frames, bool(chapters_in.marks))  # fmt: skip
     if plan.action == "unchanged" and published.manifest is not None:  # a re-run of an unchanged conference
         unchanged_url = page_url_of(target, published.manifest)
         say("Unchanged since its publication, nothing to do", show_progress)
@@ -134,17 +132,16 @@ def publish_conference(
         say("Only the metadata changed: pages rewritten, no encode, no media upload", show_progress)
         create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
         return page_url
-    if plan.action == "chapters":  # new sidecar chapters for published media and transcript: no encode
-        chapters = sidecar_chapter_list(chapters_in.marks, probe.duration_s)
-        page_url = edit_published(target, settings, meta, sha256, fingerprint, keys, chapters)
-        say("Only the chapters changed: chapters and pages rewritten, no encode", show_progress)
+    new_chapters = chapters_to_write(plan, chapters_in, probe.duration_s)
+    if plan.action == "chapters" and new_chapters is not None:  # for published media and transcript: no encode
+        page_url = edit_published(target, settings, meta, sha256, fingerprint, keys, new_chapters)
+        say(new_chapters.notice(), show_progress)
         create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
         return page_url
     run_dir = run_folder(settings.work_path, sha256, meta.cut)
     claim = FolderClaim(run_dir)  # kept on failure, for a retry that resumes; removed once published
     if plan.action == "tracks":  # the media stay: Whisper's new tracks go onto them, nothing is encoded
-        new_chapters = sidecar_chapter_list(chapters_in.marks, probe.duration_s) if plan.new_chapters else None
-        say("The media are unchanged: transcribing again" + (", new chapters" if new_chapters else "")
+        say("The media are unchanged: transcribing again" + (f", new {new_chapters.names}" if new_chapters else "")
             + ", no encode", show_progress)
         made = transcribe_all(probe, run_dir, meta, settings, transcriber, show_progress)
         tracks = NewTracks(transcript=made.transcript, files=made.files, translations=made.translations)

@@ -14,7 +14,6 @@ from confcast.config.settings import Settings, load_settings
 from confcast.flows.concurrency import one_writer_per_site
 from confcast.flows.targets import resolve_target
 from confcast.tasks.chapters.inputs import chapter_inputs
-from confcast.tasks.chapters.marks import sidecar_chapter_list
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.fingerprint import fingerprint_of, run_keys, settings_key
 from confcast.tasks.models import ConferenceMeta, Probe
@@ -31,7 +30,7 @@ from confcast.tasks.site.edit import (
 from confcast.tasks.site.layout import Manifest
 from confcast.tasks.site.new_chapters import publish_new_chapters
 from confcast.tasks.site.publish import RebuildReport, read_manifest, read_published, site_info
-from confcast.tasks.site.republish import plan_republish
+from confcast.tasks.site.republish import chapters_to_write, plan_republish
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.transcription.alignment import alignment_model
 
@@ -129,19 +128,19 @@ def edit_talk(slug: str, changes: MetaChanges, settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class QuickPublish:
-    """What `publish_metadata_only` did: the page URL, and whether the sidecar's chapters were rewritten too."""
+    """What `publish_metadata_only` did: the page URL, and what was rewritten, for the terminal."""
 
     page_url: str
-    chapters: bool = False
+    notice: str = "only the metadata changed, pages rewritten (no encode, no media upload)"
 
 
 def publish_metadata_only(
     quick: Storage, settings: Settings, meta: ConferenceMeta, probe: Probe, *, slug: str | None, retranscribe: bool
 ) -> QuickPublish | None:
     """`confcast publish` of a published recording whose media and transcript keys match, done as `confcast edit`
-    does, without the flow (whose Prefect server takes 10-17 s to start); also when only the sidecar's chapters
-    changed (their files, a new HLS master, pages: no encode). None when the run has more to do, or something to
-    refuse or report: the flow then decides, with its own errors. `quick` reads the published state (short
+    does, without the flow (whose Prefect server takes 10-17 s to start); also when only the sidecar's chapters or
+    slides PDF changed (their files, a new HLS master, pages: no encode). None when the run has more to do, or
+    something to refuse or report: the flow then decides, with its own errors. `quick` reads the published state (short
     timeouts); the edit itself goes through the configured storage, under the site lock."""
     sha256 = probe.source.sha256
     try:  # reading the published state: any problem leaves the decision to the flow
@@ -158,7 +157,9 @@ def publish_metadata_only(
     except Exception:  # the flow reports it
         return None
     fingerprint, keys = run_keys(meta, sha256, settings, inputs.key_parts(), probe.video is not None)
-    plan = plan_republish(published, sha256, fingerprint, keys.media, keys.transcript, retranscribe, keys.picture)
+    plan = plan_republish(published, sha256, fingerprint, keys.media, keys.transcript, retranscribe, keys.picture,
+                          keys.frames, bool(inputs.marks))  # fmt: skip
+    new = chapters_to_write(plan, inputs, probe.duration_s)
     if plan.action not in ("edit", "chapters"):
         return None
     storage, site = open_site(settings)
@@ -167,8 +168,6 @@ def publish_metadata_only(
         if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
             return None
         after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
-        if plan.action == "edit":
+        if new is None:
             return QuickPublish(write_edit(locked, site, before, after))
-        chapters = sidecar_chapter_list(inputs.marks, probe.duration_s)
-        return QuickPublish(publish_new_chapters(locked, site, before, after, chapters, keys.media, keys.picture),
-                            chapters=True)  # fmt: skip
+        return QuickPublish(publish_new_chapters(locked, site, before, after, new, keys), new.notice())

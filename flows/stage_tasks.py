@@ -42,7 +42,6 @@ from confcast.tasks.media.outputs import make_picture_and_sound
 from confcast.tasks.media.video import VideoOutputs
 from confcast.tasks.metadata import slug_conflict
 from confcast.tasks.models import (
-    Chapter,
     ChapterSet,
     Conference,
     ConferenceMeta,
@@ -64,9 +63,16 @@ from confcast.tasks.site.layout import (
     tagged,
 )
 from confcast.tasks.site.layout import file_tag as media_file_tag
-from confcast.tasks.site.new_chapters import publish_new_chapters
+from confcast.tasks.site.new_chapters import NewChapters, publish_new_chapters
 from confcast.tasks.site.publish import parse_manifest, publish_conference_files, read_manifest, site_info
-from confcast.tasks.site.republish import NewTracks, RestoredTranscript, auto_path, restore_transcript, write_tracks
+from confcast.tasks.site.republish import (
+    NewTracks,
+    RestoredTranscript,
+    auto_path,
+    media_still_published,
+    restore_transcript,
+    write_tracks,
+)
 from confcast.tasks.stagecache import StageCache, run_once, stage_key
 from confcast.tasks.storage.base import Storage, content_type_for
 from confcast.tasks.transcription import captions, transcribe
@@ -388,10 +394,10 @@ def edit_published(
     sha256: str,
     fingerprint: str,
     keys: ContentKeys,
-    chapters: list[Chapter] | None = None,
+    new: NewChapters | None = None,
 ) -> str:
     """New metadata for a published recording whose media and transcript stay: pages, manifest and the site's
-    lists, from storage alone (the same code as `confcast edit`); with `chapters`, new sidecar chapters too
+    lists, from storage alone (the same code as `confcast edit`); with `new`, new sidecar chapters or slides PDF too
     (tasks/site/new_chapters.py: their files and a new HLS master, no encode)."""
     storage = target.open()
     site = site_info(storage, title=settings.site_title, language=settings.site_language)
@@ -400,9 +406,9 @@ def edit_published(
         if before is None or before.source.sha256 != sha256:  # changed while this run probed: publish again
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
         after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
-        if chapters is None:
+        if new is None:
             return write_edit(locked, site, before, after)
-        return publish_new_chapters(locked, site, before, after, chapters, keys.media, keys.picture)
+        return publish_new_chapters(locked, site, before, after, new, keys)
 
 
 @task(name="publish-tracks", cache_policy=NO_CACHE)
@@ -415,32 +421,28 @@ def publish_tracks(
     keys: ContentKeys,
     tracks: NewTracks,
     keep_reviewed: bool,
-    chapters: list[Chapter] | None = None,
+    new: NewChapters | None = None,
 ) -> str:
-    """Whisper's new tracks onto the published media (same media key; or the same picture key, with new sidecar
-    `chapters` written beside them): no encode, no media upload."""
+    """Whisper's new tracks onto the published media (same media key; or the same picture or frames key, with the
+    `new` chapters or slides written beside them): no encode, no media upload."""
     storage = target.open()
     site = site_info(storage, title=settings.site_title, language=settings.site_language)
     with one_writer_per_site(storage, settings) as locked:
         before = read_manifest(locked, meta.slug)
-        same_media = before is not None and (
-            before.generator.media_key == keys.media
-            if chapters is None
-            else before.generator.picture_key is not None and before.generator.picture_key == keys.picture
-        )
-        if before is None or before.source.sha256 != sha256 or not same_media:
+        if before is None or before.source.sha256 != sha256 or not media_still_published(before.generator, keys, new):
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
         generator = before.generator.model_copy(update={
             "transcript_key": keys.transcript,
             "media_key": keys.media,
             "picture_key": keys.picture,
+            "frames_key": keys.frames,
             "engine": tracks.transcript.engine,
             "model": tracks.transcript.model,
             "versions": engine_versions(settings),
         })
         with_generator = before.model_copy(update={"generator": generator})
         edited = apply_meta(with_generator, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
-        after = write_tracks(locked, site, before, edited, tracks, keep_reviewed, chapters)
+        after = write_tracks(locked, site, before, edited, tracks, keep_reviewed, new)
         return locked.public_url(f"{conference_prefix(after.slug)}/{after.page}")
 
 
@@ -481,6 +483,7 @@ def publish_files(
         prompt_key=keys.prompt if keys else None,
         chapters_key=keys.chapters if keys else None,
         picture_key=keys.picture if keys else None,
+        frames_key=keys.frames if keys else None,
     )
     manifest = build_manifest(conference, published_at=dt.datetime.now(dt.timezone.utc), generator=generator)
     extra = [(lang, tagged(auto_path(lang), media_file_tag(local)), local) for lang, local in kept.beside]

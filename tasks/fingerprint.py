@@ -166,6 +166,10 @@ class ContentKeys:
     # The media key without the sidecar chapters' titles and times (`picture_parts`): equal to the published one,
     # a change of the media key is one of chapters alone, which a publication rewrites without a transcode
     picture: str | None = None
+    # The media key without any of the sidecar's chapters or PDF: the ladder and the slide frames it was decoded with
+    # (the transcode's cache key). Equal to the published one, a new slides PDF, or chapters now given by the
+    # sidecar, are rewritten from the published slide text (tasks/site/new_slides.py) without a transcode.
+    frames: str | None = None
 
 
 def run_keys(
@@ -174,13 +178,14 @@ def run_keys(
     """A publication's fingerprint and content keys, as the publish flow and its metadata-only shortcut (the CLI's)
     both compute them: `chapters` as in `run_fingerprint`; `has_video` False for an audio-only recording."""
     prompt = whisper_prompt(meta, settings)
+    title_card = card_title(meta.title, has_video)
     keys = ContentKeys(
-        media=media_key(source_sha256, card_title(meta.title, has_video), settings.level_audio, meta.cut, chapters),
+        media=media_key(source_sha256, title_card, settings.level_audio, meta.cut, chapters),
         transcript=transcript_key(source_sha256, meta.language, settings, meta.cut, prompt),
         language_asked=meta.language,
         prompt=prompt_key(prompt),
         chapters=chapters_key(chapters),
-        picture=media_key(source_sha256, card_title(meta.title, has_video), settings.level_audio, meta.cut,
-                          picture_parts(chapters)),
+        picture=media_key(source_sha256, title_card, settings.level_audio, meta.cut, picture_parts(chapters)),
+        frames=media_key(source_sha256, title_card, settings.level_audio, meta.cut),
     )
     return run_fingerprint(meta, source_sha256, settings, chapters), keys

@@ -37,7 +37,7 @@ from confcast.tasks.fingerprint import chapters_key
 from confcast.tasks.media import hls
 from confcast.tasks.media.cut import apply_cut
 from confcast.tasks.media.probe import probe_recording
-from confcast.tasks.models import Chapter, ConferenceMeta, Cut, Probe, Segment, SourceFile, Word
+from confcast.tasks.models import Chapter, ConferenceMeta, Cut, Probe, Segment, SlideText, SourceFile, Word
 from confcast.tasks.site.edit import MetaChanges
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +139,19 @@ def test_pdf_pages_match_the_slide_frames_that_show_them(tmp_path: Path) -> None
     assert len(pages) == len(SLIDES) + 1 and "Microscope libre" in pages[0]
     shown = [(s.start, f"{s.title}\n{s.body}") for s in SLIDES]
     assert match_pages(pages, shown) == (0.0, 4.0, 8.5, 12.0, None)
+
+
+def test_slides_json_lists_the_frames_then_the_pages_and_reads_back(tmp_path: Path) -> None:
+    """What a publication writes, and what a new PDF is matched against later (tasks/site/new_slides.py)."""
+    frames = [SlideText(start=s.start, text=f"{s.title}\n{s.body}") for s in SLIDES[:2]]
+    listed = marks.shown_text(frames, ["Microscope libre\nUne imprimante", "Annexe", "  "])
+    assert listed == (*frames, SlideText(start=0.0, text="Microscope libre\nUne imprimante", page=1),
+                      SlideText(start=None, text="Annexe", page=2))  # fmt: skip
+    assert marks.read_slides_json(marks.slides_json(listed).encode("utf-8")) == listed
+    assert marks.shown_text((), []) == ()
+    for broken in (b"[]", b'{"slides": [{"start": "soon", "text": "x"}]}', b"{"):
+        with pytest.raises(ValueError):
+            marks.read_slides_json(broken)
 
 
 def test_missing_or_broken_pdf_is_one_line(tmp_path: Path) -> None:

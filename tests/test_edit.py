@@ -16,7 +16,7 @@ from confcast.config.settings import Settings
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.fingerprint import run_fingerprint
 from confcast.tasks.site.edit import MetaChanges, edited_meta, redirect_page
-from confcast.tasks.site.layout import CaptionTrack, Manifest
+from confcast.tasks.site.layout import CaptionTrack, ChaptersInfo, Manifest
 from confcast.tasks.site.publish import rebuild_site, site_info
 from confcast.tasks.site.republish import plan_republish
 from confcast.tasks.storage.factory import open_storage
@@ -105,6 +105,47 @@ def test_plan_republish_keys_media_and_transcript_apart_from_metadata() -> None:
     assert plan_republish(pictured, "a" * 64, "f2", "m2", "t").action == "publish"  # a caller that cannot
     unkeyed = a_manifest(transcript_key="t", picture_key="p")  # no media key: made before the keys, encode again
     assert plan_republish(unkeyed, "a" * 64, "f2", "m2", "t", picture_key="p").action == "publish"
+
+
+def test_plan_republish_takes_a_new_pdf_from_the_published_slide_text() -> None:
+    """A new slides PDF, or chapters a sidecar now gives: the same frames key, the published slide text serves; not
+    once the sidecar stops giving chapters (they come from the frames again), nor without a frames key."""
+    framed = a_manifest(fingerprint="f", media_key="m", transcript_key="t", picture_key="p", frames_key="s")
+
+    def plan(manifest: Manifest, transcript: str = "t", picture: str = "p2", frames: str | None = "s",
+             sidecar_chapters: bool = False):  # fmt: skip
+        return plan_republish(manifest, "a" * 64, "f2", "m2", transcript, picture_key=picture, frames_key=frames,
+                              sidecar_chapters=sidecar_chapters)  # fmt: skip
+
+    pdf = plan(framed)  # a PDF added, replaced or removed; chapters from the slide frames, or none
+    assert (pdf.action, pdf.new_chapters, pdf.new_slides) == ("chapters", True, True)
+    assert plan(framed, sidecar_chapters=True).new_slides  # chapters the sidecar now gives (or with a new PDF)
+    assert not plan(framed, picture="p").new_slides  # the same PDF: the chapters alone
+    from_sidecar = framed.model_copy(update={"chapters": ChaptersInfo(source="sidecar", vtt="c.vtt", json="c.json",
+                                                                      items=())})  # fmt: skip
+    assert plan(from_sidecar, sidecar_chapters=True).action == "chapters"  # still the sidecar's, a new PDF
+    assert plan(from_sidecar).action == "publish"  # the sidecar gives none now: the chapters come from the frames
+    worded = plan(framed, transcript="t2")  # and a vocabulary: Whisper again, the slides with its tracks
+    assert (worded.action, worded.new_chapters, worded.new_slides) == ("tracks", True, True)
+    assert plan(framed, frames="s2").action == "publish"  # another recording's picture (a new cut, levelling)
+    assert plan(framed, frames=None).action == "publish"  # a caller that cannot
+    assert plan(a_manifest(fingerprint="f", media_key="m", transcript_key="t", picture_key="p")).action == "publish"
+    assert plan(a_manifest(transcript_key="t", frames_key="s")).action == "publish"  # made before the media keys
+
+
+def test_a_new_pdf_needs_the_published_slide_text(tmp_path: Path) -> None:
+    from confcast.tasks.errors import PublishError
+    from confcast.tasks.site.layout import SlidesInfo
+    from confcast.tasks.site.new_slides import published_frames
+
+    storage = FileStorage(tmp_path)
+    listed = a_manifest().model_copy(update={"slides": SlidesInfo(json="slides.0123456789ab.json")})
+    assert published_frames(storage, a_manifest()) == ()  # nothing was read on its frames
+    with pytest.raises(PublishError, match=f"is missing although the manifest names it; `confcast unpublish {SLUG}`"):
+        published_frames(storage, listed)
+    storage.put_bytes(f"conferences/{SLUG}/slides.0123456789ab.json", b'{"slides": 3}', "application/json")
+    with pytest.raises(PublishError, match="is not a slides.json"):
+        published_frames(storage, listed)
 
 
 def test_a_re_encode_keeps_the_states_of_published_tracks() -> None:
@@ -354,3 +395,79 @@ def test_new_sidecar_chapters_rewrite_chapters_and_pages_not_media(
     assert {key: snapshot(folder)[key] for key in media} == media, "no media file rewritten"
     again = confcast("publish", str(talk), "--to", site.as_uri(), work=work)
     assert again.returncode == 0 and "unchanged since its publication" in again.stderr, again.stderr
+
+
+@pytest.mark.slow
+def test_a_new_slides_pdf_and_sidecar_chapters_cost_no_encode(prefect_server, tmp_path: Path) -> None:
+    """A slides PDF added to a published talk over slides, then chapters the sidecar now gives, then the PDF taken
+    away: each goes up from the slide text published with the talk (no work folder, no media file rewritten), the
+    PDF's pages matched to the moments that show them as a publication matches them."""
+    from chapter_samples import make_slides_talk
+
+    from confcast.flows.publish import publish_conference
+
+    talk = make_slides_talk(tmp_path / "talk")
+    sidecar = talk.video.with_suffix(".yaml")
+    described = "title: Microscope libre\ndate: 2026-04-04\nlanguage: fr\n"
+    sidecar.write_text(described, encoding="utf-8")
+    site, work = tmp_path / "site", tmp_path / "work"
+    publish_conference(source=str(talk.video), settings=Settings(storage_url=site.as_uri(), work_dir=work))
+    folder = site / "conferences" / "2026-04-04-microscope-libre"
+
+    def manifest() -> dict:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+
+    def shown(now: dict) -> list[dict]:
+        return json.loads((folder / now["slides"]["json"]).read_text(encoding="utf-8"))["slides"]
+
+    first = manifest()
+    assert first["chapters"]["source"] == "slides" and first["slides"]["pdf"] is None
+    assert first["generator"]["frames_key"] and not [s for s in shown(first) if "page" in s]
+    media = {key: value for key, value in snapshot(folder).items() if key.endswith((".mp4", ".m4s", ".m4a"))}
+    assert len(media) > 3
+
+    def nothing_encoded() -> None:
+        assert {key: snapshot(folder).get(key) for key in media} == media, "no media file rewritten"
+        assert not (work / "runs").exists() or not any((work / "runs").iterdir()), "no work folder: nothing encoded"
+
+    # The PDF added: the CLI, without Prefect
+    sidecar.write_text(f"{described}slides: slides.pdf\n", encoding="utf-8")
+    done = confcast("publish", str(talk.video), "--to", site.as_uri(), work=work)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ("confcast: only the slides PDF or the chapters changed: slides, chapters and pages "
+                           "rewritten, no encode\n")  # fmt: skip
+    with_pdf = manifest()
+    assert (folder / with_pdf["slides"]["pdf"]).read_bytes() == talk.pdf.read_bytes()
+    assert with_pdf["slides"]["pages"] == len(talk.slides) + 1 and with_pdf["chapters"] == first["chapters"]
+    pages = [s for s in shown(with_pdf) if "page" in s]
+    assert [s for s in shown(with_pdf) if "page" not in s] == shown(first), "the text read on the frames stays"
+    assert [p["page"] for p in pages] == [1, 2, 3, 4, 5]
+    assert [p["start"] is None for p in pages] == [False, False, False, False, True]
+    assert all(abs(p["start"] - s.start) <= 1.0 for p, s in zip(pages, talk.slides, strict=False))
+    assert with_pdf["slides"]["pdf"] in read(folder)  # the page offers it for download
+    assert "Annexe bibliographique" in " ".join(indexed_text(FileStorage(site)).values()), "searchable"
+    nothing_encoded()
+    again = confcast("publish", str(talk.video), "--to", site.as_uri(), work=work)
+    assert again.returncode == 0 and "unchanged since its publication" in again.stderr, again.stderr
+
+    # Chapters the sidecar now gives: the flow itself (a schedule, an inbox), the same
+    sidecar.write_text(f"{described}slides: slides.pdf\nchapters:\n  - {{start: 0, title: Ouverture}}\n"
+                       "  - {start: 8, title: Calendrier}\n", encoding="utf-8")  # fmt: skip
+    publish_conference(source=str(talk.video), settings=Settings(storage_url=site.as_uri(), work_dir=work))
+    chaptered = manifest()
+    assert chaptered["chapters"]["source"] == "sidecar"
+    assert [(c["start"], c["title"]) for c in chaptered["chapters"]["items"]] == [(0.0, "Ouverture"),
+                                                                                 (8.0, "Calendrier")]
+    assert chaptered["slides"] == with_pdf["slides"] and "Calendrier" in read(folder)
+    nothing_encoded()
+
+    # The PDF taken away: no page offers it any more, the frames' text stays searchable
+    sidecar.write_text(sidecar.read_text(encoding="utf-8").replace("slides: slides.pdf\n", ""), encoding="utf-8")
+    done = confcast("publish", str(talk.video), "--to", site.as_uri(), work=work)
+    assert done.returncode == 0 and "only the slides PDF or the chapters changed" in done.stderr, done.stderr
+    without = manifest()
+    assert without["slides"]["pdf"] is None and without["slides"]["pages"] == 0
+    assert shown(without) == shown(first) and without["chapters"] == chaptered["chapters"]
+    assert with_pdf["slides"]["pdf"] not in read(folder)
+    assert "Annexe bibliographique" not in " ".join(indexed_text(FileStorage(site)).values())
+    nothing_encoded()

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from confcast.tasks.chapters import detect, marks, ocr
 from confcast.tasks.chapters.inputs import ChapterInputs
-from confcast.tasks.chapters.pdf import match_pages
 from confcast.tasks.media import ffmpeg
 from confcast.tasks.media.ladder import fit_size
 from confcast.tasks.media.video import build_thumb_args
@@ -113,13 +112,8 @@ def make_chapters(
     slides = read_slides(found, language, warn) if found else []
     source, chapters = choose_chapters(inputs, probe, slides, segments)
     chapters = [_with_small_image(chapter, folder, number) for number, chapter in enumerate(chapters, 1)]
-    texts = [SlideText(start=round(s.start, 3), text=s.text) for s in slides if s.text.strip()]
-    starts = match_pages(inputs.pdf_pages, [(s.start, s.text) for s in slides if s.text.strip()])
-    texts += [
-        SlideText(start=None if start is None else round(start, 3), text=text, page=number)
-        for number, (text, start) in enumerate(zip(inputs.pdf_pages, starts, strict=True), 1)
-        if text.strip()
-    ]
+    frames = [SlideText(start=round(s.start, 3), text=s.text) for s in slides if s.text.strip()]
+    texts = marks.shown_text(frames, inputs.pdf_pages)
     if not chapters and not texts and inputs.pdf is None:
         shutil.rmtree(folder)
         return None

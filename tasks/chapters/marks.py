@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from confcast.tasks.chapters.pdf import match_pages
 from confcast.tasks.errors import MetadataError
 from confcast.tasks.models import Chapter, ChapterMark, Segment, SlideText
 
@@ -159,3 +160,24 @@ def slides_json(slides: Sequence[SlideText]) -> str:
             item["page"] = slide.page
         items.append(item)
     return json.dumps({"slides": items}, ensure_ascii=False, indent=1) + "\n"
+
+
+def shown_text(frames: Sequence[SlideText], pdf_pages: Sequence[str]) -> tuple[SlideText, ...]:
+    """What slides.json lists: the text read on each slide frame (`frames`, with their starts), then each page of the
+    slides PDF with the start of the first frame that shows it (None when none does). Pure."""
+    read = [(frame.start, frame.text) for frame in frames if frame.start is not None and frame.text.strip()]
+    starts = match_pages(pdf_pages, read)
+    pages = tuple(
+        SlideText(start=None if start is None else round(start, 3), text=text, page=number)
+        for number, (text, start) in enumerate(zip(pdf_pages, starts, strict=True), 1)
+        if text.strip()
+    )
+    return (*frames, *pages)
+
+
+def read_slides_json(raw: bytes) -> tuple[SlideText, ...]:
+    """A slides.json as `slides_json` writes it, read back; ValueError names what is wrong."""
+    data = json.loads(raw)
+    if not isinstance(data, dict) or not isinstance(data.get("slides"), list):
+        raise ValueError('it is not {"slides": [...]}')
+    return tuple(SlideText.model_validate(item) for item in data["slides"])

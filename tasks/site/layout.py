@@ -202,6 +202,10 @@ class Generator(Document):
     # The media key without the sidecar chapters' titles and times (tasks/fingerprint.py picture_parts): a run whose
     # media key differs but whose picture key is this one changes chapters only. None in older manifests.
     picture_key: str | None = None
+    # The media key without the sidecar's chapters and PDF (tasks/fingerprint.py ContentKeys.frames): a run whose
+    # frames key is this one can take a new slides PDF, or chapters the sidecar now gives, from the published slide
+    # text. None in older manifests.
+    frames_key: str | None = None
 
 
 class ChapterInfo(Document):

@@ -4,17 +4,21 @@ Sidecar chapters shape only small files: the WebVTT chapters track, the Podcasti
 JSON that the ladder's master names. The ladder's folder is content-tagged and cached as immutable, so a new chapters
 JSON and a new master go beside the old ones under tagged names (as new caption tracks do, tasks/site/tracks.py).
 What else the sidecar's chapters decide (the slides PDF, and whether chapters come from the sidecar or from the
-slide frames) is in the picture key (tasks/fingerprint.py `picture_parts`): only when it equals the published one
-are the chapters all that changed.
+slide frames) is in the picture key (tasks/fingerprint.py `picture_parts`): when it equals the published one, the
+chapters are all that changed. When only the frames key does, a new slides PDF goes up with them
+(tasks/site/new_slides.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from confcast.tasks.chapters import marks
+from confcast.tasks.chapters.inputs import ChapterInputs
 from confcast.tasks.errors import PublishError
+from confcast.tasks.fingerprint import ContentKeys
 from confcast.tasks.media import hls
 from confcast.tasks.models import Chapter
 from confcast.tasks.site.edit import write_edit
@@ -27,12 +31,31 @@ from confcast.tasks.site.layout import (
     VideoInfo,
     conference_prefix,
 )
+from confcast.tasks.site.new_slides import with_new_slides
 from confcast.tasks.site.pages import SiteInfo
 from confcast.tasks.site.publish import remove_stale_media
 from confcast.tasks.site.tracks import text_writer
 from confcast.tasks.storage.base import Storage
 
 SIDECAR = "sidecar"  # ChaptersInfo.source of chapters a sidecar gives
+
+
+@dataclass(frozen=True)
+class NewChapters:
+    """What a run rewrites of a published talk's chapters and slides, from storage alone."""
+
+    chapters: list[Chapter] | None  # the sidecar's chapters; None: the published ones stay
+    slides: ChapterInputs | None = None  # the slides PDF to offer now (`pdf` None: none); None: the slides stay
+
+    @property
+    def names(self) -> str:
+        return "chapters" if self.slides is None else "slides and chapters"
+
+    def notice(self) -> str:
+        """What a run that rewrites them and the pages did, for its log and the terminal."""
+        if self.slides is None:
+            return "only the chapters changed: chapters and pages rewritten, no encode"
+        return "only the slides PDF or the chapters changed: slides, chapters and pages rewritten, no encode"
 
 
 def chapters_language(manifest: Manifest) -> str:
@@ -81,19 +104,25 @@ def with_sidecar_chapters(storage: Storage, manifest: Manifest, chapters: list[C
 
 
 def publish_new_chapters(
-    storage: Storage,
-    site: SiteInfo,
-    before: Manifest,
-    after: Manifest,
-    chapters: list[Chapter],
-    media_key: str,
-    picture_key: str | None,
+    storage: Storage, site: SiteInfo, before: Manifest, after: Manifest, new: NewChapters, keys: ContentKeys
 ) -> str:
-    """Publish `after` (the manifest `before` with this run's metadata and generator) with new sidecar chapters and
-    the media key they make: their files, a new master, then the page, manifest and the site's lists; returns the
-    page URL. The previous chapters stay one generation, for pages a minute old. Call it under the site lock."""
-    generator = after.generator.model_copy(update={"media_key": media_key, "picture_key": picture_key})
-    after = with_sidecar_chapters(storage, after.model_copy(update={"generator": generator}), chapters)
+    """Publish `after` (the manifest `before` with this run's metadata and generator) with its `new` chapters and
+    slides (tasks/site/new_slides.py) and the media keys they make: their files, a new master, then the page,
+    manifest and the site's lists; returns the page URL. The previous chapters and slides stay one generation, for
+    pages a minute old. Call it under the site lock."""
+    generator = after.generator.model_copy(
+        update={"media_key": keys.media, "picture_key": keys.picture, "frames_key": keys.frames}
+    )
+    after = with_new_chapters(storage, after.model_copy(update={"generator": generator}), new)
     page_url = write_edit(storage, site, before, after)
     remove_stale_media(storage, after, before)
     return page_url
+
+
+def with_new_chapters(storage: Storage, manifest: Manifest, new: NewChapters) -> Manifest:
+    """Write the `new` chapters' and slides' files into the talk's folder and return its manifest listing them."""
+    if new.chapters is not None:
+        manifest = with_sidecar_chapters(storage, manifest, new.chapters)
+    if new.slides is not None:  # after the chapters: a talk without chapters nor slide text lists no slides
+        manifest = with_new_slides(storage, manifest, new.slides)
+    return manifest

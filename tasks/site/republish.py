@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from confcast.tasks.chapters.inputs import ChapterInputs
+from confcast.tasks.chapters.marks import sidecar_chapter_list
 from confcast.tasks.errors import PublishError
-from confcast.tasks.models import Chapter, Transcript, TranscriptFiles
+from confcast.tasks.fingerprint import ContentKeys
+from confcast.tasks.models import Transcript, TranscriptFiles
 from confcast.tasks.site.layout import (
     MANIFEST,
     PAGE,
     CaptionTrack,
+    Generator,
     Manifest,
     TranscriptInfo,
     caption_path,
@@ -27,7 +31,7 @@ from confcast.tasks.site.layout import (
     transcript_path,
     upsert_entry,
 )
-from confcast.tasks.site.new_chapters import with_sidecar_chapters
+from confcast.tasks.site.new_chapters import SIDECAR, NewChapters, with_new_chapters
 from confcast.tasks.site.pages import SiteInfo, render_conference_page
 from confcast.tasks.site.publish import (
     read_segments,
@@ -132,7 +136,11 @@ class Republish:
     action: Literal["publish", "unchanged", "edit", "tracks", "chapters"]
     keep_transcript: bool = False  # the published transcript comes back into the run: Whisper does not run
     keep_reviewed: bool = False  # reviewed tracks come back; with --retranscribe Whisper's new ones go beside them
-    new_chapters: bool = False  # tracks: the sidecar's chapters changed too, and are written with them
+    # chapters, tracks: the sidecar's chapters changed (tracks: with the words), and its chapters are written
+    new_chapters: bool = False
+    # chapters, tracks: the slides PDF changed too (or the sidecar's chapters now replace the slide frames'): the
+    # slides are written again from the published slide text (tasks/site/new_slides.py)
+    new_slides: bool = False
 
 
 def plan_republish(
@@ -143,13 +151,16 @@ def plan_republish(
     transcript_key: str,
     retranscribe: bool = False,
     picture_key: str | None = None,
+    frames_key: str | None = None,
+    sidecar_chapters: bool = False,
 ) -> Republish:
     """Unchanged: nothing to do. Same media and transcript keys (or a reviewed transcript, which only
     --retranscribe replaces): an edit, pages only. The same but for the sidecar's chapters (same `picture_key`,
-    tasks/fingerprint.py `picture_parts`): new chapters, from storage alone. New words on the same media (or the
-    same picture, with new sidecar chapters): new tracks, Whisper without an encode. Otherwise a run, which brings
-    back the published transcript when it is still the right one (same key, or reviewed) instead of running
-    Whisper."""
+    tasks/fingerprint.py `picture_parts`): new chapters, from storage alone. The same slide frames (`frames_key`)
+    with a new slides PDF, or chapters the sidecar now gives (`sidecar_chapters`): new slides and chapters, from
+    storage alone too; not when the sidecar stops giving chapters, which then come from the slide frames again.
+    New words on any of these: new tracks, Whisper without an encode. Otherwise a run, which brings back the
+    published transcript when it is still the right one (same key, or reviewed) instead of running Whisper."""
     if published is None or published.source.sha256 != source_sha256:
         return Republish("publish")
     generator = published.generator
@@ -165,10 +176,34 @@ def plan_republish(
         return Republish("edit")
     same_picture = generator.media_key is not None and picture_key is not None and generator.picture_key == picture_key
     if same_words and same_picture:
-        return Republish("chapters")
-    if (same_media or same_picture) and published.transcript is not None:  # Whisper again, onto the published media
-        return Republish("tracks", keep_reviewed=reviewed, new_chapters=not same_media)
+        return Republish("chapters", new_chapters=True)
+    same_frames = generator.media_key is not None and frames_key is not None and generator.frames_key == frames_key
+    # chapters the sidecar gives, or those published from the frames or the recording: none needs the frames again
+    chapters_known = sidecar_chapters or published.chapters is None or published.chapters.source != SIDECAR
+    same_slides = same_frames and chapters_known and not same_picture
+    if same_words and same_slides:
+        return Republish("chapters", new_chapters=True, new_slides=True)
+    if (same_media or same_picture or same_slides) and published.transcript is not None:  # Whisper again, onto them
+        return Republish("tracks", keep_reviewed=reviewed, new_chapters=not same_media, new_slides=same_slides)
     return Republish("publish", keep_transcript=keep_transcript, keep_reviewed=reviewed)
+
+
+def chapters_to_write(plan: Republish, inputs: ChapterInputs, duration_s: float) -> NewChapters | None:
+    """What of the chapters and slides a run that keeps the published media writes: None when they stay."""
+    if not plan.new_chapters:
+        return None
+    chapters = sidecar_chapter_list(inputs.marks, duration_s) if inputs.marks else None  # None: from the frames
+    return NewChapters(chapters=chapters, slides=inputs if plan.new_slides else None)
+
+
+def media_still_published(generator: Generator, keys: ContentKeys, new: NewChapters | None) -> bool:
+    """Under the site lock, before writing onto the published media: are they still those the plan saw (the same
+    media, or picture with new chapters, or frames with new slides)?"""
+    if new is None:
+        return generator.media_key == keys.media
+    published, wanted = (generator.picture_key, keys.picture) if new.slides is None else (
+        generator.frames_key, keys.frames)
+    return published is not None and published == wanted
 
 
 # --- thin: new caption tracks onto published media ------------------------------------------------------------------
@@ -189,10 +224,10 @@ def auto_path(lang: str) -> str:
 
 
 def write_tracks(storage: Storage, site: SiteInfo, before: Manifest, edited: Manifest, tracks: NewTracks,
-                 keep_reviewed: bool, chapters: list[Chapter] | None = None) -> Manifest:
+                 keep_reviewed: bool, new: NewChapters | None = None) -> Manifest:
     """Publish Whisper's new tracks for a talk whose media stay (`edited`: its manifest with this run's metadata and
     generator): caption and transcript files, the HLS subtitle renditions (a new master beside the immutable
-    ladder), with new sidecar `chapters` their files too (tasks/site/new_chapters.py), search passages, page,
+    ladder), with `new` chapters and slides their files too (tasks/site/new_chapters.py), search passages, page,
     manifest, then the site's lists. A reviewed track stays, the default of its language, with the new automatic
     one beside it. Call it under the site lock."""
     prefix = conference_prefix(edited.slug)
@@ -213,8 +248,8 @@ def write_tracks(storage: Storage, site: SiteInfo, before: Manifest, edited: Man
                                      machine_translated=translated))
         video, _replaced = hls_with_captions(storage, prefix, manifest, files.lang, body, put)
         manifest = manifest.model_copy(update={"video": video})
-    if chapters is not None:  # after the subtitles: the chapters' master is made from theirs
-        manifest = with_sidecar_chapters(storage, manifest, chapters)
+    if new is not None:  # after the subtitles: the chapters' master is made from theirs
+        manifest = with_new_chapters(storage, manifest, new)
     languages = {files.lang for files, _ in made}
     captions += [track for lang, track in reviewed.items() if lang not in languages]  # reviewed, not made again
     main = tracks.files
