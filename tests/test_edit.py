@@ -471,3 +471,16 @@ def test_a_new_slides_pdf_and_sidecar_chapters_cost_no_encode(prefect_server, tm
     assert with_pdf["slides"]["pdf"] not in read(folder)
     assert "Annexe bibliographique" not in " ".join(indexed_text(FileStorage(site)).values())
     nothing_encoded()
+
+    # The PDF back with new words (a vocabulary): Whisper again onto the same media, the slides with its tracks
+    sidecar.write_text(f"{sidecar.read_text(encoding='utf-8')}slides: slides.pdf\nvocabulary: [Microscope]\n",
+                       encoding="utf-8")  # fmt: skip
+    done = confcast("publish", str(talk.video), "--to", site.as_uri(), work=work)
+    assert done.returncode == 0, done.stderr
+    assert "the media are unchanged: transcribing again, new slides and chapters, no encode" in done.stderr
+    worded = manifest()
+    assert worded["generator"]["transcript_key"] != without["generator"]["transcript_key"], "transcribed again"
+    assert worded["slides"] == with_pdf["slides"] and worded["chapters"] == chaptered["chapters"]
+    master = (folder / worded["video"]["hls"]).read_text(encoding="utf-8")
+    assert "TYPE=SUBTITLES" in master and "com.apple.hls.chapters" in master, "captions and chapters both named"
+    nothing_encoded()
