@@ -135,7 +135,8 @@ def publish_conference(
     new_chapters = chapters_to_write(plan, chapters_in, probe.duration_s)
     if plan.action == "chapters" and new_chapters is not None:  # for published media and transcript: no encode
         page_url = edit_published(target, settings, meta, sha256, fingerprint, keys, new_chapters)
-        say(new_chapters.notice(), show_progress)
+        notice = new_chapters.notice()
+        say(f"{notice[:1].upper()}{notice[1:]}", show_progress)
         create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
         return page_url
     run_dir = run_folder(settings.work_path, sha256, meta.cut)

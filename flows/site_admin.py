@@ -30,7 +30,7 @@ from confcast.tasks.site.edit import (
 from confcast.tasks.site.layout import Manifest
 from confcast.tasks.site.new_chapters import publish_new_chapters
 from confcast.tasks.site.publish import RebuildReport, read_manifest, read_published, site_info
-from confcast.tasks.site.republish import chapters_to_write, plan_republish
+from confcast.tasks.site.republish import chapters_to_write, media_still_published, plan_republish
 from confcast.tasks.storage.base import Storage
 from confcast.tasks.transcription.alignment import alignment_model
 
@@ -165,8 +165,8 @@ def publish_metadata_only(
     storage, site = open_site(settings)
     with one_writer_per_site(storage, settings, create=False) as locked:
         before = read_manifest(locked, meta.slug)
-        if before is None or before.source.sha256 != sha256:  # changed meanwhile: the flow sorts it out
-            return None
+        if before is None or before.source.sha256 != sha256 or not media_still_published(before.generator, keys, new):
+            return None  # changed meanwhile: the flow sorts it out
         after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
         if new is None:
             return QuickPublish(write_edit(locked, site, before, after))

@@ -403,7 +403,7 @@ def edit_published(
     site = site_info(storage, title=settings.site_title, language=settings.site_language)
     with one_writer_per_site(storage, settings) as locked:
         before = read_manifest(locked, meta.slug)
-        if before is None or before.source.sha256 != sha256:  # changed while this run probed: publish again
+        if before is None or before.source.sha256 != sha256 or not media_still_published(before.generator, keys, new):
             raise PublishError(f"{meta.slug} changed on {storage.url} during this run; publish again")
         after = apply_meta(before, meta, fingerprint, settings_key(settings), keys.prompt, keys.chapters)
         if new is None:

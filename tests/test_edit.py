@@ -125,6 +125,9 @@ def test_plan_republish_takes_a_new_pdf_from_the_published_slide_text() -> None:
                                                                       items=())})  # fmt: skip
     assert plan(from_sidecar, sidecar_chapters=True).action == "chapters"  # still the sidecar's, a new PDF
     assert plan(from_sidecar).action == "publish"  # the sidecar gives none now: the chapters come from the frames
+    named = framed.model_copy(update={"generator": framed.generator.model_copy(update={"chapters_key": "c"})})
+    assert plan(named).action == "publish"  # none published, but the sidecar named some: maybe all past the end
+    assert plan(named, sidecar_chapters=True).action == "chapters"
     worded = plan(framed, transcript="t2")  # and a vocabulary: Whisper again, the slides with its tracks
     assert (worded.action, worded.new_chapters, worded.new_slides) == ("tracks", True, True)
     assert plan(framed, frames="s2").action == "publish"  # another recording's picture (a new cut, levelling)

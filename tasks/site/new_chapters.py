@@ -31,7 +31,7 @@ from confcast.tasks.site.layout import (
     VideoInfo,
     conference_prefix,
 )
-from confcast.tasks.site.new_slides import with_new_slides
+from confcast.tasks.site.new_slides import published_frames, with_new_slides
 from confcast.tasks.site.pages import SiteInfo
 from confcast.tasks.site.publish import remove_stale_media
 from confcast.tasks.site.tracks import text_writer
@@ -121,8 +121,9 @@ def publish_new_chapters(
 
 def with_new_chapters(storage: Storage, manifest: Manifest, new: NewChapters) -> Manifest:
     """Write the `new` chapters' and slides' files into the talk's folder and return its manifest listing them."""
+    frames = published_frames(storage, manifest) if new.slides is not None else ()  # read before anything is written
     if new.chapters is not None:
         manifest = with_sidecar_chapters(storage, manifest, new.chapters)
     if new.slides is not None:  # after the chapters: a talk without chapters nor slide text lists no slides
-        manifest = with_new_slides(storage, manifest, new.slides)
+        manifest = with_new_slides(storage, manifest, new.slides, frames)
     return manifest

@@ -43,10 +43,12 @@ def published_frames(storage: Storage, manifest: Manifest) -> tuple[SlideText, .
     )
 
 
-def with_new_slides(storage: Storage, manifest: Manifest, inputs: ChapterInputs) -> Manifest:
-    """Write slides.json and the PDF `inputs` names (none: the talk offers no PDF any more) into the talk's folder
-    and return its manifest listing them; the caller writes the manifest and pages, under the site lock."""
-    frames = published_frames(storage, manifest)
+def with_new_slides(
+    storage: Storage, manifest: Manifest, inputs: ChapterInputs, frames: tuple[SlideText, ...]
+) -> Manifest:
+    """Write slides.json (the `frames`' text, `published_frames`, and the pages of the PDF `inputs` names) and that
+    PDF (none: the talk offers no PDF any more) into the talk's folder and return its manifest listing them; the
+    caller writes the manifest and pages, under the site lock."""
     texts = shown_text(frames, inputs.pdf_pages)
     if not texts and inputs.pdf is None and manifest.chapters is None:  # as a publication: nothing to list
         return manifest.model_copy(update={"slides": None})

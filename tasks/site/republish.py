@@ -178,8 +178,12 @@ def plan_republish(
     if same_words and same_picture:
         return Republish("chapters", new_chapters=True)
     same_frames = generator.media_key is not None and frames_key is not None and generator.frames_key == frames_key
-    # chapters the sidecar gives, or those published from the frames or the recording: none needs the frames again
-    chapters_known = sidecar_chapters or published.chapters is None or published.chapters.source != SIDECAR
+    # Chapters the sidecar gives, or those published from the frames or the recording: none needs the frames again.
+    # No chapters published tells that the frames made none only when the sidecar named nothing (no chapters key):
+    # a sidecar's chapters all past the end of the talk also publish none.
+    from_frames = (published.chapters.source != SIDECAR if published.chapters is not None
+                   else generator.chapters_key is None)  # fmt: skip
+    chapters_known = sidecar_chapters or from_frames
     same_slides = same_frames and chapters_known and not same_picture
     if same_words and same_slides:
         return Republish("chapters", new_chapters=True, new_slides=True)
