@@ -53,7 +53,8 @@ from confcast.tasks.metadata import build_meta
 from confcast.tasks.models import Conference, ConferenceMeta, EventRef, QuietPassage, Transcript, TranscriptFiles
 from confcast.tasks.site.edit import slug_given
 from confcast.tasks.site.layout import Manifest
-from confcast.tasks.site.republish import NewTracks, chapters_to_write, plan_republish
+from confcast.tasks.site.new_slides import frames_problem
+from confcast.tasks.site.republish import NewTracks, chapters_to_write, plan_republish, without_published_frames
 from confcast.tasks.stagecache import FolderClaim, remove_if_unused
 from confcast.tasks.transcription import transcribe
 
@@ -132,6 +133,11 @@ def publish_conference(
         say("Only the metadata changed: pages rewritten, no encode, no media upload", show_progress)
         create_link_artifact(page_url, link_text=escape_markdown(meta.title), description="Published conference page")
         return page_url
+    if plan.new_slides and published.manifest is not None:
+        problem = frames_problem(target.open(), published.manifest)
+        if problem is not None:  # a new PDF cannot use the published slide text: the frames are read anew
+            say(f"{problem}: publishing again from the recording to read its slide frames", show_progress)
+            plan = without_published_frames(plan, published.manifest)
     new_chapters = chapters_to_write(plan, chapters_in, probe.duration_s)
     if plan.action == "chapters" and new_chapters is not None:  # for published media and transcript: no encode
         page_url = edit_published(target, settings, meta, sha256, fingerprint, keys, new_chapters)

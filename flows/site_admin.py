@@ -29,6 +29,7 @@ from confcast.tasks.site.edit import (
 )
 from confcast.tasks.site.layout import Manifest
 from confcast.tasks.site.new_chapters import publish_new_chapters
+from confcast.tasks.site.new_slides import frames_problem
 from confcast.tasks.site.publish import RebuildReport, read_manifest, read_published, site_info
 from confcast.tasks.site.republish import chapters_to_write, media_still_published, plan_republish
 from confcast.tasks.storage.base import Storage
@@ -161,6 +162,11 @@ def publish_metadata_only(
                           keys.frames, bool(inputs.marks))  # fmt: skip
     new = chapters_to_write(plan, inputs, probe.duration_s)
     if plan.action not in ("edit", "chapters"):
+        return None
+    try:  # a new PDF that cannot use the published slide text: the flow says why, and reads the frames anew
+        if plan.new_slides and frames_problem(quick, published) is not None:
+            return None
+    except Exception:
         return None
     storage, site = open_site(settings)
     with one_writer_per_site(storage, settings, create=False) as locked:

@@ -139,16 +139,21 @@ def test_plan_republish_takes_a_new_pdf_from_the_published_slide_text() -> None:
 def test_a_new_pdf_needs_the_published_slide_text(tmp_path: Path) -> None:
     from confcast.tasks.errors import PublishError
     from confcast.tasks.site.layout import SlidesInfo
-    from confcast.tasks.site.new_slides import published_frames
+    from confcast.tasks.site.new_slides import frames_problem, published_frames
+    from confcast.tasks.site.republish import Republish, without_published_frames
 
     storage = FileStorage(tmp_path)
     listed = a_manifest().model_copy(update={"slides": SlidesInfo(json="slides.0123456789ab.json")})
-    assert published_frames(storage, a_manifest()) == ()  # nothing was read on its frames
-    with pytest.raises(PublishError, match=f"is missing although the manifest names it; `confcast unpublish {SLUG}`"):
+    assert published_frames(storage, a_manifest()) == () and frames_problem(storage, a_manifest()) is None
+    with pytest.raises(PublishError, match="slides.0123456789ab.json is missing although the manifest names it$"):
         published_frames(storage, listed)
     storage.put_bytes(f"conferences/{SLUG}/slides.0123456789ab.json", b'{"slides": 3}', "application/json")
-    with pytest.raises(PublishError, match="is not a slides.json"):
-        published_frames(storage, listed)
+    assert "is not a slides.json" in (frames_problem(storage, listed) or "")
+    # Then the frames are read anew by a publication, which keeps the transcript when the words are the same
+    same_words, new_words = (Republish(action, new_chapters=True, new_slides=True) for action in ("chapters", "tracks"))
+    assert without_published_frames(same_words, listed) == Republish("publish", keep_transcript=True)
+    assert without_published_frames(new_words, listed) == Republish("publish")
+    assert without_published_frames(Republish("chapters", new_chapters=True), listed).action == "chapters"
 
 
 def test_a_re_encode_keeps_the_states_of_published_tracks() -> None:
@@ -487,3 +492,15 @@ def test_a_new_slides_pdf_and_sidecar_chapters_cost_no_encode(prefect_server, tm
     master = (folder / worded["video"]["hls"]).read_text(encoding="utf-8")
     assert "TYPE=SUBTITLES" in master and "com.apple.hls.chapters" in master, "captions and chapters both named"
     nothing_encoded()
+
+    # The published slide text lost (storage damaged), then the PDF taken away: published again from the recording,
+    # which reads the frames anew; the words are the same, the published transcript stays
+    (folder / worded["slides"]["json"]).unlink()
+    sidecar.write_text(sidecar.read_text(encoding="utf-8").replace("slides: slides.pdf\n", ""), encoding="utf-8")
+    done = confcast("publish", str(talk.video), "--to", site.as_uri(), work=work)
+    assert done.returncode == 0, done.stderr
+    assert "is missing although the manifest names it: publishing again from the recording" in done.stderr
+    anew = manifest()
+    assert anew["slides"]["pdf"] is None and shown(anew) == shown(first), "the frames read anew"
+    assert anew["generator"]["transcript_key"] == worded["generator"]["transcript_key"]
+    assert anew["chapters"]["source"] == "sidecar" and anew["captions"] == worded["captions"]

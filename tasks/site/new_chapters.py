@@ -121,7 +121,10 @@ def publish_new_chapters(
 
 def with_new_chapters(storage: Storage, manifest: Manifest, new: NewChapters) -> Manifest:
     """Write the `new` chapters' and slides' files into the talk's folder and return its manifest listing them."""
-    frames = published_frames(storage, manifest) if new.slides is not None else ()  # read before anything is written
+    try:  # read before anything is written
+        frames = published_frames(storage, manifest) if new.slides is not None else ()
+    except PublishError as error:  # gone since the run looked (`frames_problem`): the next run reads the frames anew
+        raise PublishError(f"{error}; run the same command again: it publishes the talk anew") from None
     if new.chapters is not None:
         manifest = with_sidecar_chapters(storage, manifest, new.chapters)
     if new.slides is not None:  # after the chapters: a talk without chapters nor slide text lists no slides

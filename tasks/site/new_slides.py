@@ -27,7 +27,8 @@ from confcast.tasks.storage.base import Storage, content_type_for
 
 
 def published_frames(storage: Storage, manifest: Manifest) -> tuple[SlideText, ...]:
-    """The text read on the talk's slide frames, from its published slides.json (the PDF's pages left out)."""
+    """The text read on the talk's slide frames, from its published slides.json (the PDF's pages left out);
+    PublishError, saying what is wrong with that file, when it cannot be read."""
     if manifest.slides is None:  # nothing was read on its frames, and it had no PDF
         return ()
     key = f"{conference_prefix(manifest.slug)}/{manifest.slides.json_}"
@@ -38,9 +39,16 @@ def published_frames(storage: Storage, manifest: Manifest) -> tuple[SlideText, .
             return tuple(slide for slide in read_slides_json(raw) if slide.page is None)
         except ValueError as error:
             problem = f"is not a slides.json ({str(error).splitlines()[0]})"
-    raise PublishError(
-        f"{storage.url}/{key} {problem}; `confcast unpublish {manifest.slug}` and publish the recording again"
-    )
+    raise PublishError(f"{storage.url}/{key} {problem}")
+
+
+def frames_problem(storage: Storage, manifest: Manifest) -> str | None:
+    """Why the talk's published slide text cannot be read (a new PDF then needs the frames read anew), or None."""
+    try:
+        published_frames(storage, manifest)
+    except PublishError as error:
+        return str(error)
+    return None
 
 
 def with_new_slides(

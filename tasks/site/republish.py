@@ -192,6 +192,17 @@ def plan_republish(
     return Republish("publish", keep_transcript=keep_transcript, keep_reviewed=reviewed)
 
 
+def without_published_frames(plan: Republish, published: Manifest) -> Republish:
+    """The plan when a new PDF cannot use the published slide text (tasks/site/new_slides.py `frames_problem`):
+    a publication, which reads the frames anew, keeping the published transcript when the words are the same, and
+    reviewed tracks, as any publication does."""
+    if not plan.new_slides:
+        return plan
+    same_words = plan.action == "chapters"
+    return Republish("publish", keep_transcript=same_words and published.transcript is not None,
+                     keep_reviewed=bool(reviewed_languages(published)))  # fmt: skip
+
+
 def chapters_to_write(plan: Republish, inputs: ChapterInputs, duration_s: float) -> NewChapters | None:
     """What of the chapters and slides a run that keeps the published media writes: None when they stay."""
     if not plan.new_chapters:
