@@ -112,8 +112,8 @@ def make_chapters(
     slides = read_slides(found, language, warn) if found else []
     source, chapters = choose_chapters(inputs, probe, slides, segments)
     chapters = [_with_small_image(chapter, folder, number) for number, chapter in enumerate(chapters, 1)]
-    frames = [SlideText(start=round(s.start, 3), text=s.text) for s in slides if s.text.strip()]
-    texts = marks.shown_text(frames, inputs.pdf_pages)
+    frame_texts = [SlideText(start=round(s.start, 3), text=s.text) for s in slides if s.text.strip()]
+    texts = marks.shown_text(frame_texts, inputs.pdf_pages)
     if not chapters and not texts and inputs.pdf is None:
         shutil.rmtree(folder)
         return None
