@@ -160,9 +160,9 @@ def publish_metadata_only(
     fingerprint, keys = run_keys(meta, sha256, settings, inputs.key_parts(), probe.video is not None)
     plan = plan_republish(published, sha256, fingerprint, keys.media, keys.transcript, retranscribe, keys.picture,
                           keys.frames, bool(inputs.marks))  # fmt: skip
-    new = chapters_to_write(plan, inputs, probe.duration_s)
     if plan.action not in ("edit", "chapters"):
         return None
+    new = chapters_to_write(plan, inputs, probe.duration_s)
     try:  # a new PDF that cannot use the published slide text: the flow says why, and reads the frames anew
         if plan.new_slides and frames_problem(quick, published) is not None:
             return None

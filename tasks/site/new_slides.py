@@ -19,11 +19,9 @@ from confcast.tasks.site.layout import (
     Manifest,
     SlidesInfo,
     conference_prefix,
-    content_tag,
-    tagged,
 )
-from confcast.tasks.site.tracks import text_writer
-from confcast.tasks.storage.base import Storage, content_type_for
+from confcast.tasks.site.tracks import file_writer, text_writer
+from confcast.tasks.storage.base import Storage
 
 
 def published_frames(storage: Storage, manifest: Manifest) -> tuple[SlideText, ...]:
@@ -64,8 +62,7 @@ def with_new_slides(
     pdf_key = pdf_bytes = None
     if inputs.pdf is not None:
         data = inputs.pdf.read_bytes()
-        pdf_key, pdf_bytes = tagged(SLIDES_PDF, content_tag(data)), len(data)
-        storage.put_bytes(f"{prefix}/{pdf_key}", data, content_type_for(pdf_key))
+        pdf_key, pdf_bytes = file_writer(storage, prefix)(SLIDES_PDF, data), len(data)
     slides = SlidesInfo(
         json=text_writer(storage, prefix)(SLIDES_JSON, slides_json(texts)),
         pdf=pdf_key,

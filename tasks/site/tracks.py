@@ -13,17 +13,22 @@ from confcast.tasks.site.layout import Manifest, VideoInfo, content_tag, tagged
 from confcast.tasks.storage.base import Storage, content_type_for
 
 
-def text_writer(storage: Storage, prefix: str) -> Callable[[str, str], str]:
-    """A writer of text files into a conference folder under content-tagged names (`captions/fr.<tag>.vtt`): it
-    returns the tagged path; caches may keep such a file forever, since new content gets a new name."""
+def file_writer(storage: Storage, prefix: str) -> Callable[[str, bytes], str]:
+    """A writer of files into a conference folder under content-tagged names (`slides.<tag>.pdf`): it returns the
+    tagged path; caches may keep such a file forever, since new content gets a new name."""
 
-    def put(path: str, body: str) -> str:
-        data = body.encode("utf-8")
+    def put(path: str, data: bytes) -> str:
         key = tagged(path, content_tag(data))
         storage.put_bytes(f"{prefix}/{key}", data, content_type_for(key))
         return key
 
     return put
+
+
+def text_writer(storage: Storage, prefix: str) -> Callable[[str, str], str]:
+    """`file_writer` for text (`captions/fr.<tag>.vtt`), written as UTF-8."""
+    put_file = file_writer(storage, prefix)
+    return lambda path, body: put_file(path, body.encode("utf-8"))
 
 
 def hls_with_captions(
